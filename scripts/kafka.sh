@@ -1,0 +1,483 @@
+#!/usr/bin/env bash
+# Local single-node Apache Kafka (KRaft combined broker+controller) for Courier
+# development and tests, without Docker: the jars come from Maven Central via
+# scripts/kafka/pom.xml and the broker runs as a plain background JVM.
+#
+# Usage:
+#   scripts/kafka.sh fetch
+#   scripts/kafka.sh start           [--name NAME]   # prints 127.0.0.1:PORT
+#   scripts/kafka.sh status          [--name NAME]   # prints address, exit 1 if down
+#   scripts/kafka.sh stop            [--name NAME | --all]
+#   scripts/kafka.sh stop-process    [--name NAME]   # stop JVM, keep data + ports
+#   scripts/kafka.sh restart-process [--name NAME]   # stop JVM, start again, same ports
+#   scripts/kafka.sh topics          [--name NAME] --create TOPIC --partitions N
+#                                    (other args go to TopicCommand: --list, --describe ...)
+#   scripts/kafka.sh tool CLASS [ARGS...]            # run any Kafka CLI class
+#
+# Only the bootstrap address goes to stdout; progress and errors go to stderr.
+# Env: KAFKA_START_TIMEOUT (seconds, default 90).
+set -euo pipefail
+
+readonly KAFKA_VERSION=4.1.1
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
+readonly SCRIPT_DIR REPO_ROOT
+readonly POM=$SCRIPT_DIR/kafka/pom.xml
+readonly CACHE_DIR=$REPO_ROOT/.kafka
+readonly KAFKA_HOME=$CACHE_DIR/$KAFKA_VERSION
+readonly LIBS=$KAFKA_HOME/libs
+readonly RUN_ROOT=$CACHE_DIR/run
+# Locks live outside run dirs because `stop` deletes the run dir.
+readonly LOCK_DIR=$CACHE_DIR/locks
+readonly START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
+readonly STOP_TIMEOUT=20
+# Logged by KafkaRaftServer once the broker is unfenced and serving requests;
+# the listening socket alone is bound (and accepts TCP) earlier than that.
+readonly READY_LINE='Kafka Server started'
+
+# Kafka's own default JVM flags (kafka-run-class.sh), with a small heap.
+readonly BROKER_JVM_OPTS=(
+  -Xms256m -Xmx512m
+  -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+  -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15
+  -Djava.awt.headless=true
+)
+# Short-lived CLI JVMs: C1 only and serial GC start noticeably faster.
+readonly TOOL_JVM_OPTS=(-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true)
+
+log() { printf 'kafka.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+usage() {
+  sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2
+  exit "${1:-2}"
+}
+
+# flock-based mutual exclusion so parallel test workers can call start/stop
+# safely. A lock is held until its fd is closed (or the script exits); the
+# fds are globals because `exec {var}>` in a $(...) subshell would not stick.
+NAME_LOCK_FD=
+FETCH_LOCK_FD=
+
+lock_name() {
+  mkdir -p "$LOCK_DIR"
+  exec {NAME_LOCK_FD}>"$LOCK_DIR/name-$1.lock"
+  flock -w 300 "$NAME_LOCK_FD" || die "timed out waiting for the lock of broker '$1'"
+}
+
+unlock_name() {
+  [[ -z $NAME_LOCK_FD ]] || exec {NAME_LOCK_FD}>&-
+  NAME_LOCK_FD=
+}
+
+# ---------------------------------------------------------------- fetch ----
+
+pom_stamp() { sha256sum "$POM" | cut -d' ' -f1; }
+
+libs_ready() {
+  [[ -f $LIBS/.fetched && "$(<"$LIBS/.fetched")" == "$(pom_stamp)" ]]
+}
+
+cmd_fetch() {
+  libs_ready && return 0
+  local tmp
+  mkdir -p "$LOCK_DIR"
+  exec {FETCH_LOCK_FD}>"$LOCK_DIR/fetch.lock"
+  flock -w 600 "$FETCH_LOCK_FD" || die "timed out waiting for another fetch"
+  # Someone else may have fetched while we waited for the lock.
+  if ! libs_ready; then
+    command -v mvn >/dev/null || die "mvn not found (needed once to download Kafka jars)"
+    command -v java >/dev/null || die "java not found (Kafka needs Java 17+)"
+    log "fetching Kafka $KAFKA_VERSION jars from Maven Central into ${LIBS#"$REPO_ROOT"/} (first run only)..."
+    tmp=$KAFKA_HOME/libs.tmp.$$
+    rm -rf "$tmp"
+    mkdir -p "$KAFKA_HOME"
+    # mvn -q still prints ANSI colour resets; strip them, and keep stdout for
+    # the address.
+    if ! mvn -B -q -f "$POM" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 |
+        sed -e 's/\x1b\[[0-9;]*m//g' -e '/^[[:space:]]*$/d' >&2; then
+      rm -rf "$tmp"
+      die "mvn dependency:copy-dependencies failed"
+    fi
+    [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar ]] || { rm -rf "$tmp"; die "kafka jar missing after mvn"; }
+    # Write the marker before the swap so a half-copied dir is never "ready".
+    pom_stamp >"$tmp/.fetched"
+    rm -rf "$LIBS"
+    mv "$tmp" "$LIBS"
+    log "fetched $(find "$LIBS" -name '*.jar' | wc -l) jars"
+  fi
+  exec {FETCH_LOCK_FD}>&-
+}
+
+# ------------------------------------------------------------- helpers ----
+
+run_dir() { printf '%s/%s' "$RUN_ROOT" "$1"; }
+
+valid_name() {
+  [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "invalid --name '$1' (use [A-Za-z0-9._-])"
+}
+
+# Two distinct free ports on 127.0.0.1, chosen by the kernel (bind port 0).
+free_ports() {
+  node -e '
+    const net = require("net");
+    const servers = [];
+    for (let i = 0; i < 2; i++) {
+      const s = net.createServer();
+      s.listen(0, "127.0.0.1", () => {
+        servers.push(s);
+        if (servers.length === 2) {
+          console.log(servers.map((x) => x.address().port).join(" "));
+          servers.forEach((x) => x.close());
+        }
+      });
+    }'
+}
+
+# Kafka cluster ids are 16 random bytes, base64url without padding; Kafka
+# avoids a leading "-" so the id can be passed on a command line.
+new_cluster_id() {
+  node -e '
+    const c = require("crypto");
+    let id;
+    do { id = c.randomBytes(16).toString("base64url"); } while (id.startsWith("-"));
+    console.log(id);'
+}
+
+port_open() {
+  # $1 is expanded by the inner bash, on purpose.
+  # shellcheck disable=SC2016
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# True only for a live JVM running kafka.Kafka on *this* run dir's config, so
+# a stale or recycled pid never makes us signal a process we did not start.
+is_our_broker() {
+  local pid=$1 dir=$2 cmdline
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+  [[ $cmdline == *" kafka.Kafka $dir/server.properties"* ]]
+}
+
+broker_pid() {
+  local dir=$1 pid
+  [[ -f $dir/pid ]] || return 1
+  pid=$(<"$dir/pid")
+  is_our_broker "$pid" "$dir" || return 1
+  printf '%s' "$pid"
+}
+
+# The address if NAME's broker is alive and accepting connections.
+running_address() {
+  local dir addr
+  dir=$(run_dir "$1")
+  broker_pid "$dir" >/dev/null || return 1
+  [[ -f $dir/bootstrap ]] || return 1
+  addr=$(<"$dir/bootstrap")
+  port_open "${addr##*:}" || return 1
+  printf '%s' "$addr"
+}
+
+# SIGTERM (Kafka shuts down cleanly), then SIGKILL after STOP_TIMEOUT.
+kill_broker() {
+  local dir=$1 pid i
+  pid=$(broker_pid "$dir") || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  # is_our_broker (not kill -0) so an unreaped zombie counts as gone.
+  for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
+    is_our_broker "$pid" "$dir" || return 0
+    sleep 0.1
+  done
+  log "broker pid $pid did not exit after ${STOP_TIMEOUT}s, sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    is_our_broker "$pid" "$dir" || return 0
+    sleep 0.1
+  done
+  die "could not kill broker pid $pid"
+}
+
+write_configs() {
+  local dir=$1 bport=$2 cport=$3
+  cat >"$dir/server.properties" <<EOF
+# Generated by scripts/kafka.sh: single-node KRaft, broker+controller, 127.0.0.1 only.
+process.roles=broker,controller
+node.id=1
+# Static single-voter quorum (no --standalone/dynamic quorum needed at format).
+controller.quorum.voters=1@127.0.0.1:$cport
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$bport
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+
+# One node: every internal topic must have replication factor 1.
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+# Few partitions: creating the 50-partition default takes seconds on 2 cores.
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+
+# Tests create topics explicitly; producing to a missing (DLQ) topic must fail.
+auto.create.topics.enable=false
+delete.topic.enable=true
+# No 3 s wait before the first rebalance; allow short test session timeouts.
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+
+# Small machine: fewer threads, and a 16 MB (not 128 MB) compaction buffer.
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+log.cleaner.dedupe.buffer.size=16777216
+EOF
+  cat >"$dir/log4j2.properties" <<'EOF'
+# Broker log4j2 config (generated by scripts/kafka.sh). Goes to stdout, which
+# the script redirects to broker.log in this directory.
+status = warn
+appender.out.type = Console
+appender.out.name = STDOUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+EOF
+}
+
+tool_log4j() {
+  local f=$KAFKA_HOME/tools-log4j2.properties
+  if [[ ! -f $f ]]; then
+    printf '%s\n' 'status = warn' \
+      'appender.err.type = Console' 'appender.err.name = STDERR' 'appender.err.target = SYSTEM_ERR' \
+      'appender.err.layout.type = PatternLayout' 'appender.err.layout.pattern = [%d] %p %m (%c)%n' \
+      'rootLogger.level = WARN' 'rootLogger.appenderRef.err.ref = STDERR' >"$f"
+  fi
+  printf '%s' "$f"
+}
+
+run_tool() {
+  local cls=$1
+  shift
+  java "${TOOL_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$(tool_log4j)" -cp "$LIBS/*" "$cls" "$@"
+}
+
+format_storage() {
+  local dir=$1 cid
+  cid=$(new_cluster_id)
+  # Static controller.quorum.voters => plain format, no --standalone.
+  if ! run_tool kafka.tools.StorageTool format --config "$dir/server.properties" \
+      --cluster-id "$cid" >"$dir/format.log" 2>&1; then
+    tail -n 30 "$dir/format.log" >&2
+    die "kafka-storage format failed (see $dir/format.log)"
+  fi
+}
+
+launch_broker() {
+  local dir=$1
+  [[ -f $dir/broker.log ]] && mv -f "$dir/broker.log" "$dir/broker.log.1"
+  # Create it here: the background redirect below may not have run yet when
+  # wait_ready first greps it.
+  : >"$dir/broker.log"
+  # setsid: own session, so terminal Ctrl-C / process-group signals aimed at
+  # the caller (e.g. a test runner) do not reach the broker. The lock fd is
+  # closed so the daemon does not hold our lock forever.
+  nohup setsid java "${BROKER_JVM_OPTS[@]}" \
+    -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+    -Dkafka.logs.dir="$dir" \
+    -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
+    >>"$dir/broker.log" 2>&1 </dev/null {NAME_LOCK_FD}>&- &
+  printf '%s\n' "$!" >"$dir/pid"
+}
+
+fail_start() {
+  local dir=$1 msg=$2
+  log "last lines of $dir/broker.log:"
+  tail -n 40 "$dir/broker.log" >&2 || true
+  kill_broker "$dir"
+  die "$msg"
+}
+
+wait_ready() {
+  local dir=$1 port=$2 pid deadline
+  pid=$(<"$dir/pid")
+  deadline=$((SECONDS + START_TIMEOUT))
+  while :; do
+    kill -0 "$pid" 2>/dev/null || fail_start "$dir" "broker exited during startup"
+    if grep -qF "$READY_LINE" "$dir/broker.log" && port_open "$port"; then
+      is_our_broker "$pid" "$dir" || fail_start "$dir" "pid $pid is not the broker JVM"
+      return 0
+    fi
+    ((SECONDS < deadline)) || fail_start "$dir" "broker not ready after ${START_TIMEOUT}s"
+    sleep 0.2
+  done
+}
+
+# -------------------------------------------------------------- commands ----
+
+cmd_start() {
+  lock_name "$1"
+  start_locked "$1"
+}
+
+# Caller holds the name lock.
+start_locked() {
+  local name=$1 dir addr bport cport t0=$SECONDS
+  if addr=$(running_address "$name"); then
+    printf '%s\n' "$addr"
+    return 0
+  fi
+  cmd_fetch
+  dir=$(run_dir "$name")
+  if [[ -f $dir/kept && -f $dir/ports && -d $dir/data ]]; then
+    # Stopped via stop-process: reuse data and ports.
+    read -r bport cport <"$dir/ports"
+    local p
+    for p in "$bport" "$cport"; do
+      ! port_open "$p" || die "port $p of stopped broker '$name' is now in use; run: $0 stop --name $name"
+    done
+    log "restarting broker '$name' on 127.0.0.1:$bport (data kept)..."
+  else
+    # New, or leftovers of a crash/timeout: start from scratch.
+    kill_broker "$dir"
+    rm -rf "$dir"
+    mkdir -p "$dir/data"
+    read -r bport cport < <(free_ports)
+    [[ -n $bport && -n $cport ]] || die "could not pick free ports"
+    printf '%s %s\n' "$bport" "$cport" >"$dir/ports"
+    printf '127.0.0.1:%s\n' "$bport" >"$dir/bootstrap"
+    write_configs "$dir" "$bport" "$cport"
+    log "formatting storage for broker '$name'..."
+    format_storage "$dir"
+    log "starting broker '$name' on 127.0.0.1:$bport (controller $cport)..."
+  fi
+  rm -f "$dir/kept"
+  launch_broker "$dir"
+  wait_ready "$dir" "$bport"
+  log "broker '$name' ready in $((SECONDS - t0))s (log: ${dir#"$REPO_ROOT"/}/broker.log)"
+  printf '127.0.0.1:%s\n' "$bport"
+}
+
+cmd_status() {
+  local addr
+  addr=$(running_address "$1") || { log "broker '$1' is not running"; return 1; }
+  printf '%s\n' "$addr"
+}
+
+stop_one() {
+  local name=$1 dir
+  dir=$(run_dir "$name")
+  lock_name "$name"
+  if [[ -d $dir ]]; then
+    kill_broker "$dir"
+    rm -rf "$dir"
+    log "stopped broker '$name'"
+  else
+    log "broker '$name' is not running"
+  fi
+  unlock_name
+}
+
+cmd_stop() {
+  local name=$1 all=$2 d
+  if [[ $all == 1 ]]; then
+    [[ -d $RUN_ROOT ]] || return 0
+    for d in "$RUN_ROOT"/*/; do
+      [[ -d $d ]] || continue
+      d=${d%/}
+      stop_one "${d##*/}"
+    done
+  else
+    stop_one "$name"
+  fi
+}
+
+# Stop the JVM but keep data and ports, so `start` (or restart-process) brings
+# the same broker back, e.g. for "broker goes away mid-stream" tests.
+stop_process() {
+  local name=$1 dir
+  dir=$(run_dir "$name")
+  [[ -f $dir/ports && -d $dir/data ]] || die "no broker '$name' to stop (start it first)"
+  kill_broker "$dir"
+  rm -f "$dir/pid"
+  touch "$dir/kept"
+}
+
+cmd_stop_process() {
+  lock_name "$1"
+  stop_process "$1"
+  log "broker '$1' process stopped; data kept (start it again with: $0 start --name $1)"
+}
+
+cmd_restart_process() {
+  lock_name "$1"
+  stop_process "$1"
+  start_locked "$1"
+}
+
+cmd_topics() {
+  local name=$1 addr
+  shift
+  addr=$(running_address "$name") || die "broker '$name' is not running"
+  # Accept `--create TOPIC` shorthand for TopicCommand's `--create --topic TOPIC`.
+  local args=() a
+  while (($#)); do
+    a=$1
+    shift
+    case $a in
+      --create | --delete | --describe | --alter)
+        args+=("$a")
+        if (($#)) && [[ $1 != --* ]]; then args+=(--topic "$1"); shift; fi
+        ;;
+      *) args+=("$a") ;;
+    esac
+  done
+  run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$addr" "${args[@]}"
+}
+
+main() {
+  (($#)) || usage
+  local cmd=$1 name=default all=0 rest=()
+  shift
+  if [[ $cmd == tool ]]; then
+    # Everything after `tool` belongs to the Java class.
+    (($#)) || usage
+    cmd_fetch
+    run_tool "$@"
+    return
+  fi
+  while (($#)); do
+    case $1 in
+      --name) (($# >= 2)) || die "--name needs a value"; name=$2; shift 2 ;;
+      --name=*) name=${1#--name=}; shift ;;
+      --all) all=1; shift ;;
+      *) rest+=("$1"); shift ;;
+    esac
+  done
+  valid_name "$name"
+  mkdir -p "$RUN_ROOT"
+  case $cmd in
+    fetch) cmd_fetch ;;
+    start) cmd_start "$name" ;;
+    status) cmd_status "$name" ;;
+    stop) cmd_stop "$name" "$all" ;;
+    stop-process) cmd_stop_process "$name" ;;
+    restart-process) cmd_restart_process "$name" ;;
+    topics) cmd_fetch; cmd_topics "$name" "${rest[@]}" ;;
+    -h | --help | help) usage 0 ;;
+    *) log "unknown command '$cmd'"; usage ;;
+  esac
+}
+
+main "$@"

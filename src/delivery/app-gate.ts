@@ -1,0 +1,96 @@
+import { connect } from 'node:net';
+
+/**
+ * Whether the app behind one origin can be pushed to. When an attempt finds nothing listening
+ * (connection refused, DNS failure), the gate closes: deliveries wait at `whenOpen`, and a single
+ * prober opens TCP connections with backoff until one succeeds. Nothing is sent to the app while
+ * it is closed, so a down app costs no attempts and produces no dead letters.
+ */
+export interface AppGateOptions {
+  readonly url: URL;
+  readonly probeInitialMs?: number;
+  readonly probeMaxMs?: number;
+  readonly onChange?: (up: boolean, reason: string | undefined) => void;
+  /** Replaced in tests. */
+  readonly probe?: (url: URL, timeoutMs: number) => Promise<boolean>;
+}
+
+export class AppGate {
+  private down: { reason: string; opened: Promise<void>; open: () => void } | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: AppGateOptions) {}
+
+  get isUp(): boolean {
+    return this.down === undefined;
+  }
+
+  get downReason(): string | undefined {
+    return this.down?.reason;
+  }
+
+  /** Resolves at once while the app is up, else once a probe reaches it (or the gate stops). */
+  whenOpen(): Promise<void> {
+    return this.down ? this.down.opened : Promise.resolve();
+  }
+
+  /** An attempt found nothing listening. Idempotent while already down. */
+  markDown(reason: string): void {
+    if (this.down || this.stopped) return;
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    this.down = { reason, opened, open };
+    this.options.onChange?.(false, reason);
+    void this.probeUntilUp();
+  }
+
+  private async probeUntilUp(): Promise<void> {
+    const probe = this.options.probe ?? tcpProbe;
+    let delay = this.options.probeInitialMs ?? 100;
+    const max = this.options.probeMaxMs ?? 2000;
+    while (!this.stopped) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+      if (this.stopped) break;
+      if (await probe(this.options.url, Math.max(1000, delay))) break;
+      delay = Math.min(max, delay * 2);
+    }
+    const down = this.down;
+    this.down = undefined;
+    if (down) {
+      down.open();
+      if (!this.stopped) this.options.onChange?.(true, undefined);
+    }
+  }
+
+  /** Releases every waiter (shutdown); they must then check whether they should still push. */
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+}
+
+/** True when a TCP connection to the URL's host and port can be opened. */
+export function tcpProbe(url: URL, timeoutMs: number): Promise<boolean> {
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * What one push attempt produced, and what Courier does about it (DESIGN.md A2). Pure: the table
+ * that decides whether a record is acknowledged, retried, dead-lettered or held is here alone.
+ */
+export type AttemptResult =
+  | { readonly kind: 'response'; readonly status: number; readonly retryAfter?: string | undefined }
+  /** No answer within the per-attempt timeout; the request may have reached the app. */
+  | { readonly kind: 'timeout' }
+  /** Nothing reached the app: connection refused, DNS failure, no route, connect timeout. */
+  | { readonly kind: 'unreachable'; readonly code: string }
+  /** The connection died after the request was (at least partly) sent. */
+  | { readonly kind: 'connection-lost'; readonly code: string };
+
+export type Outcome =
+  /** 2xx: the offset may be committed. */
+  | { readonly action: 'ack' }
+  /** Transient: try again after a delay, counted as an attempt. */
+  | { readonly action: 'retry'; readonly reason: string }
+  /** The app rejected this record for good. */
+  | { readonly action: 'dead-letter'; readonly reason: string }
+  /** The app is not there: hold the record, pause, probe; not an attempt, never a DLQ write. */
+  | { readonly action: 'app-down'; readonly reason: string }
+  /** 401/403: the app refuses Courier itself (token or signature); hold and report, never DLQ. */
+  | { readonly action: 'app-refused'; readonly reason: string };
+
+/** Socket error codes that prove the request never reached the app. */
+const NOTHING_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_NONAME',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+export function isUnreachableCode(code: string): boolean {
+  return NOTHING_SENT.has(code);
+}
+
+export function classify(result: AttemptResult): Outcome {
+  switch (result.kind) {
+    case 'unreachable':
+      return { action: 'app-down', reason: result.code };
+    case 'timeout':
+      return { action: 'retry', reason: 'timeout' };
+    case 'connection-lost':
+      return { action: 'retry', reason: 'connection_lost' };
+    case 'response': {
+      const { status } = result;
+      if (status >= 200 && status < 300) return { action: 'ack' };
+      if (status === 401 || status === 403) return { action: 'app-refused', reason: `http_${status}` };
+      if (status === 408 || status === 429 || status >= 500) return { action: 'retry', reason: `http_${status}` };
+      // 1xx cannot end a request; 3xx are not followed (a webhook URL that redirects is a
+      // misconfiguration best seen in the DLQ); every other 4xx is the app saying "never".
+      return { action: 'dead-letter', reason: `http_${status}` };
+    }
+  }
+}

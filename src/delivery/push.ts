@@ -1,0 +1,217 @@
+import { createHmac } from 'node:crypto';
+import { Agent } from 'undici';
+import type { KafkaRecord } from '../record.js';
+import { type AttemptResult, isUnreachableCode } from './outcome.js';
+
+/**
+ * One push attempt: the A2 request (headers built once per record) sent through an undici Agent
+ * with keep-alive, turned into an AttemptResult. It never throws for anything the app or the
+ * network does; `classify` decides what a result means.
+ */
+
+export interface PushSettings {
+  readonly appToken?: string | undefined;
+  /** Standard Webhooks keys; the first signs. Empty: no signature headers. */
+  readonly signingKeys: readonly Buffer[];
+  readonly ceSource?: (topic: string) => string;
+}
+
+/** The parts of a push that do not change between attempts. */
+export interface PreparedPush {
+  readonly headers: Record<string, string | string[]>;
+  /** Stable across attempts: the idempotency key (`ce-id` when the record has none of its own). */
+  readonly messageId: string;
+  /** Record header names left out because they are not HTTP tokens. */
+  readonly droppedHeaders: number;
+}
+
+export const CE_TYPE = 'dev.courier.kafka.record';
+const CE_ATTRIBUTE = /^[a-z0-9]{1,20}$/;
+/** RFC 9110 token characters. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const MEDIA_TYPE =
+  /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*;\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+=("[\x20\x21\x23-\x5b\x5d-\x7e]*"|[!#$%&'*+\-.^_`|~0-9A-Za-z]+))*$/;
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const TRACESTATE = /^[\x20-\x2b\x2d-\x7e]*(,[\x20-\x2b\x2d-\x7e]*)*$/;
+const HEX = '0123456789ABCDEF';
+
+/** Percent-encodes every byte outside RFC 3986 "unreserved": safe in any header, lossless. */
+export function percentEncode(bytes: Uint8Array): string {
+  let out = '';
+  for (const byte of bytes) {
+    const unreserved =
+      (byte >= 0x30 && byte <= 0x39) ||
+      (byte >= 0x41 && byte <= 0x5a) ||
+      (byte >= 0x61 && byte <= 0x7a) ||
+      byte === 0x2d ||
+      byte === 0x2e ||
+      byte === 0x5f ||
+      byte === 0x7e;
+    out += unreserved ? String.fromCharCode(byte) : `%${HEX[byte >> 4]}${HEX[byte & 15]}`;
+  }
+  return out;
+}
+
+/** CloudEvents HTTP binding: encode bytes outside printable ASCII, space, `"` and `%`. */
+function ceEncode(bytes: Uint8Array): string {
+  let out = '';
+  for (const byte of bytes) {
+    const plain = byte > 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x25;
+    out += plain ? String.fromCharCode(byte) : `%${HEX[byte >> 4]}${HEX[byte & 15]}`;
+  }
+  return out;
+}
+
+export function messageIdOf(record: Pick<KafkaRecord, 'topic' | 'partition' | 'offset'>): string {
+  return `${record.topic}-${record.partition}-${record.offset}`;
+}
+
+export function preparePush(record: KafkaRecord, settings: PushSettings): PreparedPush {
+  const headers: Record<string, string | string[]> = Object.create(null);
+  const messageId = messageIdOf(record);
+  let contentType = 'application/octet-stream';
+  let droppedHeaders = 0;
+  const ce: Record<string, string> = Object.create(null);
+
+  for (const [name, value] of record.headers) {
+    const lower = name.toLowerCase();
+    if (!TOKEN.test(name)) {
+      droppedHeaders++;
+      continue;
+    }
+    const headerName = `kafka-header-${lower}`;
+    const encoded = percentEncode(value);
+    const existing = headers[headerName];
+    if (existing === undefined) headers[headerName] = encoded;
+    else if (Array.isArray(existing)) existing.push(encoded);
+    else headers[headerName] = [existing, encoded];
+
+    if (lower === 'content-type') {
+      const text = value.toString('latin1');
+      if (text.length <= 256 && MEDIA_TYPE.test(text)) contentType = text;
+    } else if (lower.startsWith('ce_') && CE_ATTRIBUTE.test(lower.slice(3))) {
+      ce[lower.slice(3)] = ceEncode(value);
+    } else if (lower === 'traceparent') {
+      const text = value.toString('latin1');
+      if (TRACEPARENT.test(text)) headers.traceparent = text;
+    } else if (lower === 'tracestate') {
+      const text = value.toString('latin1');
+      if (text.length <= 512 && TRACESTATE.test(text)) headers.tracestate = text;
+    }
+  }
+
+  // The record's own CloudEvents attributes win; Courier fills in what is required and missing.
+  ce.specversion ??= '1.0';
+  ce.id ??= messageId;
+  ce.source ??= settings.ceSource ? settings.ceSource(record.topic) : `/kafka/${record.topic}`;
+  ce.type ??= CE_TYPE;
+  if (ce.time === undefined && Number.isFinite(record.timestamp) && record.timestamp >= 0) ce.time = new Date(record.timestamp).toISOString();
+  for (const attribute in ce) headers[`ce-${attribute}`] = ce[attribute] as string;
+
+  headers['content-type'] = contentType;
+  headers['kafka-topic'] = record.topic;
+  headers['kafka-partition'] = String(record.partition);
+  headers['kafka-offset'] = String(record.offset);
+  headers['kafka-timestamp'] = String(record.timestamp);
+  if (record.key !== null) headers['kafka-key'] = percentEncode(record.key);
+  if (settings.appToken) headers.authorization = `Bearer ${settings.appToken}`;
+  return { headers, messageId, droppedHeaders };
+}
+
+/** Standard Webhooks: `v1,` + base64 HMAC-SHA256 over `id.timestamp.body`. */
+export function signatureOf(key: Buffer, id: string, timestampSeconds: number, body: Buffer | null): string {
+  const hmac = createHmac('sha256', key);
+  hmac.update(`${id}.${timestampSeconds}.`);
+  if (body) hmac.update(body);
+  return `v1,${hmac.digest('base64')}`;
+}
+
+/** The headers of one attempt: the prepared ones plus attempt number and signature. */
+export function attemptHeaders(
+  prepared: PreparedPush,
+  body: Buffer | null,
+  attempt: number,
+  settings: PushSettings,
+  nowSeconds: number,
+): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = { ...prepared.headers, 'courier-attempt': String(attempt) };
+  const key = settings.signingKeys[0];
+  if (key) {
+    headers['webhook-id'] = prepared.messageId;
+    headers['webhook-timestamp'] = String(nowSeconds);
+    headers['webhook-signature'] = signatureOf(key, prepared.messageId, nowSeconds, body);
+  }
+  return headers;
+}
+
+export interface PusherOptions {
+  /** Sockets per app origin; at least the number of records that can be in flight. */
+  readonly connections: number;
+}
+
+export class Pusher {
+  private readonly agent: Agent;
+
+  constructor(options: PusherOptions) {
+    this.agent = new Agent({
+      connections: options.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connect: { timeout: 5_000 },
+    });
+  }
+
+  /**
+   * Sends one attempt. `signal` aborts it from outside (shutdown past the grace period); such an
+   * abort is reported as a lost connection, since the app may have seen the request.
+   */
+  async push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number, signal?: AbortSignal): Promise<AttemptResult> {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const onOuterAbort = () => controller.abort();
+    signal?.addEventListener('abort', onOuterAbort, { once: true });
+    try {
+      const response = await this.agent.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: 'POST',
+        headers,
+        body: body ?? '',
+        signal: controller.signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      // The answer's body is not used; draining it returns the socket to the pool.
+      await response.body.dump({ limit: 64 * 1024 });
+      const retryAfter = response.headers['retry-after'];
+      return { kind: 'response', status: response.statusCode, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
+    } catch (error) {
+      if (timedOut) return { kind: 'timeout' };
+      const code = errorCode(error);
+      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { kind: 'timeout' };
+      if (isUnreachableCode(code)) return { kind: 'unreachable', code };
+      return { kind: 'connection-lost', code };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onOuterAbort);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+function errorCode(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== 'UND_ERR_ABORTED' && code !== 'ABORT_ERR') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return (error as { name?: string })?.name ?? 'UNKNOWN';
+}

@@ -1,0 +1,54 @@
+/**
+ * Every failure Courier reports carries a stable `code` (for logs, metrics and API answers) and
+ * whether retrying the same operation can help. Codes are part of the operator-facing contract.
+ */
+export type CourierErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_FILE_UNREADABLE'
+  | 'KAFKA_CONNECT_FAILED'
+  | 'KAFKA_COMMIT_FAILED'
+  | 'KAFKA_CONSUMER_FATAL'
+  | 'DLQ_WRITE_FAILED'
+  | 'SHUTDOWN';
+
+export interface CourierErrorOptions {
+  cause?: unknown;
+  retriable?: boolean;
+}
+
+export class CourierError extends Error {
+  override readonly name = 'CourierError';
+  readonly code: CourierErrorCode;
+  readonly retriable: boolean;
+
+  constructor(code: CourierErrorCode, message: string, options: CourierErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** One problem found while validating configuration, with what to do about it. */
+export interface ConfigProblem {
+  readonly setting: string;
+  readonly problem: string;
+  readonly fix: string;
+}
+
+export class ConfigError extends CourierError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[]) {
+    super(
+      'CONFIG_INVALID',
+      `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems
+        .map((p) => `  - ${p.setting}: ${p.problem}. Fix: ${p.fix}`)
+        .join('\n')}`,
+    );
+    this.problems = problems;
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,232 @@
+import type { Message as RdMessage } from '@confluentinc/kafka-javascript';
+import rdkafka from '@confluentinc/kafka-javascript';
+import type { Logger } from 'pino';
+import { CourierError } from '../errors.js';
+import type { KafkaRecord, TopicPartition, TopicPartitionOffset } from '../record.js';
+import { splitProperties } from './properties.js';
+
+/** The typings lag the library: these methods exist in 1.10 (lib/kafka-consumer.js). */
+type RdKafkaConsumer = InstanceType<typeof rdkafka.KafkaConsumer> & {
+  rebalanceProtocol(): 'NONE' | 'COOPERATIVE' | 'EAGER';
+  incrementalAssign(partitions: TopicPartition[]): void;
+  incrementalUnassign(partitions: TopicPartition[]): void;
+  assignmentLost(): boolean;
+  commitCb(offsets: TopicPartitionOffset[], cb: (error: Error | null) => void): void;
+  setDefaultIsTimeoutOnlyForFirstMessage(value: boolean): void;
+};
+
+const ERR_ASSIGN_PARTITIONS = -175;
+const ERR_REVOKE_PARTITIONS = -174;
+
+/** What the consumer tells the pipeline. The pipeline decides; this file only talks to librdkafka. */
+export interface ConsumerHandlers {
+  /** Partitions were assigned (already added to librdkafka's assignment, no record served yet). */
+  onAssign(partitions: TopicPartition[]): void;
+  /**
+   * Partitions are being taken away. `lost` means another member may own them already: nothing
+   * may be committed. Fetching of them continues until the returned promise settles, so the
+   * pipeline has to ignore their records meanwhile.
+   */
+  onRevoke(partitions: TopicPartition[], lost: boolean): Promise<void>;
+  /** A batch of fetched records, in fetch order. */
+  onRecords(records: KafkaRecord[]): void;
+  /** A client error; `fatal` means the consumer cannot continue. */
+  onError(error: Error, fatal: boolean): void;
+}
+
+export interface ConsumerOptions {
+  readonly properties: Readonly<Record<string, string>>;
+  readonly topics: readonly string[];
+  readonly logger: Logger;
+  /** Upper bound of records per consume call. */
+  readonly batchSize?: number;
+  /** How long a consume call waits for the first record. */
+  readonly pollTimeoutMs?: number;
+  /** Observed time each consume call took (poll latency). */
+  readonly onPoll?: (seconds: number) => void;
+}
+
+export interface Watermarks {
+  readonly low: number;
+  readonly high: number;
+}
+
+/**
+ * The librdkafka consumer: subscribe, rebalance events, pause/resume, explicit commits, watermarks.
+ * It never commits by itself (auto-commit and offset store are off): every commit comes from the
+ * pipeline with explicit offsets.
+ */
+export class KafkaSource {
+  private readonly consumer: RdKafkaConsumer;
+  private running = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  /** Rebalance events are handled one at a time, in the order librdkafka raised them. */
+  private rebalanceChain: Promise<void> = Promise.resolve();
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly options: ConsumerOptions,
+    private readonly handlers: ConsumerHandlers,
+  ) {
+    this.batchSize = options.batchSize ?? 500;
+    const { global, topic } = splitProperties(options.properties);
+    this.consumer = new rdkafka.KafkaConsumer(
+      {
+        ...global,
+        rebalance_cb: (error: { code: number }, assignment: TopicPartition[]) => this.rebalance(error, assignment),
+      } as never,
+      topic,
+    ) as RdKafkaConsumer;
+    this.consumer.setDefaultConsumeTimeout(options.pollTimeoutMs ?? 100);
+    // A batch returns as soon as the first record is there; later ones only if already fetched.
+    this.consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
+    this.consumer.on('event.error', (error) => {
+      const fatal = Boolean((error as { isFatal?: boolean }).isFatal);
+      this.handlers.onError(error as unknown as Error, fatal);
+    });
+  }
+
+  /** Connects (waiting for the cluster's metadata) and subscribes; the consume loop starts. */
+  async start(connectTimeoutMs: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.consumer.connect({ timeout: connectTimeoutMs }, (error) => {
+        if (error) reject(new CourierError('KAFKA_CONNECT_FAILED', `cannot reach Kafka: ${error.message}`, { cause: error, retriable: true }));
+        else resolve();
+      });
+    });
+    this.consumer.subscribe([...this.options.topics]);
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      const started = performance.now();
+      const messages = await new Promise<RdMessage[]>((resolve) => {
+        this.consumer.consume(this.batchSize, (error, batch) => {
+          if (error) {
+            // Timeouts and "no more messages" are normal; anything else is reported, not fatal here.
+            if (error.code !== -185 && error.code !== -191) this.handlers.onError(error as unknown as Error, Boolean((error as { isFatal?: boolean }).isFatal));
+            resolve([]);
+          } else resolve(batch);
+        });
+      });
+      this.options.onPoll?.((performance.now() - started) / 1000);
+      if (messages.length > 0 && this.running) this.handlers.onRecords(messages.map(toRecord));
+    }
+  }
+
+  private rebalance(error: { code: number }, assignment: TopicPartition[]): void {
+    const partitions = assignment.map(({ topic, partition }) => ({ topic, partition }));
+    const cooperative = this.consumer.rebalanceProtocol() === 'COOPERATIVE';
+    this.rebalanceChain = this.rebalanceChain.then(async () => {
+      try {
+        if (error.code === ERR_ASSIGN_PARTITIONS) {
+          if (cooperative) this.consumer.incrementalAssign(partitions);
+          else this.consumer.assign(partitions);
+          this.handlers.onAssign(partitions);
+        } else if (error.code === ERR_REVOKE_PARTITIONS) {
+          const lost = this.consumer.assignmentLost();
+          await this.handlers.onRevoke(partitions, lost);
+          if (cooperative) this.consumer.incrementalUnassign(partitions);
+          else this.consumer.unassign();
+        } else {
+          this.handlers.onError(new Error(`rebalance error ${error.code}`), false);
+        }
+      } catch (caught) {
+        if (this.consumer.isConnected()) this.handlers.onError(caught as Error, false);
+      }
+    });
+  }
+
+  pause(partitions: readonly TopicPartition[]): void {
+    if (partitions.length > 0 && this.consumer.isConnected()) this.consumer.pause(partitions.map(plain));
+  }
+
+  resume(partitions: readonly TopicPartition[]): void {
+    if (partitions.length > 0 && this.consumer.isConnected()) this.consumer.resume(partitions.map(plain));
+  }
+
+  /** Commits exactly these offsets ("next record to read") and resolves once the broker agreed. */
+  commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.consumer.commitCb(
+        offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
+        (error: Error | null) => {
+          if (error) reject(new CourierError('KAFKA_COMMIT_FAILED', `commit failed: ${error.message}`, { cause: error, retriable: true }));
+          else resolve();
+        },
+      );
+    });
+  }
+
+  /** Committed offsets of the group for these partitions (-1001 = none, as librdkafka says). */
+  committed(partitions: readonly TopicPartition[], timeoutMs: number): Promise<TopicPartitionOffset[]> {
+    return new Promise((resolve, reject) => {
+      this.consumer.committed(partitions.map(plain), timeoutMs, (error, result) => {
+        if (error) reject(error);
+        else resolve(result.map(({ topic, partition, offset }) => ({ topic, partition, offset: offset ?? -1001 })));
+      });
+    });
+  }
+
+  watermarks(tp: TopicPartition, timeoutMs: number): Promise<Watermarks> {
+    return new Promise((resolve, reject) => {
+      this.consumer.queryWatermarkOffsets(tp.topic, tp.partition, timeoutMs, (error, offsets) => {
+        if (error) reject(error);
+        else resolve({ low: offsets.lowOffset, high: offsets.highOffset });
+      });
+    });
+  }
+
+  /** Stops the consume loop; the member stays in the group until `close`. */
+  async stopFetching(): Promise<void> {
+    this.running = false;
+    await this.loopDone;
+  }
+
+  /** Leaves the group (librdkafka revokes the assignment first, through the rebalance handler). */
+  async close(): Promise<void> {
+    await this.stopFetching();
+    if (!this.consumer.isConnected()) return;
+    // unsubscribe triggers the final revoke; wait for it so its synchronous commit happens.
+    await new Promise<void>((resolve) => {
+      this.consumer.unsubscribe();
+      // Serve the revoke event: librdkafka delivers it through a consume call.
+      const serve = () => {
+        this.consumer.consume(1, () => {
+          if (this.consumer.assignments().length === 0) resolve();
+          else setTimeout(serve, 10);
+        });
+      };
+      serve();
+    });
+    await this.rebalanceChain;
+    await new Promise<void>((resolve) => this.consumer.disconnect(() => resolve()));
+  }
+}
+
+function plain(tp: TopicPartition): TopicPartition {
+  return { topic: tp.topic, partition: tp.partition };
+}
+
+function toRecord(message: RdMessage): KafkaRecord {
+  const headers: Array<readonly [string, Buffer]> = [];
+  for (const header of message.headers ?? []) {
+    for (const name in header) {
+      const value = header[name];
+      headers.push([name, Buffer.isBuffer(value) ? value : Buffer.from(String(value))]);
+    }
+  }
+  const key = message.key;
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: message.offset,
+    timestamp: message.timestamp ?? Date.now(),
+    key: key === undefined || key === null ? null : Buffer.isBuffer(key) ? key : Buffer.from(String(key)),
+    value: message.value ?? null,
+    headers,
+    fetchedAt: Date.now(),
+  };
+}

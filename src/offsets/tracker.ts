@@ -1,0 +1,168 @@
+import { type TopicPartition, type TopicPartitionOffset, tpKey } from '../record.js';
+
+/**
+ * Per-partition contiguous offset tracker.
+ *
+ * Records are tracked in fetch order (strictly increasing offsets per partition, gaps allowed:
+ * compaction and transaction markers leave holes). The committable offset of a partition is the
+ * first tracked record that is not yet done, or one past the last tracked record when all are
+ * done: the Kafka convention "committed offset = next record to read". It can therefore never pass
+ * a record that was neither acknowledged nor dead-lettered.
+ *
+ * Each assignment of a partition gets a fresh generation. A completion that carries an older
+ * generation (the partition was revoked, maybe re-assigned, while the record was in flight) is
+ * ignored, so nothing is ever committed for a partition on behalf of a previous owner's work.
+ */
+export interface RecordTicket {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly generation: number;
+}
+
+class PartitionState {
+  /** Tracked offsets not yet released, ascending; `done[i]` says whether `offsets[i]` finished. */
+  private offsets: number[] = [];
+  private done: boolean[] = [];
+  private head = 0;
+  private lastTracked = -1;
+  /** Offset known to be committed in Kafka for this partition (-1: nothing known). */
+  committed = -1;
+  /** Offset that will be committable once `offsets` is empty: one past the last record tracked. */
+  private nextAfterLast = -1;
+
+  constructor(readonly generation: number) {}
+
+  track(offset: number): boolean {
+    if (offset <= this.lastTracked) return false;
+    this.offsets.push(offset);
+    this.done.push(false);
+    this.lastTracked = offset;
+    this.nextAfterLast = offset + 1;
+    return true;
+  }
+
+  complete(offset: number): boolean {
+    // Binary search: completions arrive mostly near the head, but any order is valid.
+    let lo = this.head;
+    let hi = this.offsets.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const value = this.offsets[mid] as number;
+      if (value === offset) {
+        if (this.done[mid]) return false;
+        this.done[mid] = true;
+        this.advance();
+        return true;
+      }
+      if (value < offset) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  }
+
+  private advance(): void {
+    while (this.head < this.offsets.length && this.done[this.head]) this.head++;
+    if (this.head === this.offsets.length) {
+      this.offsets = [];
+      this.done = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.offsets.length) {
+      // Drop the released prefix now and then so memory follows the in-flight window only.
+      this.offsets = this.offsets.slice(this.head);
+      this.done = this.done.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Next offset to commit, or -1 when nothing was ever tracked. */
+  committable(): number {
+    if (this.head < this.offsets.length) return this.offsets[this.head] as number;
+    return this.nextAfterLast;
+  }
+
+  pending(): number {
+    let count = 0;
+    for (let i = this.head; i < this.offsets.length; i++) if (!this.done[i]) count++;
+    return count;
+  }
+}
+
+export class OffsetTracker {
+  private readonly partitions = new Map<string, { tp: TopicPartition; state: PartitionState }>();
+  private nextGeneration = 1;
+
+  /** Starts (or restarts) tracking a partition under a new generation; returns that generation. */
+  assign(tp: TopicPartition): number {
+    const generation = this.nextGeneration++;
+    this.partitions.set(tpKey(tp), { tp: { topic: tp.topic, partition: tp.partition }, state: new PartitionState(generation) });
+    return generation;
+  }
+
+  /**
+   * Stops tracking a partition. Returns the offset that was committable at that moment (for the
+   * synchronous commit on revoke), or null when there is nothing new to commit.
+   */
+  revoke(tp: TopicPartition): TopicPartitionOffset | null {
+    const key = tpKey(tp);
+    const entry = this.partitions.get(key);
+    if (!entry) return null;
+    this.partitions.delete(key);
+    const offset = entry.state.committable();
+    return offset > entry.state.committed ? { topic: tp.topic, partition: tp.partition, offset } : null;
+  }
+
+  isAssigned(tp: TopicPartition): boolean {
+    return this.partitions.has(tpKey(tp));
+  }
+
+  generationOf(tp: TopicPartition): number | undefined {
+    return this.partitions.get(tpKey(tp))?.state.generation;
+  }
+
+  /**
+   * Registers a fetched record. Returns a ticket to complete it with, or null when the partition
+   * is not assigned or the offset was already tracked in this generation (a re-fetch after a
+   * pause): such a record is either in flight or done already and must not be delivered again.
+   */
+  track(tp: TopicPartition, offset: number): RecordTicket | null {
+    const entry = this.partitions.get(tpKey(tp));
+    if (!entry || !entry.state.track(offset)) return null;
+    return { topic: tp.topic, partition: tp.partition, offset, generation: entry.state.generation };
+  }
+
+  /** Marks a record acknowledged or dead-lettered. Returns false for a stale or unknown ticket. */
+  complete(ticket: RecordTicket): boolean {
+    const entry = this.partitions.get(tpKey(ticket));
+    if (!entry || entry.state.generation !== ticket.generation) return false;
+    return entry.state.complete(ticket.offset);
+  }
+
+  committable(tp: TopicPartition): number {
+    return this.partitions.get(tpKey(tp))?.state.committable() ?? -1;
+  }
+
+  pending(tp: TopicPartition): number {
+    return this.partitions.get(tpKey(tp))?.state.pending() ?? 0;
+  }
+
+  /** Offsets that moved past what was last committed, for partitions still owned. */
+  commitCandidates(): Array<TopicPartitionOffset & { generation: number }> {
+    const out: Array<TopicPartitionOffset & { generation: number }> = [];
+    for (const { tp, state } of this.partitions.values()) {
+      const offset = state.committable();
+      if (offset > state.committed) out.push({ topic: tp.topic, partition: tp.partition, offset, generation: state.generation });
+    }
+    return out;
+  }
+
+  /** Records a successful commit, unless the partition changed hands since the commit began. */
+  markCommitted(tp: TopicPartition, offset: number, generation: number): void {
+    const entry = this.partitions.get(tpKey(tp));
+    if (entry && entry.state.generation === generation && offset > entry.state.committed) entry.state.committed = offset;
+  }
+
+  assigned(): TopicPartition[] {
+    return [...this.partitions.values()].map((entry) => entry.tp);
+  }
+}

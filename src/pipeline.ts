@@ -1,0 +1,498 @@
+import type { Logger } from 'pino';
+import { bootstrapHint, type Config, type RouteConfig } from './config.js';
+import { AppGate } from './delivery/app-gate.js';
+import type { AttemptResult } from './delivery/outcome.js';
+import { classify } from './delivery/outcome.js';
+import { attemptHeaders, type PushSettings, preparePush } from './delivery/push.js';
+import { nextDelay } from './delivery/retry.js';
+import { errorMessage } from './errors.js';
+import type { ConsumerHandlers } from './kafka/consumer.js';
+import type { DeadLetterReason } from './kafka/dlq.js';
+import type { Metrics } from './metrics.js';
+import { OffsetTracker, type RecordTicket } from './offsets/tracker.js';
+import { type KafkaRecord, type TopicPartition, type TopicPartitionOffset, tpKey } from './record.js';
+import { Scheduler } from './scheduler.js';
+import { sleep, untilAborted } from './time.js';
+
+/**
+ * The whole flow, in one place:
+ *
+ *   fetched record → tracker.track → scheduler (ordering, in-flight cap)
+ *     → push attempts (retry with backoff; hold while the app is down)
+ *     → 2xx: ack | rejected or retries exhausted: DLQ write (retried until the broker acks it)
+ *     → tracker.complete → commit cadence commits the contiguous done prefix.
+ *
+ * An offset is committed only through the tracker, and the tracker only moves past records that
+ * were acknowledged or whose DLQ write was acknowledged. Everything that stops early (revoke,
+ * shutdown) leaves its record incomplete, so it is delivered again by whoever reads next.
+ */
+
+/** What the pipeline needs from Kafka (kafka/consumer.ts). */
+export interface SourcePort {
+  pause(partitions: readonly TopicPartition[]): void;
+  resume(partitions: readonly TopicPartition[]): void;
+  commit(offsets: readonly TopicPartitionOffset[]): Promise<void>;
+  stopFetching(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the pipeline needs from the DLQ producer (kafka/dlq.ts). */
+export interface DeadLetterPort {
+  send(topic: string, record: KafkaRecord, reason: DeadLetterReason): Promise<void>;
+}
+
+/** What the pipeline needs from HTTP (delivery/push.ts). */
+export interface PushPort {
+  push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number, signal?: AbortSignal): Promise<AttemptResult>;
+}
+
+export interface PipelineDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly deadLetters: DeadLetterPort;
+  readonly pusher: PushPort;
+  /** Called when the Kafka client reports a fatal error: the process should stop. */
+  readonly onFatal?: (error: Error) => void;
+}
+
+interface Route {
+  readonly config: RouteConfig;
+  readonly url: URL;
+  readonly gate: AppGate;
+  refused: string | undefined;
+}
+
+interface Entry {
+  readonly record: KafkaRecord;
+  readonly ticket: RecordTicket;
+  readonly route: Route;
+  readonly key: Buffer | null;
+}
+
+type PauseReason = 'app_down' | 'app_refused' | 'dlq_blocked' | 'backpressure';
+
+interface PartitionRuntime {
+  readonly tp: TopicPartition;
+  /** Aborted on revoke or shutdown: waits (backoff, app down, DLQ retries) give up at once. */
+  readonly soft: AbortController;
+  /** Aborted when the grace period is over: HTTP requests still running are cancelled. */
+  readonly hard: AbortController;
+  readonly tasks: Set<Promise<void>>;
+  readonly pauseReasons: Map<PauseReason, number>;
+  pausedInKafka: boolean;
+  revoking: boolean;
+}
+
+export interface RebalanceEvent {
+  readonly at: string;
+  readonly type: 'assign' | 'revoke' | 'lost';
+  readonly partitions: readonly TopicPartition[];
+}
+
+type Settled = { readonly kind: 'ack' } | { readonly kind: 'dead-letter'; readonly reason: DeadLetterReason } | { readonly kind: 'abandoned' };
+
+const HISTORY_LIMIT = 200;
+
+export class Pipeline implements ConsumerHandlers {
+  private readonly tracker = new OffsetTracker();
+  private readonly scheduler: Scheduler<Entry>;
+  private readonly routes = new Map<string, Route>();
+  private readonly partitions = new Map<string, PartitionRuntime>();
+  private readonly pushSettings: PushSettings;
+  private readonly history: RebalanceEvent[] = [];
+  private source: SourcePort | undefined;
+  private commitChain: Promise<void> = Promise.resolve();
+  private commitTimer: NodeJS.Timeout | undefined;
+  private completedSinceCommit = 0;
+  private stopping = false;
+  private lastHintAt = 0;
+  fatalError: Error | undefined;
+
+  constructor(private readonly deps: PipelineDeps) {
+    const { config } = deps;
+    this.pushSettings = { appToken: config.appToken, signingKeys: config.signingKeys };
+    const gates = new Map<string, AppGate>();
+    for (const routeConfig of config.routes) {
+      const url = new URL(routeConfig.targetUrl);
+      let gate = gates.get(url.origin);
+      if (!gate) {
+        gate = new AppGate({ url, onChange: (up, reason) => this.appChanged(url.origin, up, reason) });
+        gates.set(url.origin, gate);
+      }
+      this.routes.set(routeConfig.topic, { config: routeConfig, url, gate, refused: undefined });
+    }
+    deps.metrics.appUp.set(1);
+    this.scheduler = new Scheduler<Entry>({
+      ordering: config.ordering,
+      maxInFlight: config.maxInFlight,
+      partitionBuffer: config.partitionBuffer,
+      start: (entry, tp) => this.start(entry, tp),
+      backpressure: (tp, paused) => this.setPaused(tp, 'backpressure', paused),
+    });
+  }
+
+  /** Starts committing through `source`; records arrive through the ConsumerHandlers methods. */
+  attach(source: SourcePort): void {
+    this.source = source;
+    this.commitTimer = setInterval(() => void this.commit(), this.deps.config.commitIntervalMs);
+    this.commitTimer.unref();
+  }
+
+  // ---- Kafka → pipeline ---------------------------------------------------------------------
+
+  onAssign(partitions: TopicPartition[]): void {
+    for (const tp of partitions) {
+      this.tracker.assign(tp);
+      this.scheduler.addPartition(tp);
+      const runtime: PartitionRuntime = {
+        tp,
+        soft: new AbortController(),
+        hard: new AbortController(),
+        tasks: new Set(),
+        pauseReasons: new Map(),
+        pausedInKafka: false,
+        revoking: false,
+      };
+      this.partitions.set(tpKey(tp), runtime);
+      const route = this.routes.get(tp.topic);
+      if (route && !route.gate.isUp) this.setPaused(tp, 'app_down', true);
+      if (route?.refused) this.setPaused(tp, 'app_refused', true);
+    }
+    this.recordRebalance('assign', partitions);
+  }
+
+  async onRevoke(partitions: TopicPartition[], lost: boolean): Promise<void> {
+    const runtimes = partitions.map((tp) => this.partitions.get(tpKey(tp))).filter((r): r is PartitionRuntime => r !== undefined);
+    for (const runtime of runtimes) {
+      runtime.revoking = true;
+      this.scheduler.block(runtime.tp);
+      runtime.soft.abort();
+      if (lost) runtime.hard.abort();
+    }
+    await this.drain(runtimes, lost ? 0 : this.deps.config.shutdownGraceMs);
+    const final: TopicPartitionOffset[] = [];
+    for (const runtime of runtimes) {
+      const offset = this.tracker.revoke(runtime.tp);
+      if (offset && !lost) final.push(offset);
+      this.scheduler.removePartition(runtime.tp);
+      this.partitions.delete(tpKey(runtime.tp));
+    }
+    // Synchronous with the rebalance: the next owner starts from what we committed here.
+    if (final.length > 0) await this.commit(final);
+    this.recordRebalance(lost ? 'lost' : 'revoke', partitions);
+  }
+
+  onRecords(records: KafkaRecord[]): void {
+    const { metrics } = this.deps;
+    let lastTopic = '';
+    let topicCount = 0;
+    for (const record of records) {
+      if (record.topic !== lastTopic) {
+        if (topicCount > 0) metrics.recordsConsumed.inc({ topic: lastTopic }, topicCount);
+        lastTopic = record.topic;
+        topicCount = 0;
+      }
+      topicCount++;
+      const runtime = this.partitions.get(tpKey(record));
+      const route = this.routes.get(record.topic);
+      if (!runtime || runtime.revoking || !route) continue;
+      const ticket = this.tracker.track(record, record.offset);
+      if (!ticket) continue;
+      this.scheduler.enqueue(runtime.tp, { record, ticket, route, key: record.key });
+    }
+    if (topicCount > 0) metrics.recordsConsumed.inc({ topic: lastTopic }, topicCount);
+    this.scheduler.dispatch();
+  }
+
+  onError(error: Error, fatal: boolean): void {
+    const { logger, config } = this.deps;
+    const code = (error as { code?: number }).code;
+    if (fatal) {
+      this.fatalError = error;
+      logger.fatal({ err: error }, 'Kafka client failed fatally');
+      this.deps.onFatal?.(error);
+      return;
+    }
+    // Transport, all brokers down, resolve failure: say what the seed guide says about it.
+    if (code === -195 || code === -187 || code === -193) {
+      const hint = bootstrapHint(config.bootstrapServers, config.runningInKubernetes);
+      const now = Date.now();
+      if (now - this.lastHintAt > 30_000) {
+        this.lastHintAt = now;
+        logger.warn({ err: { message: error.message, code }, hint }, `cannot reach Kafka at ${config.bootstrapServers}`);
+      }
+      return;
+    }
+    logger.warn({ err: { message: error.message, code } }, 'Kafka client error');
+  }
+
+  // ---- delivery -------------------------------------------------------------------------------
+
+  private start(entry: Entry, tp: TopicPartition): void {
+    const runtime = this.partitions.get(tpKey(tp));
+    if (!runtime) return;
+    this.deps.metrics.inFlight.inc();
+    const task = this.deliver(entry, runtime)
+      .catch((error) => this.deps.logger.error({ err: error, offset: entry.record.offset, ...tp }, 'delivery failed unexpectedly'))
+      .finally(() => {
+        runtime.tasks.delete(task);
+        this.deps.metrics.inFlight.dec();
+        this.scheduler.finish(tp, entry);
+        if (!this.stopping) this.scheduler.dispatch();
+      });
+    runtime.tasks.add(task);
+  }
+
+  private async deliver(entry: Entry, runtime: PartitionRuntime): Promise<void> {
+    const settled = await this.pushUntilSettled(entry, runtime);
+    if (settled.kind === 'abandoned') return;
+    if (settled.kind === 'dead-letter' && !(await this.writeDeadLetter(entry, runtime, settled.reason))) return;
+    if (this.tracker.complete(entry.ticket)) {
+      const { metrics, config } = this.deps;
+      const topic = entry.record.topic;
+      if (settled.kind === 'ack') metrics.recordsDelivered.inc({ topic });
+      metrics.recordProcessing.observe({ topic }, (Date.now() - entry.record.fetchedAt) / 1000);
+      if (++this.completedSinceCommit >= config.commitEveryRecords) void this.commit();
+    }
+  }
+
+  private async pushUntilSettled(entry: Entry, runtime: PartitionRuntime): Promise<Settled> {
+    const { record, route } = entry;
+    const { metrics, logger } = this.deps;
+    const policy = { initialMs: route.config.retryInitialMs, maxMs: route.config.retryMaxMs };
+    const prepared = preparePush(record, this.pushSettings);
+    if (prepared.droppedHeaders > 0) metrics.droppedHeaders.inc({ topic: record.topic }, prepared.droppedHeaders);
+    let attempt = 1;
+    let refusals = 0;
+    for (;;) {
+      if (!route.gate.isUp) await untilAborted(route.gate.whenOpen(), runtime.soft.signal);
+      if (runtime.soft.signal.aborted) return { kind: 'abandoned' };
+      const started = performance.now();
+      const headers = attemptHeaders(prepared, record.value, attempt, this.pushSettings, Math.floor(Date.now() / 1000));
+      const result = await this.deps.pusher.push(route.url, headers, record.value, route.config.requestTimeoutMs, runtime.hard.signal);
+      const outcome = classify(result);
+      if (outcome.action !== 'app-down') {
+        metrics.deliveryDuration.observe({ topic: record.topic }, (performance.now() - started) / 1000);
+      }
+      metrics.deliveryAttempts.inc({ topic: record.topic, result: resultLabel(result) });
+      switch (outcome.action) {
+        case 'ack':
+          if (route.refused) this.appRefused(route, undefined);
+          return { kind: 'ack' };
+        case 'app-down':
+          // Nothing reached the app: not an attempt. The gate probes and lets us through again.
+          route.gate.markDown(outcome.reason);
+          continue;
+        case 'app-refused':
+          // The app refuses Courier itself (token, signature): hold, report, never dead-letter.
+          this.appRefused(route, outcome.reason);
+          await sleep(nextDelay(++refusals, policy, undefined), runtime.soft.signal);
+          continue;
+        case 'dead-letter':
+          return { kind: 'dead-letter', reason: deadLetterReason('rejected_by_app', result, attempt) };
+        case 'retry': {
+          if (runtime.hard.signal.aborted) return { kind: 'abandoned' };
+          if (attempt >= route.config.maxAttempts) {
+            return { kind: 'dead-letter', reason: deadLetterReason('retries_exhausted', result, attempt) };
+          }
+          const retryAfter = result.kind === 'response' ? result.retryAfter : undefined;
+          const delay = nextDelay(attempt, policy, retryAfter);
+          logger.debug({ topic: record.topic, partition: record.partition, offset: record.offset, attempt, reason: outcome.reason, delay }, 'retrying');
+          await sleep(delay, runtime.soft.signal);
+          attempt++;
+        }
+      }
+    }
+  }
+
+  /** Writes to the DLQ until the broker acknowledges; while it cannot, the partition is paused. */
+  private async writeDeadLetter(entry: Entry, runtime: PartitionRuntime, reason: DeadLetterReason): Promise<boolean> {
+    const { record, route } = entry;
+    const { metrics, logger } = this.deps;
+    let failures = 0;
+    for (;;) {
+      if (runtime.soft.signal.aborted) return false;
+      try {
+        await this.deps.deadLetters.send(route.config.dlqTopic, record, reason);
+        break;
+      } catch (error) {
+        if (failures++ === 0) this.setPaused(runtime.tp, 'dlq_blocked', true);
+        logger.error(
+          { topic: record.topic, partition: record.partition, offset: record.offset, dlqTopic: route.config.dlqTopic, err: errorMessage(error), failures },
+          'DLQ write failed; partition paused, offset held, retrying',
+        );
+        await sleep(Math.min(5000, 250 * 2 ** Math.min(failures, 5)), runtime.soft.signal);
+      }
+    }
+    if (failures > 0) this.setPaused(runtime.tp, 'dlq_blocked', false);
+    metrics.recordsDeadLettered.inc({ topic: record.topic, reason: reason.errorType });
+    logger.warn(
+      {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        dlqTopic: route.config.dlqTopic,
+        errorType: reason.errorType,
+        httpStatus: reason.httpStatus,
+        attempts: reason.attempts,
+      },
+      'record dead-lettered',
+    );
+    return true;
+  }
+
+  // ---- pause / resume --------------------------------------------------------------------------
+
+  /** Reasons are counted, so two DLQ writes failing in one partition need two successes to resume. */
+  private setPaused(tp: TopicPartition, reason: PauseReason, on: boolean): void {
+    const runtime = this.partitions.get(tpKey(tp));
+    if (!runtime || !this.source) return;
+    const count = (runtime.pauseReasons.get(reason) ?? 0) + (on ? 1 : -1);
+    if (count > 0) runtime.pauseReasons.set(reason, count);
+    else runtime.pauseReasons.delete(reason);
+    const shouldPause = runtime.pauseReasons.size > 0;
+    if (shouldPause === runtime.pausedInKafka || runtime.revoking) return;
+    runtime.pausedInKafka = shouldPause;
+    try {
+      if (shouldPause) this.source.pause([tp]);
+      else this.source.resume([tp]);
+    } catch (error) {
+      this.deps.logger.warn({ err: errorMessage(error), ...tp, reason }, 'pause/resume failed');
+    }
+  }
+
+  private partitionsOfOrigin(origin: string): PartitionRuntime[] {
+    return [...this.partitions.values()].filter((runtime) => this.routes.get(runtime.tp.topic)?.url.origin === origin);
+  }
+
+  private appChanged(origin: string, up: boolean, reason: string | undefined): void {
+    this.deps.metrics.appUp.set([...this.routes.values()].every((route) => route.gate.isUp || route.url.origin === origin) && up ? 1 : 0);
+    if (up) this.deps.logger.info({ app: origin }, 'app reachable again; resuming');
+    else this.deps.logger.warn({ app: origin, reason }, 'app unreachable; holding records and pausing until it answers');
+    for (const runtime of this.partitionsOfOrigin(origin)) {
+      if (runtime.pauseReasons.has('app_down') !== !up) this.setPaused(runtime.tp, 'app_down', !up);
+    }
+  }
+
+  private appRefused(route: Route, reason: string | undefined): void {
+    if (route.refused === reason) return;
+    const wasRefused = route.refused !== undefined;
+    route.refused = reason;
+    if (reason) this.deps.logger.error({ app: route.url.origin, reason }, 'app refuses Courier (check COURIER_APP_TOKEN / signing secret); holding records');
+    else this.deps.logger.info({ app: route.url.origin }, 'app accepts Courier again');
+    for (const runtime of this.partitionsOfOrigin(route.url.origin)) {
+      if (reason && !wasRefused) this.setPaused(runtime.tp, 'app_refused', true);
+      if (!reason && wasRefused) this.setPaused(runtime.tp, 'app_refused', false);
+    }
+  }
+
+  // ---- commits ---------------------------------------------------------------------------------
+
+  /** Commits `offsets`, or every partition whose committable offset moved. One commit at a time. */
+  commit(offsets?: readonly TopicPartitionOffset[]): Promise<void> {
+    const run = async () => {
+      const source = this.source;
+      if (!source) return;
+      const candidates = offsets ? offsets.map((o) => ({ ...o, generation: -1 })) : this.tracker.commitCandidates();
+      if (candidates.length === 0) return;
+      if (!offsets) this.completedSinceCommit = 0;
+      try {
+        await source.commit(candidates.map(({ topic, partition, offset }) => ({ topic, partition, offset })));
+        for (const c of candidates) if (c.generation >= 0) this.tracker.markCommitted(c, c.offset, c.generation);
+        this.deps.metrics.commits.inc({ result: 'success' });
+      } catch (error) {
+        this.deps.metrics.commits.inc({ result: 'failure' });
+        this.deps.logger.warn({ err: errorMessage(error) }, 'offset commit failed; will retry');
+      }
+    };
+    this.commitChain = this.commitChain.then(run, run);
+    return this.commitChain;
+  }
+
+  // ---- shutdown --------------------------------------------------------------------------------
+
+  /**
+   * SIGTERM: stop fetching, let in-flight pushes finish within the grace period, commit the
+   * acknowledged prefix, leave the group.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const { logger, config } = this.deps;
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    await this.source?.stopFetching();
+    const runtimes = [...this.partitions.values()];
+    for (const runtime of runtimes) {
+      this.scheduler.block(runtime.tp);
+      runtime.soft.abort();
+    }
+    for (const route of this.routes.values()) route.gate.stop();
+    const inFlight = runtimes.reduce((n, r) => n + r.tasks.size, 0);
+    logger.info({ inFlight, graceMs: config.shutdownGraceMs }, 'stopping: draining in-flight pushes');
+    await this.drain(runtimes, config.shutdownGraceMs);
+    await this.commit();
+    await this.source?.close();
+    logger.info('stopped: offsets committed, group left');
+  }
+
+  /** Waits for the partitions' tasks, up to `graceMs`; then cancels what still runs. */
+  private async drain(runtimes: readonly PartitionRuntime[], graceMs: number): Promise<void> {
+    const tasks = runtimes.flatMap((runtime) => [...runtime.tasks]);
+    if (tasks.length === 0) return;
+    const all = Promise.allSettled(tasks);
+    const finished = await Promise.race([all.then(() => true), sleep(graceMs).then(() => false)]);
+    if (!finished) {
+      for (const runtime of runtimes) runtime.hard.abort();
+      await all;
+    }
+  }
+
+  // ---- state for the API -----------------------------------------------------------------------
+
+  private recordRebalance(type: RebalanceEvent['type'], partitions: readonly TopicPartition[]): void {
+    this.history.push({ at: new Date().toISOString(), type, partitions: partitions.map(({ topic, partition }) => ({ topic, partition })) });
+    if (this.history.length > HISTORY_LIMIT) this.history.shift();
+    this.deps.metrics.rebalances.inc({ type });
+    this.deps.logger.info({ type, partitions: partitions.map((tp) => `${tp.topic}-${tp.partition}`) }, 'rebalance');
+  }
+
+  rebalanceHistory(): readonly RebalanceEvent[] {
+    return this.history;
+  }
+
+  assignment(): Array<{ topic: string; partition: number; inFlight: number; queued: number; pausedReasons: string[]; committable: number }> {
+    return [...this.partitions.values()].map((runtime) => ({
+      ...runtime.tp,
+      inFlight: this.scheduler.inFlightOf(runtime.tp),
+      queued: this.scheduler.queuedOf(runtime.tp),
+      pausedReasons: [...runtime.pauseReasons.keys()],
+      committable: this.tracker.committable(runtime.tp),
+    }));
+  }
+}
+
+function resultLabel(result: AttemptResult): string {
+  switch (result.kind) {
+    case 'response':
+      return `${Math.floor(result.status / 100)}xx`;
+    case 'timeout':
+      return 'timeout';
+    case 'unreachable':
+      return 'unreachable';
+    case 'connection-lost':
+      return 'connection_lost';
+  }
+}
+
+function deadLetterReason(errorType: string, result: AttemptResult, attempts: number): DeadLetterReason {
+  const httpStatus = result.kind === 'response' ? result.status : undefined;
+  const last =
+    result.kind === 'response'
+      ? `app answered HTTP ${result.status}`
+      : result.kind === 'timeout'
+        ? 'no answer within the request timeout'
+        : `connection lost (${result.code})`;
+  const errorMessage = errorType === 'retries_exhausted' ? `${attempts} attempts failed; last: ${last}` : last;
+  return { errorType, errorMessage, httpStatus, attempts, failedAt: new Date() };
+}

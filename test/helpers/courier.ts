@@ -1,0 +1,114 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { waitFor } from './wait.js';
+
+/** Runs the compiled Courier (dist/main.js) as a real process, as users do. */
+
+const root = resolve(import.meta.dirname, '../..');
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export class CourierProcess {
+  readonly logs: LogLine[] = [];
+  stderr = '';
+  private child: ChildProcess | undefined;
+  private exited: Promise<number | null> | undefined;
+  exitCode: number | null | undefined;
+
+  constructor(private readonly env: Record<string, string>) {}
+
+  start(): this {
+    const child = spawn(process.execPath, ['dist/main.js'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', COURIER_LOG_LEVEL: 'debug', ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    let buffered = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let newline = buffered.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.logs.push({ level: 30, msg: line });
+        }
+        newline = buffered.indexOf('\n');
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString('utf8');
+    });
+    this.exited = new Promise((resolveExit) => {
+      child.on('exit', (code) => {
+        this.exitCode = code;
+        resolveExit(code);
+      });
+    });
+    return this;
+  }
+
+  /** Resolves once Courier logged that it consumes and got its first assignment. */
+  async ready(timeoutMs = 60_000): Promise<this> {
+    await waitFor(
+      'courier to join its group',
+      () => this.exitCode !== undefined || this.logs.some((l) => l.msg === 'rebalance' && l.type === 'assign'),
+      timeoutMs,
+    );
+    if (this.exitCode !== undefined) throw new Error(`courier exited early (${this.exitCode}): ${this.stderr}\n${this.dump()}`);
+    return this;
+  }
+
+  hasLog(predicate: (line: LogLine) => boolean): boolean {
+    return this.logs.some(predicate);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
+  /** Sends SIGTERM and waits for the exit code. */
+  async stop(timeoutMs = 60_000): Promise<number | null> {
+    if (!this.child || this.exitCode !== undefined) return this.exitCode ?? null;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), timeoutMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code ?? null;
+  }
+
+  async kill(): Promise<void> {
+    if (!this.child || this.exitCode !== undefined) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  wait(): Promise<number | null> {
+    return this.exited ?? Promise.resolve(null);
+  }
+
+  dump(): string {
+    return this.logs.map((l) => JSON.stringify(l)).join('\n');
+  }
+}
+
+export function courierEnv(bootstrap: string, overrides: Record<string, string>): Record<string, string> {
+  return {
+    KAFKA_BOOTSTRAP_SERVERS: bootstrap,
+    // A single test broker: rebalances and retries should be quick.
+    KAFKA_SESSION_TIMEOUT_MS: '10000',
+    KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
+    COURIER_RETRY_INITIAL_MS: '50',
+    COURIER_RETRY_MAX_MS: '500',
+    COURIER_COMMIT_INTERVAL_MS: '200',
+    COURIER_PORT: '0',
+    ...overrides,
+  };
+}
