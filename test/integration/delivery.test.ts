@@ -1,45 +1,20 @@
-import { afterEach, describe, expect, inject, it } from 'vitest';
-import { TestApp } from '../helpers/app.js';
-import { CourierProcess, courierEnv } from '../helpers/courier.js';
-import { committedOffsets, createTopics, endOffsets, headerOf, produce, readAll, uniqueName } from '../helpers/kafka.js';
+import { describe, expect, inject, it } from 'vitest';
+import { headerOf, produce, readAll } from '../helpers/kafka.js';
+import { scenarioFactory } from '../helpers/scenario.js';
 import { waitFor } from '../helpers/wait.js';
 
 const bootstrap = inject('bootstrap');
-const running: Array<{ close(): Promise<unknown> }> = [];
-
-afterEach(async () => {
-  for (const thing of running.splice(0).reverse()) await thing.close();
-});
-
-async function setup(partitions: number, handler?: ConstructorParameters<typeof TestApp>[0], env: Record<string, string> = {}) {
-  const topic = uniqueName('orders');
-  const groupId = uniqueName('group');
-  await createTopics(bootstrap, [
-    { topic, partitions },
-    { topic: `${topic}.dlq`, partitions: 1 },
-  ]);
-  const app = new TestApp(handler);
-  await app.listen();
-  running.push(app);
-  const courier = new CourierProcess(courierEnv(bootstrap, { COURIER_GROUP_ID: groupId, COURIER_TOPICS: topic, COURIER_TARGET_URL: app.url, ...env }));
-  running.push({ close: () => courier.stop() });
-  return { topic, groupId, app, courier };
-}
-
-async function committedEqualsEnd(topic: string, groupId: string): Promise<boolean> {
-  const [committed, ends] = await Promise.all([committedOffsets(bootstrap, groupId, topic), endOffsets(bootstrap, topic)]);
-  return [...ends].every(([partition, end]) => committed.get(partition) === end);
-}
+const scenario = scenarioFactory(bootstrap);
 
 describe('delivery against a real broker', () => {
   it('delivers 1,000 records over 4 partitions once each, in order per partition, and commits the end offsets', async () => {
-    const { topic, groupId, app, courier } = await setup(4);
+    const { topic, app, courier, committedAtEnd } = await scenario({ partitions: 4 });
     const records = Array.from({ length: 1000 }, (_, i) => ({ key: `k${i % 37}`, value: JSON.stringify({ seq: i }), partition: i % 4 }));
     await produce(bootstrap, topic, records);
-    courier.start();
-    await courier.ready();
+    const courierProcess = courier().start();
+    await courierProcess.ready();
     await waitFor('every record delivered', () => app.receipts.length >= 1000);
-    await waitFor('committed offsets to reach the end offsets', () => committedEqualsEnd(topic, groupId));
+    await waitFor('committed offsets to reach the end offsets', () => committedAtEnd());
 
     expect(app.receipts).toHaveLength(1000);
     const seen = new Set(app.receipts.map((r) => `${r.partition}/${r.offset}`));
@@ -56,10 +31,10 @@ describe('delivery against a real broker', () => {
 
   it('retries 500, 500, then delivers on the 200 with courier-attempt 3 and nothing in the DLQ', async () => {
     const answers = [500, 500, 200];
-    const { topic, groupId, app, courier } = await setup(1, () => ({ status: answers.shift() ?? 200 }));
+    const { topic, app, courier, committedAtEnd } = await scenario({ partitions: 1, handler: () => ({ status: answers.shift() ?? 200 }) });
     await produce(bootstrap, topic, [{ key: 'a', value: 'retry me' }]);
-    courier.start();
-    await waitFor('committed offset 1', () => committedEqualsEnd(topic, groupId));
+    courier().start();
+    await waitFor('committed offset 1', () => committedAtEnd());
     expect(app.receipts.map((r) => [r.attempt, r.answer?.status])).toEqual([
       [1, 500],
       [2, 500],
@@ -71,13 +46,13 @@ describe('delivery against a real broker', () => {
   });
 
   it('dead-letters a 400 at once with every A3 header, and commits the source offset', async () => {
-    const { topic, groupId, app, courier } = await setup(1, (r) => ({ status: r.body.toString() === 'bad' ? 400 : 200 }));
+    const { topic, app, courier, committedAtEnd } = await scenario({ partitions: 1, handler: (r) => ({ status: r.body.toString() === 'bad' ? 400 : 200 }) });
     await produce(bootstrap, topic, [
       { key: 'k1', value: 'bad', headers: { trace: 'abc' } },
       { key: 'k2', value: 'good' },
     ]);
-    courier.start();
-    await waitFor('committed offsets at the end', () => committedEqualsEnd(topic, groupId));
+    courier().start();
+    await waitFor('committed offsets at the end', () => committedAtEnd());
     expect(app.receipts.filter((r) => r.body.toString() === 'bad')).toHaveLength(1);
     const [dead, ...rest] = await readAll(bootstrap, `${topic}.dlq`);
     expect(rest).toEqual([]);
@@ -95,10 +70,10 @@ describe('delivery against a real broker', () => {
   });
 
   it('dead-letters an always-503 record after COURIER_MAX_ATTEMPTS', async () => {
-    const { topic, groupId, app, courier } = await setup(1, () => ({ status: 503 }), { COURIER_MAX_ATTEMPTS: '4' });
+    const { topic, app, courier, committedAtEnd } = await scenario({ partitions: 1, handler: () => ({ status: 503 }), env: { COURIER_MAX_ATTEMPTS: '4' } });
     await produce(bootstrap, topic, [{ key: 'p', value: 'poison' }]);
-    courier.start();
-    await waitFor('committed offset after the DLQ write', () => committedEqualsEnd(topic, groupId));
+    courier().start();
+    await waitFor('committed offset after the DLQ write', () => committedAtEnd());
     expect(app.receipts.map((r) => r.attempt)).toEqual([1, 2, 3, 4]);
     const dead = await readAll(bootstrap, `${topic}.dlq`);
     expect(dead).toHaveLength(1);

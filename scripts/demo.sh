@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Courier end to end, in one command on a fresh machine:
+#   bash scripts/demo.sh
+#
+# 1. installs everything (scripts/setup.sh), starts a local Kafka broker (scripts/kafka.sh, name "demo"),
+#    creates demo-orders-<run> (4 partitions) and demo-orders-<run>.dlq (1 partition);
+# 2. starts the example app (examples/webhook-app.mjs) and Courier (node dist/main.js) pointed at it;
+# 3. produces N JSON records (every 1000th is "poison": the app answers 422, Courier dead-letters it;
+#    ~5% of first attempts get a 503, Courier retries them), shows progress once a second;
+# 4. when the group's committed offsets reach the end offsets, prints a summary read back from Kafka.
+# Everything it started is stopped on exit, Ctrl-C or error. Exit 0 when every check passed.
+#
+# Env: DEMO_RECORDS (default 5000), DEMO_TIMEOUT_S (default 120), DEMO_SKIP_SETUP=1 (skip setup.sh),
+#      DEMO_KEEP_BROKER=1 (leave the broker running), DEMO_VERBOSE=1 (the app logs each request).
+# Logs: .scratch/demo/<run>/{courier,app}.log (the last 5 runs are kept).
+set -euo pipefail
+
+REPO_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+readonly REPO_ROOT
+cd "$REPO_ROOT"
+
+readonly RECORDS=${DEMO_RECORDS:-5000}
+readonly TIMEOUT_S=${DEMO_TIMEOUT_S:-120}
+readonly BROKER_NAME=demo
+RUN_ID=$(date +%Y%m%d-%H%M%S)-$$
+readonly RUN_ID
+readonly TOPIC=demo-orders-$RUN_ID
+readonly GROUP=demo-$RUN_ID
+readonly RUN_DIR=.scratch/demo/$RUN_ID
+readonly COURIER_LOG=$RUN_DIR/courier.log
+readonly APP_LOG=$RUN_DIR/app.log
+
+log() { printf 'demo: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+APP_PID=
+COURIER_PID=
+BROKER_STARTED=0
+
+# Is $1 still our process (running node with $2 in its command line)? Guards against recycled pids.
+is_ours() {
+  local pid=$1 needle=$2 cmdline
+  [[ -n $pid ]] || return 1
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+  [[ $cmdline == *"$needle"* ]]
+}
+
+# Wait up to $3 seconds for our process $1 (see is_ours) to exit; true if it did. (A zombie counts as gone.)
+wait_gone() {
+  local pid=$1 needle=$2 i
+  for ((i = 0; i < $3 * 10; i++)); do
+    is_ours "$pid" "$needle" || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+stop_courier() {
+  local rc=0 t0=$SECONDS
+  is_ours "$COURIER_PID" dist/main.js || { COURIER_PID=; return 0; }
+  log "stopping Courier (SIGTERM, pid $COURIER_PID)"
+  kill -TERM "$COURIER_PID" 2>/dev/null || true
+  if ! wait_gone "$COURIER_PID" dist/main.js 40; then
+    log "Courier did not exit 40 s after SIGTERM; sending SIGKILL"
+    kill -KILL "$COURIER_PID" 2>/dev/null || true
+  fi
+  wait "$COURIER_PID" 2>/dev/null || rc=$?
+  log "Courier exited with code $rc after $((SECONDS - t0)) s"
+  COURIER_PID=
+  return "$rc"
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  if [[ -n $COURIER_PID ]]; then
+    if ! stop_courier; then
+      log "Courier did not stop cleanly; last lines of $COURIER_LOG:"
+      tail -n 20 "$COURIER_LOG" >&2
+      ((rc != 0)) || rc=1
+    fi
+  fi
+  if is_ours "$APP_PID" examples/webhook-app.mjs; then
+    kill -TERM "$APP_PID" 2>/dev/null
+    wait_gone "$APP_PID" examples/webhook-app.mjs 5 || kill -KILL "$APP_PID" 2>/dev/null
+  fi
+  if ((BROKER_STARTED)); then
+    if [[ ${DEMO_KEEP_BROKER:-} == 1 ]]; then
+      log "broker '$BROKER_NAME' left running (stop it: bash scripts/kafka.sh stop --name $BROKER_NAME)"
+    else
+      bash scripts/kafka.sh stop --name "$BROKER_NAME" 2>/dev/null
+    fi
+  fi
+  if ((rc == 0)); then log "done: all checks passed"; else log "FAILED (exit $rc); logs in $RUN_DIR"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+# ------------------------------------------------------------------ setup ----
+if [[ ${DEMO_SKIP_SETUP:-} != 1 ]]; then
+  log "running scripts/setup.sh"
+  bash scripts/setup.sh
+fi
+[[ -f dist/main.js ]] || die "dist/main.js missing (run bash scripts/setup.sh)"
+
+mkdir -p "$RUN_DIR"
+# Keep the last 5 runs' logs.
+find .scratch/demo -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn | tail -n +6 | cut -d' ' -f2- |
+  while IFS= read -r old; do rm -rf -- "$old"; done
+
+# ----------------------------------------------------------------- broker ----
+BROKER_STARTED=1
+BOOTSTRAP=$(bash scripts/kafka.sh start --name "$BROKER_NAME")
+[[ $BOOTSTRAP =~ ^127\.0\.0\.1:[0-9]+$ ]] || die "unexpected broker address '$BOOTSTRAP'"
+log "broker at $BOOTSTRAP"
+node scripts/demo/create-topics.mjs "$BOOTSTRAP" "$TOPIC" 4
+
+# -------------------------------------------------------------------- app ----
+# Own session (setsid): a terminal Ctrl-C reaches only this script, which then stops everyone in order.
+# PORT=0: the kernel picks a free port, the app prints it.
+PORT=0 setsid node examples/webhook-app.mjs >"$APP_LOG" 2>&1 </dev/null &
+APP_PID=$!
+APP_PORT=
+for _ in $(seq 100); do
+  APP_PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$APP_LOG")
+  [[ -z $APP_PORT ]] || break
+  is_ours "$APP_PID" examples/webhook-app.mjs || { cat "$APP_LOG" >&2; die "the example app exited"; }
+  sleep 0.1
+done
+[[ -n $APP_PORT ]] || die "the example app did not start (see $APP_LOG)"
+readonly APP_URL=http://127.0.0.1:$APP_PORT
+log "example app at $APP_URL (pid $APP_PID)"
+
+# ---------------------------------------------------------------- courier ----
+COURIER_GROUP_ID=$GROUP \
+  COURIER_TOPICS=$TOPIC \
+  COURIER_TARGET_URL=$APP_URL/orders \
+  KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP \
+  COURIER_MAX_ATTEMPTS=5 \
+  COURIER_RETRY_INITIAL_MS=100 \
+  COURIER_RETRY_MAX_MS=1000 \
+  COURIER_HOST=127.0.0.1 \
+  COURIER_PORT=0 \
+  COURIER_LOG_LEVEL=info \
+  setsid node dist/main.js >"$COURIER_LOG" 2>&1 </dev/null &
+COURIER_PID=$!
+log "Courier started (pid $COURIER_PID, group $GROUP, log $COURIER_LOG)"
+# Wait until it has joined the group and owns partitions, so the throughput below measures delivery.
+for _ in $(seq 300); do
+  grep -q '"msg":"rebalance"' "$COURIER_LOG" && break
+  is_ours "$COURIER_PID" dist/main.js || { tail -n 30 "$COURIER_LOG" >&2; die "Courier exited during startup"; }
+  sleep 0.1
+done
+grep -q '"msg":"rebalance"' "$COURIER_LOG" || { tail -n 30 "$COURIER_LOG" >&2; die "Courier did not join the group within 30 s"; }
+
+# ------------------------------------------------------- produce and watch ----
+rc=0
+node scripts/demo/run.mjs --bootstrap "$BOOTSTRAP" --topic "$TOPIC" --group "$GROUP" --app "$APP_URL" \
+  --courier-pid "$COURIER_PID" --log "$COURIER_LOG" --count "$RECORDS" --timeout-s "$TIMEOUT_S" || rc=$?
+if ((rc != 0)); then
+  log "last lines of $COURIER_LOG:"
+  tail -n 30 "$COURIER_LOG" >&2
+  exit "$rc"
+fi
+
+# Courier must stop cleanly (exit 0) on SIGTERM; cleanup does the rest.
+stop_courier || die "Courier did not exit 0 on SIGTERM (see $COURIER_LOG)"

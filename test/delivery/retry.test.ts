@@ -1,0 +1,92 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { nextDelay, parseRetryAfter } from '../../src/delivery/retry.js';
+
+const NOW = Date.parse('2025-01-15T12:00:00.000Z');
+const policy = { initialMs: 200, maxMs: 30_000 };
+const fixed = (value: number) => () => value;
+
+describe('nextDelay: exponential backoff with full jitter', () => {
+  it('stays in [0, min(max, initial·2^(attempt-1))) and equals floor(random·ceiling) (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 80 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.integer({ min: 1, max: 1_000_000 }),
+        (attempt, random, initialMs, extra) => {
+          const maxMs = initialMs + extra;
+          const delay = nextDelay(attempt, { initialMs, maxMs }, undefined, NOW, () => random);
+          const ceiling = Math.min(maxMs, initialMs * 2 ** (attempt - 1));
+          expect(Number.isInteger(delay)).toBe(true);
+          expect(delay).toBeGreaterThanOrEqual(0);
+          expect(delay).toBeLessThan(ceiling);
+          expect(delay).toBe(Math.floor(random * ceiling));
+        },
+      ),
+    );
+  });
+
+  it('doubles the ceiling per attempt until the cap', () => {
+    const almostOne = fixed(0.999999);
+    expect(nextDelay(1, policy, undefined, NOW, almostOne)).toBe(199);
+    expect(nextDelay(2, policy, undefined, NOW, almostOne)).toBe(399);
+    expect(nextDelay(3, policy, undefined, NOW, almostOne)).toBe(799);
+    expect(nextDelay(8, policy, undefined, NOW, almostOne)).toBe(25_599);
+    expect(nextDelay(9, policy, undefined, NOW, almostOne)).toBe(29_999);
+    expect(nextDelay(1000, policy, undefined, NOW, almostOne)).toBe(29_999);
+  });
+
+  it('is 0 when random() is 0 (full jitter starts at zero)', () => {
+    expect(nextDelay(5, policy, undefined, NOW, fixed(0))).toBe(0);
+  });
+});
+
+describe('nextDelay with Retry-After', () => {
+  it('honours delay-seconds instead of the backoff', () => {
+    expect(nextDelay(1, policy, '7', NOW, fixed(0.5))).toBe(7000);
+    expect(nextDelay(1, policy, ' 3 ', NOW, fixed(0.5))).toBe(3000);
+    expect(nextDelay(4, policy, '0', NOW, fixed(0.5))).toBe(0);
+  });
+
+  it('honours an HTTP-date relative to the injected now', () => {
+    const at = new Date(NOW + 12_000).toUTCString();
+    expect(nextDelay(1, policy, at, NOW, fixed(0.5))).toBe(12_000);
+  });
+
+  it('gives 0 for an HTTP-date in the past', () => {
+    const at = new Date(NOW - 60_000).toUTCString();
+    expect(nextDelay(3, policy, at, NOW, fixed(0.9))).toBe(0);
+  });
+
+  it('caps Retry-After at maxMs (seconds and dates)', () => {
+    expect(nextDelay(1, policy, '3600', NOW, fixed(0.5))).toBe(30_000);
+    expect(nextDelay(1, policy, '99999999999999999999', NOW, fixed(0.5))).toBe(30_000);
+    expect(nextDelay(1, policy, new Date(NOW + 86_400_000).toUTCString(), NOW, fixed(0.5))).toBe(30_000);
+  });
+
+  it.each(['soon', '', '-5', '1.5', '+10', '0x10', 'Someday, 99 Foo 2025 99:99:99 GMT'])('falls back to the backoff for an invalid Retry-After %j', (value) => {
+    expect(nextDelay(3, policy, value, NOW, fixed(0.5))).toBe(400);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('parses delay-seconds as milliseconds', () => {
+    expect(parseRetryAfter('120', NOW)).toBe(120_000);
+  });
+
+  it('parses IMF-fixdate relative to now', () => {
+    expect(parseRetryAfter('Wed, 15 Jan 2025 12:00:30 GMT', NOW)).toBe(30_000);
+  });
+
+  it('parses the obsolete RFC 850 form', () => {
+    expect(parseRetryAfter('Wednesday, 15-Jan-25 12:00:10 GMT', NOW)).toBe(10_000);
+  });
+
+  it('returns 0 for a date in the past and undefined for garbage', () => {
+    expect(parseRetryAfter('Tue, 14 Jan 2025 12:00:00 GMT', NOW)).toBe(0);
+    expect(parseRetryAfter('later', NOW)).toBeUndefined();
+    expect(parseRetryAfter('-1', NOW)).toBeUndefined();
+    expect(parseRetryAfter('2.5', NOW)).toBeUndefined();
+  });
+});

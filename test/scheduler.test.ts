@@ -1,0 +1,299 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Ordering } from '../src/config.js';
+import type { TopicPartition } from '../src/record.js';
+import { Scheduler } from '../src/scheduler.js';
+
+interface Item {
+  readonly key: Buffer | null;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+const tpOf = (partition: number): TopicPartition => ({ topic: 't', partition });
+const item = (partition: number, offset: number, key: string | null = null): Item => ({ partition, offset, key: key === null ? null : Buffer.from(key) });
+
+function harness(ordering: Ordering, maxInFlight: number, partitionBuffer = 1000, partitions = [0]) {
+  const started: Item[] = [];
+  const running = new Set<Item>();
+  const pressure: Array<[number, boolean]> = [];
+  const scheduler = new Scheduler<Item>({
+    ordering,
+    maxInFlight,
+    partitionBuffer,
+    start: (it, tp) => {
+      expect(tp.partition).toBe(it.partition);
+      started.push(it);
+      running.add(it);
+    },
+    backpressure: (tp, paused) => pressure.push([tp.partition, paused]),
+  });
+  for (const p of partitions) scheduler.addPartition(tpOf(p));
+  const finish = (it: Item) => {
+    expect(running.delete(it)).toBe(true);
+    scheduler.finish(tpOf(it.partition), it);
+    scheduler.dispatch();
+  };
+  return { scheduler, started, running, pressure, finish };
+}
+
+const offsetsOf = (items: readonly Item[]) => items.map((i) => i.offset);
+
+describe('Scheduler: partition ordering', () => {
+  it('starts one record per partition and the next only after finish, in offset order', () => {
+    const h = harness('partition', 10, 1000, [0, 1]);
+    for (let o = 0; o < 3; o++) {
+      h.scheduler.enqueue(tpOf(0), item(0, o, 'a'));
+      h.scheduler.enqueue(tpOf(1), item(1, o, `k${o}`));
+    }
+    h.scheduler.dispatch();
+    expect(h.started.map((i) => [i.partition, i.offset]).sort()).toEqual([
+      [0, 0],
+      [1, 0],
+    ]);
+    expect(h.scheduler.inFlightOf(tpOf(0))).toBe(1);
+    expect(h.scheduler.queuedOf(tpOf(0))).toBe(2);
+    h.finish(h.started[0]!);
+    expect(h.started).toHaveLength(3);
+    expect(h.started[2]!.offset).toBe(1);
+  });
+});
+
+describe('Scheduler: key ordering', () => {
+  it('runs different keys of one partition in parallel but one record per key', () => {
+    const h = harness('key', 10);
+    const a0 = item(0, 0, 'a');
+    const a1 = item(0, 1, 'a');
+    const b2 = item(0, 2, 'b');
+    const a3 = item(0, 3, 'a');
+    const c4 = item(0, 4, 'c');
+    for (const i of [a0, a1, b2, a3, c4]) h.scheduler.enqueue(tpOf(0), i);
+    h.scheduler.dispatch();
+    expect(offsetsOf(h.started)).toEqual([0, 2, 4]);
+    h.finish(a0);
+    expect(offsetsOf(h.started)).toEqual([0, 2, 4, 1]);
+    h.finish(b2);
+    expect(h.started).toHaveLength(4);
+    h.finish(a1);
+    expect(offsetsOf(h.started)).toEqual([0, 2, 4, 1, 3]);
+  });
+
+  it('treats null keys as independent of each other and of keyed records', () => {
+    const h = harness('key', 10);
+    const n0 = item(0, 0, null);
+    const a1 = item(0, 1, 'a');
+    const n2 = item(0, 2, null);
+    const a3 = item(0, 3, 'a');
+    const n4 = item(0, 4, null);
+    for (const i of [n0, a1, n2, a3, n4]) h.scheduler.enqueue(tpOf(0), i);
+    h.scheduler.dispatch();
+    expect(offsetsOf(h.started)).toEqual([0, 1, 2, 4]);
+    h.finish(n0);
+    h.finish(n2);
+    expect(h.started).toHaveLength(4);
+    h.finish(a1);
+    expect(offsetsOf(h.started)).toEqual([0, 1, 2, 4, 3]);
+  });
+
+  it('keeps the same key on different partitions independent', () => {
+    const h = harness('key', 10, 1000, [0, 1]);
+    h.scheduler.enqueue(tpOf(0), item(0, 0, 'a'));
+    h.scheduler.enqueue(tpOf(1), item(1, 0, 'a'));
+    h.scheduler.dispatch();
+    expect(h.started).toHaveLength(2);
+  });
+
+  it('distinguishes keys by bytes, not by their UTF-8 decoding', () => {
+    const h = harness('key', 10);
+    h.scheduler.enqueue(tpOf(0), { partition: 0, offset: 0, key: Buffer.from([0xff]) });
+    h.scheduler.enqueue(tpOf(0), { partition: 0, offset: 1, key: Buffer.from([0xfe]) });
+    h.scheduler.dispatch();
+    expect(h.started).toHaveLength(2);
+  });
+});
+
+describe('Scheduler: unordered', () => {
+  it('starts records of one partition in parallel up to maxInFlight only', () => {
+    const h = harness('unordered', 3);
+    for (let o = 0; o < 5; o++) h.scheduler.enqueue(tpOf(0), item(0, o, 'same'));
+    h.scheduler.dispatch();
+    expect(offsetsOf(h.started)).toEqual([0, 1, 2]);
+    expect(h.scheduler.totalInFlight).toBe(3);
+    h.finish(h.started[1]!);
+    expect(offsetsOf(h.started)).toEqual([0, 1, 2, 3]);
+  });
+});
+
+describe('Scheduler: invariants under random load (property)', () => {
+  const scenario = fc.record({
+    ordering: fc.constantFrom<Ordering>('partition', 'key', 'unordered'),
+    maxInFlight: fc.integer({ min: 1, max: 6 }),
+    records: fc.array(fc.record({ partition: fc.integer({ min: 0, max: 3 }), key: fc.option(fc.constantFrom('a', 'b', 'c', 'd'), { nil: null }) }), {
+      maxLength: 80,
+    }),
+    picks: fc.array(fc.nat(), { minLength: 1, maxLength: 50 }),
+    enqueueBatch: fc.integer({ min: 1, max: 10 }),
+  });
+
+  it('respects the global cap and the lane of every ordering mode, preserves lane order, and drains everything', () => {
+    fc.assert(
+      fc.property(scenario, ({ ordering, maxInFlight, records, picks, enqueueBatch }) => {
+        const h = harness(ordering, maxInFlight, 1_000_000, [0, 1, 2, 3]);
+        const nextOffset = [0, 0, 0, 0];
+        const items = records.map((r) => item(r.partition, nextOffset[r.partition]!++, r.key));
+        const finished: Item[] = [];
+        const laneOf = (i: Item) => (ordering === 'partition' ? `${i.partition}` : ordering === 'key' && i.key !== null ? `${i.partition}/${i.key}` : undefined);
+        const check = () => {
+          expect(h.running.size).toBeLessThanOrEqual(maxInFlight);
+          expect(h.scheduler.totalInFlight).toBe(h.running.size);
+          const lanes = new Set<string>();
+          for (const r of h.running) {
+            const lane = laneOf(r);
+            if (lane === undefined) continue;
+            expect(lanes.has(lane), `two records in flight on lane ${lane}`).toBe(false);
+            lanes.add(lane);
+          }
+        };
+        let enqueued = 0;
+        let step = 0;
+        while (finished.length < items.length) {
+          for (let n = 0; n < enqueueBatch && enqueued < items.length; n++, enqueued++) {
+            const i = items[enqueued]!;
+            expect(h.scheduler.enqueue(tpOf(i.partition), i)).toBe(true);
+          }
+          h.scheduler.dispatch();
+          check();
+          if (h.running.size === 0) {
+            expect(enqueued < items.length, 'records queued but none in flight: stuck').toBe(true);
+            continue;
+          }
+          const running = [...h.running];
+          const done = running[picks[step++ % picks.length]! % running.length]!;
+          h.finish(done);
+          finished.push(done);
+          check();
+        }
+        // Every record started exactly once.
+        expect(h.started).toHaveLength(items.length);
+        expect(new Set(h.started).size).toBe(items.length);
+        // Within a lane, records started in offset order (and, having one in flight, finished in it).
+        const lastStarted = new Map<string, number>();
+        for (const s of h.started) {
+          const lane = laneOf(s);
+          if (lane === undefined) continue;
+          expect(s.offset).toBeGreaterThan(lastStarted.get(lane) ?? -1);
+          lastStarted.set(lane, s.offset);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('in key mode, a record never starts while an earlier record of its key is queued or in flight', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom('a', 'b', 'c'), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 40 }),
+        (keys, picks) => {
+          const h = harness('key', 100);
+          const items = keys.map((k, o) => item(0, o, k));
+          for (const i of items) h.scheduler.enqueue(tpOf(0), i);
+          h.scheduler.dispatch();
+          let step = 0;
+          while (h.running.size > 0) {
+            const running = [...h.running];
+            h.finish(running[picks[step++ % picks.length]! % running.length]!);
+          }
+          const byKey = new Map<string, number[]>();
+          for (const s of h.started) byKey.set(s.key!.toString(), [...(byKey.get(s.key!.toString()) ?? []), s.offset]);
+          for (const offsets of byKey.values()) expect(offsets).toEqual([...offsets].sort((x, y) => x - y));
+          expect(h.started).toHaveLength(items.length);
+        },
+      ),
+    );
+  });
+});
+
+describe('Scheduler: backpressure', () => {
+  it('asks to pause a partition when its queue reaches partitionBuffer, once, and resumes at half', () => {
+    const h = harness('partition', 10, 4, [0, 1]);
+    const items = Array.from({ length: 6 }, (_, o) => item(0, o));
+    for (const i of items.slice(0, 3)) h.scheduler.enqueue(tpOf(0), i);
+    expect(h.pressure).toEqual([]);
+    h.scheduler.enqueue(tpOf(0), items[3]!);
+    expect(h.pressure).toEqual([[0, true]]);
+    h.scheduler.enqueue(tpOf(0), items[4]!);
+    h.scheduler.enqueue(tpOf(0), items[5]!);
+    expect(h.pressure).toEqual([[0, true]]);
+    h.scheduler.dispatch(); // starts 0, queue 5
+    h.finish(items[0]!); // queue 4
+    h.finish(items[1]!); // queue 3
+    expect(h.pressure).toEqual([[0, true]]);
+    h.finish(items[2]!); // queue 2 = half
+    expect(h.pressure).toEqual([
+      [0, true],
+      [0, false],
+    ]);
+    h.finish(items[3]!);
+    expect(h.pressure).toHaveLength(2);
+  });
+
+  it('can pause again after resuming', () => {
+    const h = harness('unordered', 1, 2);
+    const items = Array.from({ length: 5 }, (_, o) => item(0, o));
+    h.scheduler.enqueue(tpOf(0), items[0]!);
+    h.scheduler.enqueue(tpOf(0), items[1]!);
+    h.scheduler.dispatch(); // starts 0, queue 1 = half
+    expect(h.pressure).toEqual([
+      [0, true],
+      [0, false],
+    ]);
+    h.scheduler.enqueue(tpOf(0), items[2]!);
+    expect(h.pressure.at(-1)).toEqual([0, true]);
+  });
+});
+
+describe('Scheduler: block and removePartition', () => {
+  it('block() drops the queued records, refuses new ones and starts nothing more of that partition', () => {
+    const h = harness('partition', 10, 1000, [0, 1]);
+    const items = [item(0, 0), item(0, 1), item(0, 2)];
+    for (const i of items) h.scheduler.enqueue(tpOf(0), i);
+    h.scheduler.dispatch();
+    h.scheduler.block(tpOf(0));
+    expect(h.scheduler.queuedOf(tpOf(0))).toBe(0);
+    expect(h.scheduler.enqueue(tpOf(0), item(0, 3))).toBe(false);
+    h.finish(items[0]!);
+    expect(offsetsOf(h.started)).toEqual([0]);
+    expect(h.scheduler.totalInFlight).toBe(0);
+    expect(h.scheduler.enqueue(tpOf(1), item(1, 0))).toBe(true);
+  });
+
+  it('enqueue to a partition never added is refused', () => {
+    const h = harness('partition', 10);
+    expect(h.scheduler.enqueue(tpOf(9), item(9, 0))).toBe(false);
+  });
+
+  it('removePartition returns the dropped queue length, frees its in-flight slots and ignores its later finish', () => {
+    const h = harness('partition', 2, 1000, [0, 1]);
+    const p0 = [item(0, 0), item(0, 1), item(0, 2)];
+    const p1 = [item(1, 0), item(1, 1)];
+    for (const i of p0) h.scheduler.enqueue(tpOf(0), i);
+    h.scheduler.dispatch();
+    expect(h.scheduler.totalInFlight).toBe(1);
+    for (const i of p1) h.scheduler.enqueue(tpOf(1), i);
+    h.scheduler.dispatch();
+    expect(h.scheduler.totalInFlight).toBe(2);
+    expect(h.scheduler.removePartition(tpOf(0))).toBe(2);
+    expect(h.scheduler.totalInFlight).toBe(1);
+    expect(h.scheduler.removePartition(tpOf(0))).toBe(0);
+    h.scheduler.finish(tpOf(0), p0[0]!);
+    expect(h.scheduler.totalInFlight).toBe(1);
+    h.finish(p1[0]!);
+    expect(h.started.map((i) => [i.partition, i.offset])).toEqual([
+      [0, 0],
+      [1, 0],
+      [1, 1],
+    ]);
+    expect(h.scheduler.enqueue(tpOf(0), item(0, 3))).toBe(false);
+  });
+});
