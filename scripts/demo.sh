@@ -161,6 +161,7 @@ rc=0
 node scripts/demo/run.mjs --bootstrap "$BOOTSTRAP" --topic "$TOPIC" --group "$GROUP" --app "$APP_URL" \
   --courier-pid "$COURIER_PID" --log "$COURIER_LOG" --count "$RECORDS" --timeout-s "$TIMEOUT_S" || rc=$?
 if ((rc != 0)); then
+  ((rc < 128)) || exit "$rc" # interrupted
   log "last lines of $COURIER_LOG:"
   tail -n 30 "$COURIER_LOG" >&2
   exit "$rc"

@@ -253,7 +253,10 @@ export class Pipeline implements ConsumerHandlers {
       const topic = entry.record.topic;
       if (settled.kind === 'ack') metrics.recordsDelivered.inc({ topic });
       metrics.recordProcessing.observe({ topic }, (Date.now() - entry.record.fetchedAt) / 1000);
-      if (++this.completedSinceCommit >= config.commitEveryRecords) void this.commit();
+      if (++this.completedSinceCommit >= config.commitEveryRecords) {
+        this.completedSinceCommit = 0;
+        void this.commit();
+      }
     }
   }
 
@@ -396,7 +399,6 @@ export class Pipeline implements ConsumerHandlers {
       if (!source) return;
       const candidates = offsets ? offsets.map((o) => ({ ...o, generation: -1 })) : this.tracker.commitCandidates();
       if (candidates.length === 0) return;
-      if (!offsets) this.completedSinceCommit = 0;
       try {
         await source.commit(candidates.map(({ topic, partition, offset }) => ({ topic, partition, offset })));
         for (const c of candidates) if (c.generation >= 0) this.tracker.markCommitted(c, c.offset, c.generation);
@@ -441,7 +443,9 @@ export class Pipeline implements ConsumerHandlers {
     const tasks = runtimes.flatMap((runtime) => [...runtime.tasks]);
     if (tasks.length === 0) return;
     const all = Promise.allSettled(tasks);
-    const finished = await Promise.race([all.then(() => true), sleep(graceMs).then(() => false)]);
+    const graceOver = new AbortController();
+    const finished = await Promise.race([all.then(() => true), sleep(graceMs, graceOver.signal).then(() => false)]);
+    graceOver.abort(); // clears the timer, which would otherwise keep the process alive
     if (!finished) {
       for (const runtime of runtimes) runtime.hard.abort();
       await all;

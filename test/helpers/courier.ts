@@ -103,7 +103,7 @@ export function courierEnv(bootstrap: string, overrides: Record<string, string>)
   return {
     KAFKA_BOOTSTRAP_SERVERS: bootstrap,
     // A single test broker: rebalances and retries should be quick.
-    KAFKA_SESSION_TIMEOUT_MS: '10000',
+    KAFKA_SESSION_TIMEOUT_MS: '6000',
     KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
     COURIER_RETRY_INITIAL_MS: '50',
     COURIER_RETRY_MAX_MS: '500',
