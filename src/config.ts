@@ -302,7 +302,11 @@ export function loadConfig(sources: ConfigSources): Config {
       for (const [name, value] of Object.entries(fileKafka)) {
         if (typeof value === 'object' && value !== null)
           problem(`${configPath}: kafka.${name}`, 'must be a string, number or boolean', 'write the librdkafka value as text');
-        else passThrough[name] = String(value);
+        else {
+          const alias = JAVA_ALIASES[name];
+          if (alias) warnings.push(`${configPath}: kafka.${name}: librdkafka calls it "${alias}"; using that`);
+          passThrough[alias ?? name] = String(value);
+        }
       }
     }
   }

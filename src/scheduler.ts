@@ -47,6 +47,8 @@ class PartitionQueue<T> {
 export class Scheduler<T extends Schedulable> {
   private readonly queues = new Map<string, PartitionQueue<T>>();
   private inFlight = 0;
+  /** Which queue started an item, so a late finish after a revoke cannot touch a new queue. */
+  private readonly owner = new WeakMap<T, PartitionQueue<T>>();
   /** Rotates which partition gets the first free slot, so one busy partition cannot starve others. */
   private cursor = 0;
 
@@ -89,8 +91,9 @@ export class Scheduler<T extends Schedulable> {
 
   /** A started record ended (acknowledged, dead-lettered or abandoned). */
   finish(tp: TopicPartition, item: T): void {
-    const queue = this.queues.get(tpKey(tp));
-    if (!queue) return;
+    const queue = this.owner.get(item);
+    this.owner.delete(item);
+    if (!queue || queue !== this.queues.get(tpKey(tp))) return;
     queue.inFlight--;
     this.inFlight--;
     if (this.options.ordering === 'key' && item.key !== null) queue.busyKeys.delete(item.key.toString('latin1'));
@@ -169,6 +172,7 @@ export class Scheduler<T extends Schedulable> {
     else queue.items.splice(index, 1);
     queue.inFlight++;
     this.inFlight++;
+    this.owner.set(item, queue);
     this.options.start(item, queue.tp);
   }
 }

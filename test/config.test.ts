@@ -288,7 +288,9 @@ describe('loadConfig: librdkafka properties', () => {
     expect(producer['bootstrap.servers']).toBe('kafka:9092');
     expect(producer['security.protocol']).toBe('SASL_SSL');
     for (const name of Object.keys(producer)) {
-      expect(name).not.toMatch(/^(group\.|fetch\.|session\.|heartbeat\.|max\.poll\.|auto\.offset\.|enable\.auto\.|partition\.assignment|isolation\.level|max\.partition\.fetch)/);
+      expect(name).not.toMatch(
+        /^(group\.|fetch\.|session\.|heartbeat\.|max\.poll\.|auto\.offset\.|enable\.auto\.|partition\.assignment|isolation\.level|max\.partition\.fetch)/,
+      );
     }
   });
 });
@@ -370,7 +372,15 @@ routes:
     expect(config.groupId).toBe('file-group');
     expect(config.ordering).toBe('key');
     expect(config.routes).toEqual([
-      { topic: 'orders', targetUrl: 'http://app:3000/orders', maxAttempts: 2, retryInitialMs: 200, retryMaxMs: 1000, requestTimeoutMs: 30_000, dlqTopic: 'dead.orders' },
+      {
+        topic: 'orders',
+        targetUrl: 'http://app:3000/orders',
+        maxAttempts: 2,
+        retryInitialMs: 200,
+        retryMaxMs: 1000,
+        requestTimeoutMs: 30_000,
+        dlqTopic: 'dead.orders',
+      },
       {
         topic: 'payments',
         targetUrl: 'http://app:3000/payments',
@@ -435,6 +445,13 @@ routes:
   it('reports a file that is not a mapping, and invalid YAML', () => {
     expect(settingsOf(problemsOf({ ...BASE, COURIER_CONFIG: 'list.yaml' }, reader({ 'list.yaml': '- a\n- b\n' })))).toEqual(['COURIER_CONFIG']);
     expect(settingsOf(problemsOf({ ...BASE, COURIER_CONFIG: 'bad.yaml' }, reader({ 'bad.yaml': 'a: [unclosed\n' })))).toEqual(['COURIER_CONFIG']);
+  });
+
+  it('translates the Java spelling fetch.max.wait.ms in the file kafka section too (librdkafka rejects it)', () => {
+    const text = 'kafka:\n  fetch.max.wait.ms: 100\n';
+    const config = load({ ...BASE, COURIER_CONFIG: 'c.yaml' }, reader({ 'c.yaml': text }));
+    expect(config.consumer['fetch.wait.max.ms']).toBe('100');
+    expect(config.consumer['fetch.max.wait.ms']).toBeUndefined();
   });
 
   it('rejects a Courier-owned property in the file kafka section', () => {

@@ -142,7 +142,8 @@ describe('Scheduler: invariants under random load (property)', () => {
         const nextOffset = [0, 0, 0, 0];
         const items = records.map((r) => item(r.partition, nextOffset[r.partition]!++, r.key));
         const finished: Item[] = [];
-        const laneOf = (i: Item) => (ordering === 'partition' ? `${i.partition}` : ordering === 'key' && i.key !== null ? `${i.partition}/${i.key}` : undefined);
+        const laneOf = (i: Item) =>
+          ordering === 'partition' ? `${i.partition}` : ordering === 'key' && i.key !== null ? `${i.partition}/${i.key}` : undefined;
         const check = () => {
           expect(h.running.size).toBeLessThanOrEqual(maxInFlight);
           expect(h.scheduler.totalInFlight).toBe(h.running.size);

@@ -76,6 +76,8 @@ export class AppGate {
   stop(): void {
     this.stopped = true;
     this.wake?.();
+    // Do not wait for a probe still connecting: waiters go now and see that they must stop.
+    this.down?.open();
   }
 }
 

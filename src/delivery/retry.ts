@@ -29,10 +29,20 @@ export function nextDelay(
 export function parseRetryAfter(value: string, now: number): number | undefined {
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  // HTTP-date (IMF-fixdate and the obsolete forms Date.parse understands); must name a weekday or
-  // month so that bare numbers with signs or decimals are not mistaken for dates.
-  if (!/[A-Za-z]{3}/.test(trimmed)) return undefined;
+  // Only the three HTTP-date forms (RFC 9110 §5.6.7): Date.parse alone accepts loose text such as
+  // "retry 10" as a date in 2001, which would turn a malformed header into "retry now".
+  if (!HTTP_DATE.some((form) => form.test(trimmed))) return undefined;
   const at = Date.parse(trimmed);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }
+
+const DAY = '(Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const LONG_DAY = '(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)';
+const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '\\d{2}:\\d{2}:\\d{2}';
+const HTTP_DATE = [
+  new RegExp(`^${DAY}, \\d{2} ${MONTH} \\d{4} ${TIME} GMT$`), // IMF-fixdate
+  new RegExp(`^${LONG_DAY}, \\d{2}-${MONTH}-\\d{2} ${TIME} GMT$`), // obsolete RFC 850
+  new RegExp(`^${DAY} ${MONTH} ( \\d|\\d{2}) ${TIME} \\d{4}$`), // obsolete asctime
+];

@@ -33,7 +33,7 @@ describe('AppGate', () => {
 
   it('markDown closes the gate; a failing then succeeding probe opens it and reports false then true', async () => {
     const results = [false, false, true];
-    const probe = vi.fn(async () => results.shift() ?? true);
+    const probe = vi.fn(async (_url: URL, _timeoutMs: number) => results.shift() ?? true);
     const onChange = vi.fn();
     const gate = new AppGate({ url, probe, onChange, probeInitialMs: 100, probeMaxMs: 1000 });
 

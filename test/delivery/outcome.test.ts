@@ -16,12 +16,9 @@ describe('classify (DESIGN A2 answer table)', () => {
     expect(classify(response(status))).toEqual({ action: 'app-refused', reason: `http_${status}` });
   });
 
-  it.each([300, 301, 302, 303, 304, 307, 308, 400, 402, 404, 405, 409, 410, 413, 415, 422, 431, 451])(
-    'HTTP %i dead-letters the record at once',
-    (status) => {
-      expect(classify(response(status))).toEqual({ action: 'dead-letter', reason: `http_${status}` });
-    },
-  );
+  it.each([300, 301, 302, 303, 304, 307, 308, 400, 402, 404, 405, 409, 410, 413, 415, 422, 431, 451])('HTTP %i dead-letters the record at once', (status) => {
+    expect(classify(response(status))).toEqual({ action: 'dead-letter', reason: `http_${status}` });
+  });
 
   it('a Retry-After on the answer does not change the classification', () => {
     expect(classify({ kind: 'response', status: 503, retryAfter: '5' }).action).toBe('retry');
@@ -44,12 +41,9 @@ describe('classify (DESIGN A2 answer table)', () => {
 });
 
 describe('isUnreachableCode', () => {
-  it.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])(
-    '%s proves nothing reached the app',
-    (code) => {
-      expect(isUnreachableCode(code)).toBe(true);
-    },
-  );
+  it.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])('%s proves nothing reached the app', (code) => {
+    expect(isUnreachableCode(code)).toBe(true);
+  });
 
   it.each(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'ETIMEDOUT', 'UNKNOWN', ''])(
     '%s may have reached the app, so it is not "unreachable"',

@@ -120,7 +120,13 @@ describe('preparePush: A2 headers', () => {
   it('passes the record ce_* headers through as ce-* and they win over generated ones', () => {
     const { headers, messageId } = preparePush(
       record({
-        headers: [h('ce_id', 'evt-7'), h('ce_type', 'com.example.order.created'), h('ce_source', '/orders'), h('ce_subject', 'order 1'), h('CE_TIME', '2020-01-01T00:00:00Z')],
+        headers: [
+          h('ce_id', 'evt-7'),
+          h('ce_type', 'com.example.order.created'),
+          h('ce_source', '/orders'),
+          h('ce_subject', 'order 1'),
+          h('CE_TIME', '2020-01-01T00:00:00Z'),
+        ],
       }),
       noSigning,
     );
@@ -205,9 +211,31 @@ describe('preparePush: A2 headers', () => {
     expect('authorization' in preparePush(record(), noSigning).headers).toBe(false);
   });
 
-  const GENERATED = new Set(['content-type', 'kafka-topic', 'kafka-partition', 'kafka-offset', 'kafka-timestamp', 'kafka-key', 'authorization', 'traceparent', 'tracestate']);
+  const GENERATED = new Set([
+    'content-type',
+    'kafka-topic',
+    'kafka-partition',
+    'kafka-offset',
+    'kafka-timestamp',
+    'kafka-key',
+    'authorization',
+    'traceparent',
+    'tracestate',
+  ]);
   const anyName = fc.oneof(
-    fc.constantFrom('content-type', 'authorization', 'content-length', 'host', 'traceparent', 'tracestate', 'ce_id', 'ce_type', 'ce_x', 'kafka-topic', 'Content-Type'),
+    fc.constantFrom(
+      'content-type',
+      'authorization',
+      'content-length',
+      'host',
+      'traceparent',
+      'tracestate',
+      'ce_id',
+      'ce_type',
+      'ce_x',
+      'kafka-topic',
+      'Content-Type',
+    ),
     fc.string({ unit: 'binary-ascii', maxLength: 12 }),
     fc.string({ unit: 'grapheme', maxLength: 6 }),
   );

@@ -70,6 +70,15 @@ describe('nextDelay with Retry-After', () => {
   });
 });
 
+describe('nextDelay: a Retry-After that is neither delay-seconds nor an HTTP-date is ignored (RFC 9110 §10.2.3)', () => {
+  // Date.parse's legacy fallback reads these as dates in 2001–2025, i.e. in the past, so they
+  // would give 0 ms (an immediate retry) instead of the backoff.
+  it.each(['retry 10', 'x 1', 'Wed 5', 'abc 2025'])('%j falls back to the backoff', (value) => {
+    expect(parseRetryAfter(value, NOW)).toBeUndefined();
+    expect(nextDelay(3, policy, value, NOW, fixed(0.5))).toBe(400);
+  });
+});
+
 describe('parseRetryAfter', () => {
   it('parses delay-seconds as milliseconds', () => {
     expect(parseRetryAfter('120', NOW)).toBe(120_000);

@@ -23,7 +23,10 @@ describe('the app is down', () => {
     await new Promise((resolve) => setTimeout(resolve, 10_000));
     // Nothing past the first record (offset 0 may be committed: it pins where to start).
     const heldOffsets = await committed();
-    expect([...heldOffsets.values()].every((offset) => offset <= 0), JSON.stringify([...heldOffsets])).toBe(true);
+    expect(
+      [...heldOffsets.values()].every((offset) => offset <= 0),
+      JSON.stringify([...heldOffsets]),
+    ).toBe(true);
     expect(await readAll(inject('bootstrap'), dlqTopic)).toEqual([]);
 
     await app.listen(port);

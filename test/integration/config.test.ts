@@ -5,7 +5,12 @@ import { describe, expect, it } from 'vitest';
 const root = resolve(import.meta.dirname, '../..');
 
 function runCourier(env: Record<string, string>, args: string[] = []) {
-  return spawnSync(process.execPath, ['dist/main.js', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 30_000 });
+  return spawnSync(process.execPath, ['dist/main.js', ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
 }
 
 describe('the courier command', () => {
@@ -20,7 +25,10 @@ describe('the courier command', () => {
     expect(result.status).toBe(78);
     const lines = result.stderr.split('\n').filter((line) => line.startsWith('  - '));
     for (const setting of ['COURIER_GROUP_ID', 'COURIER_TARGET_URL', 'COURIER_ORDERING', 'COURIER_MAX_ATTEMPTS', 'KAFKA_ENABLE_AUTO_COMMIT']) {
-      expect(lines.some((line) => line.startsWith(`  - ${setting}`) && line.includes('Fix:')), `${setting} in\n${result.stderr}`).toBe(true);
+      expect(
+        lines.some((line) => line.startsWith(`  - ${setting}`) && line.includes('Fix:')),
+        `${setting} in\n${result.stderr}`,
+      ).toBe(true);
     }
     expect(lines).toHaveLength(5);
     expect(result.stdout).toBe('');
@@ -35,6 +43,7 @@ describe('the courier command', () => {
   it('--help lists every setting', () => {
     const result = runCourier({}, ['--help']);
     expect(result.status).toBe(0);
-    for (const name of ['COURIER_GROUP_ID', 'COURIER_TOPICS', 'COURIER_TARGET_URL', 'COURIER_DLQ_TOPIC', 'KAFKA_BOOTSTRAP_SERVERS']) expect(result.stdout).toContain(name);
+    for (const name of ['COURIER_GROUP_ID', 'COURIER_TOPICS', 'COURIER_TARGET_URL', 'COURIER_DLQ_TOPIC', 'KAFKA_BOOTSTRAP_SERVERS'])
+      expect(result.stdout).toContain(name);
   });
 });

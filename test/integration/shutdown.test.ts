@@ -17,7 +17,11 @@ function deliveriesByRecord(receipts: Receipt[]): Map<string, number> {
 describe('stopping mid-stream', () => {
   it('SIGTERM lets in-flight pushes finish, commits, exits 0; the restart delivers the rest: nothing lost, nothing twice', async () => {
     const { topic, app, courier, committedAtEnd } = await scenario({ partitions: 3, handler: () => ({ status: 200, delayMs: 5 }) });
-    await produce(bootstrap, topic, Array.from({ length: TOTAL }, (_, i) => ({ key: `k${i}`, value: `v${i}`, partition: i % 3 })));
+    await produce(
+      bootstrap,
+      topic,
+      Array.from({ length: TOTAL }, (_, i) => ({ key: `k${i}`, value: `v${i}`, partition: i % 3 })),
+    );
 
     const first = courier().start();
     await waitFor('a third of the records delivered', () => app.receipts.length >= TOTAL / 3);
@@ -37,7 +41,11 @@ describe('stopping mid-stream', () => {
 
   it('kill -9 loses nothing; duplicates only at or after the last committed offset', async () => {
     const { topic, app, courier, committed, committedAtEnd } = await scenario({ partitions: 3, handler: () => ({ status: 200, delayMs: 5 }) });
-    await produce(bootstrap, topic, Array.from({ length: TOTAL }, (_, i) => ({ key: `k${i}`, value: `v${i}`, partition: i % 3 })));
+    await produce(
+      bootstrap,
+      topic,
+      Array.from({ length: TOTAL }, (_, i) => ({ key: `k${i}`, value: `v${i}`, partition: i % 3 })),
+    );
 
     const first = courier({ COURIER_COMMIT_INTERVAL_MS: '100' }).start();
     await waitFor('a third of the records delivered', () => app.receipts.length >= TOTAL / 3);
