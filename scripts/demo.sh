@@ -37,36 +37,43 @@ APP_PID=
 COURIER_PID=
 BROKER_STARTED=0
 
-# Is $1 still our process (running node with $2 in its command line)? Guards against recycled pids.
-is_ours() {
-  local pid=$1 needle=$2 cmdline
-  [[ -n $pid ]] || return 1
-  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
-  [[ $cmdline == *"$needle"* ]]
+# Is our child $1 still running? A child that exited stays a zombie until `wait`, so its pid cannot be
+# reused by another process meanwhile; a zombie counts as gone.
+alive() {
+  local state
+  [[ -n $1 ]] || return 1
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z* ]]
 }
 
-# Wait up to $3 seconds for our process $1 (see is_ours) to exit; true if it did. (A zombie counts as gone.)
+# Wait up to $2 seconds for child $1 to exit; true if it did.
 wait_gone() {
-  local pid=$1 needle=$2 i
-  for ((i = 0; i < $3 * 10; i++)); do
-    is_ours "$pid" "$needle" || return 0
+  local pid=$1 i
+  for ((i = 0; i < $2 * 10; i++)); do
+    alive "$pid" || return 0
     sleep 0.1
   done
   return 1
 }
 
+# SIGTERM Courier and collect its exit code (also when it had already exited).
 stop_courier() {
-  local rc=0 t0=$SECONDS
-  is_ours "$COURIER_PID" dist/main.js || { COURIER_PID=; return 0; }
-  log "stopping Courier (SIGTERM, pid $COURIER_PID)"
-  kill -TERM "$COURIER_PID" 2>/dev/null || true
-  if ! wait_gone "$COURIER_PID" dist/main.js 40; then
-    log "Courier did not exit 40 s after SIGTERM; sending SIGKILL"
-    kill -KILL "$COURIER_PID" 2>/dev/null || true
-  fi
-  wait "$COURIER_PID" 2>/dev/null || rc=$?
-  log "Courier exited with code $rc after $((SECONDS - t0)) s"
+  local rc=0 t0=$SECONDS pid=$COURIER_PID
+  [[ -n $pid ]] || return 0
   COURIER_PID=
+  if alive "$pid"; then
+    log "stopping Courier (SIGTERM, pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_gone "$pid" 40; then
+      log "Courier did not exit 40 s after SIGTERM; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || rc=$?
+    log "Courier exited with code $rc, $((SECONDS - t0)) s after SIGTERM"
+  else
+    wait "$pid" 2>/dev/null || rc=$?
+    log "Courier had already exited, with code $rc"
+  fi
   return "$rc"
 }
 
@@ -75,15 +82,15 @@ cleanup() {
   trap - EXIT INT TERM
   set +e
   if [[ -n $COURIER_PID ]]; then
-    if ! stop_courier; then
+    if ! stop_courier && ((rc == 0)); then
       log "Courier did not stop cleanly; last lines of $COURIER_LOG:"
       tail -n 20 "$COURIER_LOG" >&2
-      ((rc != 0)) || rc=1
+      rc=1
     fi
   fi
-  if is_ours "$APP_PID" examples/webhook-app.mjs; then
+  if alive "$APP_PID"; then
     kill -TERM "$APP_PID" 2>/dev/null
-    wait_gone "$APP_PID" examples/webhook-app.mjs 5 || kill -KILL "$APP_PID" 2>/dev/null
+    wait_gone "$APP_PID" 5 || kill -KILL "$APP_PID" 2>/dev/null
   fi
   if ((BROKER_STARTED)); then
     if [[ ${DEMO_KEEP_BROKER:-} == 1 ]]; then
@@ -121,13 +128,14 @@ node scripts/demo/create-topics.mjs "$BOOTSTRAP" "$TOPIC" 4
 # -------------------------------------------------------------------- app ----
 # Own session (setsid): a terminal Ctrl-C reaches only this script, which then stops everyone in order.
 # PORT=0: the kernel picks a free port, the app prints it.
+: >"$APP_LOG"
 PORT=0 setsid node examples/webhook-app.mjs >"$APP_LOG" 2>&1 </dev/null &
 APP_PID=$!
 APP_PORT=
 for _ in $(seq 100); do
   APP_PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$APP_LOG")
   [[ -z $APP_PORT ]] || break
-  is_ours "$APP_PID" examples/webhook-app.mjs || { cat "$APP_LOG" >&2; die "the example app exited"; }
+  alive "$APP_PID" || { cat "$APP_LOG" >&2; die "the example app exited"; }
   sleep 0.1
 done
 [[ -n $APP_PORT ]] || die "the example app did not start (see $APP_LOG)"
@@ -135,6 +143,7 @@ readonly APP_URL=http://127.0.0.1:$APP_PORT
 log "example app at $APP_URL (pid $APP_PID)"
 
 # ---------------------------------------------------------------- courier ----
+: >"$COURIER_LOG"
 COURIER_GROUP_ID=$GROUP \
   COURIER_TOPICS=$TOPIC \
   COURIER_TARGET_URL=$APP_URL/orders \
@@ -151,7 +160,7 @@ log "Courier started (pid $COURIER_PID, group $GROUP, log $COURIER_LOG)"
 # Wait until it has joined the group and owns partitions, so the throughput below measures delivery.
 for _ in $(seq 300); do
   grep -q '"msg":"rebalance"' "$COURIER_LOG" && break
-  is_ours "$COURIER_PID" dist/main.js || { tail -n 30 "$COURIER_LOG" >&2; die "Courier exited during startup"; }
+  alive "$COURIER_PID" || { tail -n 30 "$COURIER_LOG" >&2; die "Courier exited during startup"; }
   sleep 0.1
 done
 grep -q '"msg":"rebalance"' "$COURIER_LOG" || { tail -n 30 "$COURIER_LOG" >&2; die "Courier did not join the group within 30 s"; }
