@@ -1,12 +1,16 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { Operations } from './api/server.js';
 import type { Config } from './config.js';
 import { Pusher } from './delivery/push.js';
 import { KafkaSource } from './kafka/consumer.js';
 import { DeadLetterProducer } from './kafka/dlq.js';
+import { LagMonitor } from './lag.js';
 import { createMetrics } from './metrics.js';
 import { Pipeline } from './pipeline.js';
 import { sleep } from './time.js';
+
+const LAG_REFRESH_MS = 5000;
 
 /** Builds every part from a validated Config. Nothing runs until `start`. */
 export function createCourier(config: Config, logger: Logger, registry: Registry, onFatal: (error: Error) => void) {
@@ -23,11 +27,22 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
     },
     pipeline,
   );
+  const lag = new LagMonitor(source, () => pipeline.assignedPartitions(), metrics, logger);
+
+  const operations: Operations = {
+    failure: () => pipeline.fatalError?.message,
+    notReadyReasons: () => pipeline.notReadyReasons(),
+    lag: () => lag.refresh(),
+    assignment: () => pipeline.assignment(),
+    rebalances: () => pipeline.rebalances(),
+    adminPause: (topic, partitions, pause) => pipeline.adminPause(topic, partitions, pause),
+  };
 
   let started = false;
   return {
     metrics,
     pipeline,
+    operations,
     /** Connects both Kafka clients (retrying until the cluster answers or `signal` aborts) and starts consuming. */
     async start(signal: AbortSignal): Promise<boolean> {
       for (let attempt = 1; !signal.aborted; attempt++) {
@@ -35,6 +50,7 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
           await deadLetters.start(10_000);
           await source.start(10_000);
           pipeline.attach(source);
+          lag.start(LAG_REFRESH_MS);
           started = true;
           logger.info({ groupId: config.groupId, topics: config.routes.map((r) => r.topic), ordering: config.ordering }, 'consuming');
           return true;
@@ -46,6 +62,7 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
       return false;
     },
     async stop(): Promise<void> {
+      lag.stop();
       if (started) await pipeline.stop();
       await deadLetters.close(5_000);
       await pusher.close();

@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { loadConfig, SETTINGS } from './config.js';
+import { buildServer } from './api/server.js';
+import { formatLag, formatStatus } from './cli.js';
+import { DEFAULTS, loadConfig, SETTINGS } from './config.js';
 import { createCourier } from './courier.js';
 import { ConfigError } from './errors.js';
 
@@ -16,7 +18,12 @@ function help(): string {
     'courier: Kafka → HTTP sidecar. Consumes topics, POSTs each record to your app, retries,',
     'dead-letters, and commits an offset only after the app answered 2xx or the DLQ write landed.',
     '',
-    'Usage: courier [--help] [--version]',
+    'Usage:',
+    '  courier                         run the sidecar (configured by the environment below)',
+    '  courier lag [--url U] [--json]  lag per partition of a running Courier (default U: http://127.0.0.1:$COURIER_PORT)',
+    '  courier status [--url U] [--json]  partitions, state, lag and the last rebalances of a running Courier',
+    '  courier openapi                 print the OpenAPI document',
+    '  courier --help | --version',
     '',
     'Configuration (environment; COURIER_CONFIG may name a YAML/JSON file, environment wins):',
     ...SETTINGS.map(([name, , text]) => `  ${name.padEnd(width)}  ${text}`),
@@ -27,15 +34,48 @@ function help(): string {
   ].join('\n');
 }
 
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** `courier lag` / `courier status`: read a running instance's API. */
+async function inspect(command: 'lag' | 'status', args: string[]): Promise<number> {
+  const urlIndex = args.indexOf('--url');
+  const base = (urlIndex >= 0 ? args[urlIndex + 1] : undefined) ?? `http://127.0.0.1:${process.env.COURIER_PORT || DEFAULTS.port}`;
+  const get = async (path: string) => {
+    const response = await fetch(new URL(path, base));
+    return response.json() as Promise<never>;
+  };
+  try {
+    if (command === 'lag') {
+      const lag = await get('/v1/lag');
+      process.stdout.write(`${args.includes('--json') ? JSON.stringify(lag, null, 2) : formatLag(lag)}\n`);
+    } else {
+      const [readiness, assignment, lag, rebalances] = await Promise.all([get('/readyz'), get('/v1/assignment'), get('/v1/lag'), get('/v1/rebalances')]);
+      const view = { readiness, assignment, lag, rebalances };
+      process.stdout.write(`${args.includes('--json') ? JSON.stringify(view, null, 2) : formatStatus(view)}\n`);
+    }
+    return 0;
+  } catch (error) {
+    process.stderr.write(`courier ${command}: cannot read ${base}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(`${help()}\n`);
     return 0;
   }
-  if (args.includes('--version')) {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`${pkg.version}\n`);
+  if (args[0] === '--version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (args[0] === 'lag' || args[0] === 'status') return inspect(args[0], args.slice(1));
+  if (args[0] === 'openapi') {
+    process.stdout.write(`${await openapiDocument()}\n`);
     return 0;
   }
   if (args.length > 0) {
@@ -59,9 +99,10 @@ async function main(): Promise<number> {
 
   let exitCode = 0;
   const stopping = new AbortController();
+  const registry = new Registry();
   let courier: ReturnType<typeof createCourier>;
   try {
-    courier = createCourier(config, logger, new Registry(), (error) => {
+    courier = createCourier(config, logger, registry, (error) => {
       exitCode = 1;
       logger.fatal({ err: error }, 'stopping after a fatal Kafka error');
       stopping.abort();
@@ -86,12 +127,41 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  const server = await buildServer({ operations: courier.operations, registry, adminToken: config.adminToken, version: version() });
+  try {
+    await server.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    logger.fatal({ err: error }, `cannot listen on ${config.host}:${config.port}`);
+    return 1;
+  }
+  const address = server.server.address();
+  logger.info({ host: config.host, port: typeof address === 'object' && address ? address.port : config.port }, 'api listening');
+
   if (await courier.start(stopping.signal)) {
     await new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
   }
   await courier.stop();
+  await server.close();
   return exitCode;
 }
+
+/** The document the API serves, built from the route schemas (no Kafka, no listening). */
+async function openapiDocument(): Promise<string> {
+  const server = await buildServer({ operations: OFFLINE, registry: new Registry(), adminToken: undefined, version: version() });
+  await server.ready();
+  const document = JSON.stringify(server.swagger(), null, 2);
+  await server.close();
+  return document;
+}
+
+const OFFLINE: Parameters<typeof buildServer>[0]['operations'] = {
+  failure: () => undefined,
+  notReadyReasons: () => [],
+  lag: async () => ({ partitions: [], totalLag: 0, refreshedAt: null }),
+  assignment: () => [],
+  rebalances: () => ({ events: [], counts: { assign: 0, revoke: 0, lost: 0 } }),
+  adminPause: () => null,
+};
 
 main().then(
   (code) => {

@@ -70,7 +70,7 @@ interface Entry {
   readonly key: Buffer | null;
 }
 
-type PauseReason = 'app_down' | 'app_refused' | 'dlq_blocked' | 'backpressure';
+export type PauseReason = 'admin' | 'app_down' | 'app_refused' | 'dlq_blocked' | 'backpressure';
 
 interface PartitionRuntime {
   readonly tp: TopicPartition;
@@ -79,6 +79,8 @@ interface PartitionRuntime {
   /** Aborted when the grace period is over: HTTP requests still running are cancelled. */
   readonly hard: AbortController;
   readonly tasks: Set<Promise<void>>;
+  /** When each record now in flight was started, for the age of the oldest one. */
+  readonly startedAt: Map<Entry, number>;
   readonly pauseReasons: Map<PauseReason, number>;
   pausedInKafka: boolean;
   revoking: boolean;
@@ -93,6 +95,10 @@ export interface RebalanceEvent {
 type Settled = { readonly kind: 'ack' } | { readonly kind: 'dead-letter'; readonly reason: DeadLetterReason } | { readonly kind: 'abandoned' };
 
 const HISTORY_LIMIT = 200;
+/** How often an idle app is probed, so readiness notices it is gone before a record does. */
+const APP_WATCH_MS = 5000;
+/** An operator's pause survives a revoke followed by an assign of the same partition within this. */
+const ADMIN_PAUSE_MEMORY_MS = 60_000;
 
 export class Pipeline implements ConsumerHandlers {
   private readonly tracker = new OffsetTracker();
@@ -101,6 +107,14 @@ export class Pipeline implements ConsumerHandlers {
   private readonly partitions = new Map<string, PartitionRuntime>();
   private readonly pushSettings: PushSettings;
   private readonly history: RebalanceEvent[] = [];
+  private readonly rebalanceCounts = { assign: 0, revoke: 0, lost: 0 };
+  /**
+   * Partitions an operator paused, with when they were last revoked (undefined while owned). They
+   * stay paused across rebalances while they stay ours: with the eager protocol a partition we keep
+   * is revoked and assigned again in the same rebalance, so a recent revoke does not forget it.
+   */
+  private readonly adminPaused = new Map<string, number | undefined>();
+  private joined = false;
   private source: SourcePort | undefined;
   private commitChain: Promise<void> = Promise.resolve();
   private commitTimer: NodeJS.Timeout | undefined;
@@ -135,6 +149,7 @@ export class Pipeline implements ConsumerHandlers {
   /** Starts committing through `source`; records arrive through the ConsumerHandlers methods. */
   attach(source: SourcePort): void {
     this.source = source;
+    for (const route of this.routes.values()) route.gate.watch(APP_WATCH_MS);
     this.commitTimer = setInterval(() => void this.commit(), this.deps.config.commitIntervalMs);
     this.commitTimer.unref();
   }
@@ -150,6 +165,7 @@ export class Pipeline implements ConsumerHandlers {
         soft: new AbortController(),
         hard: new AbortController(),
         tasks: new Set(),
+        startedAt: new Map(),
         pauseReasons: new Map(),
         pausedInKafka: false,
         revoking: false,
@@ -158,7 +174,15 @@ export class Pipeline implements ConsumerHandlers {
       const route = this.routes.get(tp.topic);
       if (route && !route.gate.isUp) this.setPaused(tp, 'app_down', true);
       if (route?.refused) this.setPaused(tp, 'app_refused', true);
+      const key = tpKey(tp);
+      const revokedAt = this.adminPaused.get(key);
+      if (this.adminPaused.has(key) && (revokedAt === undefined || Date.now() - revokedAt < ADMIN_PAUSE_MEMORY_MS)) {
+        this.adminPaused.set(key, undefined);
+        this.setPaused(tp, 'admin', true);
+        this.scheduler.hold(tp, true);
+      } else this.adminPaused.delete(key);
     }
+    this.joined = true;
     this.recordRebalance('assign', partitions);
   }
 
@@ -177,6 +201,7 @@ export class Pipeline implements ConsumerHandlers {
       if (offset && !lost) final.push(offset);
       this.scheduler.removePartition(runtime.tp);
       this.partitions.delete(tpKey(runtime.tp));
+      if (this.adminPaused.has(tpKey(runtime.tp))) this.adminPaused.set(tpKey(runtime.tp), Date.now());
     }
     // Synchronous with the rebalance: the next owner starts from what we committed here.
     if (final.length > 0) await this.commit(final);
@@ -233,10 +258,12 @@ export class Pipeline implements ConsumerHandlers {
     const runtime = this.partitions.get(tpKey(tp));
     if (!runtime) return;
     this.deps.metrics.inFlight.inc();
+    runtime.startedAt.set(entry, Date.now());
     const task = this.deliver(entry, runtime)
       .catch((error) => this.deps.logger.error({ err: error, offset: entry.record.offset, ...tp }, 'delivery failed unexpectedly'))
       .finally(() => {
         runtime.tasks.delete(task);
+        runtime.startedAt.delete(entry);
         this.deps.metrics.inFlight.dec();
         this.scheduler.finish(tp, entry);
         if (!this.stopping) this.scheduler.dispatch();
@@ -457,23 +484,110 @@ export class Pipeline implements ConsumerHandlers {
   private recordRebalance(type: RebalanceEvent['type'], partitions: readonly TopicPartition[]): void {
     this.history.push({ at: new Date().toISOString(), type, partitions: partitions.map(({ topic, partition }) => ({ topic, partition })) });
     if (this.history.length > HISTORY_LIMIT) this.history.shift();
+    this.rebalanceCounts[type]++;
     this.deps.metrics.rebalances.inc({ type });
     this.deps.logger.info({ type, partitions: partitions.map((tp) => `${tp.topic}-${tp.partition}`) }, 'rebalance');
   }
 
-  rebalanceHistory(): readonly RebalanceEvent[] {
-    return this.history;
+  rebalances(): { events: readonly RebalanceEvent[]; counts: Readonly<Record<RebalanceEvent['type'], number>> } {
+    return { events: this.history, counts: { ...this.rebalanceCounts } };
   }
 
-  assignment(): Array<{ topic: string; partition: number; inFlight: number; queued: number; pausedReasons: string[]; committable: number }> {
-    return [...this.partitions.values()].map((runtime) => ({
-      ...runtime.tp,
-      inFlight: this.scheduler.inFlightOf(runtime.tp),
-      queued: this.scheduler.queuedOf(runtime.tp),
-      pausedReasons: [...runtime.pauseReasons.keys()],
-      committable: this.tracker.committable(runtime.tp),
-    }));
+  assignedPartitions(): TopicPartition[] {
+    return [...this.partitions.values()].map((runtime) => runtime.tp);
   }
+
+  /** Offset Courier itself last committed for a partition (-1: none yet). */
+  assignment(now = Date.now()): PartitionStatus[] {
+    return [...this.partitions.values()].map((runtime) => {
+      let oldest: number | undefined;
+      for (const started of runtime.startedAt.values()) if (oldest === undefined || started < oldest) oldest = started;
+      const pausedReasons = [...runtime.pauseReasons.keys()];
+      return {
+        topic: runtime.tp.topic,
+        partition: runtime.tp.partition,
+        state: runtime.revoking ? 'draining' : pausedReasons.length > 0 ? 'paused' : 'active',
+        inFlight: runtime.startedAt.size,
+        queued: this.scheduler.queuedOf(runtime.tp),
+        oldestInFlightMs: oldest === undefined ? null : now - oldest,
+        pausedReason: pausedReasons[0] ?? null,
+        pausedReasons,
+      };
+    });
+  }
+
+  /** Why Courier is not ready, as stable codes with a sentence each; empty when ready. */
+  notReadyReasons(): Array<{ code: string; message: string }> {
+    const reasons: Array<{ code: string; message: string }> = [];
+    if (this.fatalError) reasons.push({ code: 'consumer_failed', message: `the Kafka consumer failed: ${this.fatalError.message}` });
+    if (this.stopping) reasons.push({ code: 'stopping', message: 'shutting down' });
+    if (!this.source) reasons.push({ code: 'not_subscribed', message: 'not connected to Kafka yet' });
+    else if (!this.joined) reasons.push({ code: 'not_joined', message: `subscribed, waiting for the first assignment of group ${this.deps.config.groupId}` });
+    const seen = new Set<string>();
+    for (const route of this.routes.values()) {
+      if (seen.has(route.url.origin)) continue;
+      seen.add(route.url.origin);
+      if (!route.gate.isUp) reasons.push({ code: 'app_down', message: `nothing answers at ${route.url.origin} (${route.gate.downReason}); records are held` });
+      if (route.refused)
+        reasons.push({
+          code: 'app_refused',
+          message: `${route.url.origin} answers ${route.refused.replace('http_', 'HTTP ')}: check COURIER_APP_TOKEN / COURIER_SIGNING_SECRET`,
+        });
+    }
+    const blocked = [...this.partitions.values()].filter((runtime) => runtime.pauseReasons.has('dlq_blocked'));
+    if (blocked.length > 0) {
+      reasons.push({
+        code: 'dlq_blocked',
+        message: `DLQ writes fail for ${blocked.map((r) => `${r.tp.topic}-${r.tp.partition}`).join(', ')}; their offsets are held`,
+      });
+    }
+    return reasons;
+  }
+
+  get failed(): boolean {
+    return this.fatalError !== undefined;
+  }
+
+  /**
+   * Operator pause/resume. `partitions` omitted: every partition of the topic we own. Returns null
+   * when Courier does not consume the topic.
+   */
+  adminPause(topic: string, partitions: readonly number[] | undefined, pause: boolean): { changed: TopicPartition[]; notAssigned: TopicPartition[] } | null {
+    if (!this.routes.has(topic)) return null;
+    const owned = [...this.partitions.values()].filter((runtime) => runtime.tp.topic === topic);
+    const wanted = partitions ?? owned.map((runtime) => runtime.tp.partition);
+    const changed: TopicPartition[] = [];
+    const notAssigned: TopicPartition[] = [];
+    for (const partition of new Set(wanted)) {
+      const tp = { topic, partition };
+      const runtime = this.partitions.get(tpKey(tp));
+      if (!runtime) {
+        notAssigned.push(tp);
+        continue;
+      }
+      if (this.adminPaused.has(tpKey(tp)) === pause) continue;
+      if (pause) this.adminPaused.set(tpKey(tp), undefined);
+      else this.adminPaused.delete(tpKey(tp));
+      this.setPaused(tp, 'admin', pause);
+      this.scheduler.hold(tp, pause);
+      changed.push(tp);
+    }
+    if (changed.length > 0)
+      this.deps.logger.info({ topic, partitions: changed.map((tp) => tp.partition), pause }, pause ? 'paused by operator' : 'resumed by operator');
+    if (!pause) this.scheduler.dispatch();
+    return { changed, notAssigned };
+  }
+}
+
+export interface PartitionStatus {
+  readonly topic: string;
+  readonly partition: number;
+  readonly state: 'active' | 'paused' | 'draining';
+  readonly inFlight: number;
+  readonly queued: number;
+  readonly oldestInFlightMs: number | null;
+  readonly pausedReason: PauseReason | null;
+  readonly pausedReasons: PauseReason[];
 }
 
 function resultLabel(result: AttemptResult): string {

@@ -29,6 +29,8 @@ class PartitionQueue<T> {
   inFlight = 0;
   busyKeys = new Set<string>();
   blocked = false;
+  /** An operator paused the partition: keep its records, start none. */
+  held = false;
   backpressured = false;
   constructor(readonly tp: TopicPartition) {}
 
@@ -78,6 +80,12 @@ export class Scheduler<T extends Schedulable> {
     }
   }
 
+  /** Holds (or releases) a partition's queued records without dropping them. */
+  hold(tp: TopicPartition, held: boolean): void {
+    const queue = this.queues.get(tpKey(tp));
+    if (queue) queue.held = held;
+  }
+
   enqueue(tp: TopicPartition, item: T): boolean {
     const queue = this.queues.get(tpKey(tp));
     if (!queue || queue.blocked) return false;
@@ -121,7 +129,7 @@ export class Scheduler<T extends Schedulable> {
       progressed = false;
       for (let i = 0; i < queues.length && this.inFlight < this.options.maxInFlight; i++) {
         const queue = queues[(this.cursor + i) % queues.length] as PartitionQueue<T>;
-        if (!queue.blocked && this.startOne(queue)) progressed = true;
+        if (!queue.blocked && !queue.held && this.startOne(queue)) progressed = true;
       }
     }
     for (const queue of queues) {

@@ -19,6 +19,7 @@ export class AppGate {
   private down: { reason: string; opened: Promise<void>; open: () => void } | undefined;
   private stopped = false;
   private wake: (() => void) | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: AppGateOptions) {}
 
@@ -72,8 +73,26 @@ export class AppGate {
     }
   }
 
+  /**
+   * Probes now and then every `intervalMs` while the app is up, so a missing app is seen (and
+   * reported) before a record has to find out. The first probe runs at once: a sidecar usually
+   * starts before its app.
+   */
+  watch(intervalMs: number): void {
+    if (this.watchTimer || this.stopped) return;
+    const probe = this.options.probe ?? tcpProbe;
+    const check = async () => {
+      if (this.down || this.stopped) return;
+      if (!(await probe(this.options.url, 1000)) && !this.stopped) this.markDown('no_listener');
+    };
+    void check();
+    this.watchTimer = setInterval(() => void check(), intervalMs);
+    this.watchTimer.unref();
+  }
+
   /** Releases every waiter (shutdown); they must then check whether they should still push. */
   stop(): void {
+    if (this.watchTimer) clearInterval(this.watchTimer);
     this.stopped = true;
     this.wake?.();
     // Do not wait for a probe still connecting: waiters go now and see that they must stop.

@@ -127,7 +127,7 @@ export class OffsetTracker {
    */
   track(tp: TopicPartition, offset: number): RecordTicket | null {
     const entry = this.partitions.get(tpKey(tp));
-    if (!entry || !entry.state.track(offset)) return null;
+    if (!entry?.state.track(offset)) return null;
     return { topic: tp.topic, partition: tp.partition, offset, generation: entry.state.generation };
   }
 

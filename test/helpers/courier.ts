@@ -66,6 +66,27 @@ export class CourierProcess {
     return this;
   }
 
+  /** Base URL of this instance's API (it listens on a free port). */
+  async apiUrl(): Promise<string> {
+    const line = await waitFor('courier to listen', () => this.logs.find((l) => l.msg === 'api listening'));
+    return `http://127.0.0.1:${line.port as number}`;
+  }
+
+  /** GET or POST against this instance's API; answers status and JSON body. */
+  async api(path: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<{ status: number; body: any }> {
+    const response = await fetch(`${await this.apiUrl()}${path}`, {
+      method: init.method ?? 'GET',
+      headers: { ...(init.body === undefined ? {} : { 'content-type': 'application/json' }), ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {}
+    return { status: response.status, body };
+  }
+
   hasLog(predicate: (line: LogLine) => boolean): boolean {
     return this.logs.some(predicate);
   }
@@ -108,6 +129,7 @@ export function courierEnv(bootstrap: string, overrides: Record<string, string>)
     COURIER_RETRY_INITIAL_MS: '50',
     COURIER_RETRY_MAX_MS: '500',
     COURIER_COMMIT_INTERVAL_MS: '200',
+    COURIER_HOST: '127.0.0.1',
     COURIER_PORT: '0',
     ...overrides,
   };

@@ -1,0 +1,149 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+/**
+ * The API's schemas (TypeBox = JSON Schema): fastify validates requests and serializes answers
+ * with them, and @fastify/swagger turns them into the OpenAPI document under openapi/.
+ */
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'stable error code', examples: ['not_found'] }),
+    message: Type.String(),
+  },
+  { additionalProperties: false },
+);
+
+export const Health = Type.Object({ status: Type.Union([Type.Literal('ok'), Type.Literal('failed')]), error: Type.Optional(Type.String()) });
+
+export const Readiness = Type.Object({
+  ready: Type.Boolean(),
+  reasons: Type.Array(
+    Type.Object({
+      code: Type.String({
+        description: 'not_subscribed | not_joined | app_down | app_refused | dlq_blocked | consumer_failed | stopping',
+      }),
+      message: Type.String(),
+    }),
+  ),
+});
+
+export const PartitionLag = Type.Object({
+  topic: Type.String(),
+  partition: Type.Integer({ minimum: 0 }),
+  committedOffset: Type.Union([Type.Integer(), Type.Null()], {
+    description: "the group's committed offset; null when nothing is committed yet (lag then counts from the low watermark)",
+  }),
+  highWatermark: Type.Integer(),
+  lag: Type.Integer({ minimum: 0, description: 'highWatermark − committedOffset' }),
+});
+
+export const Lag = Type.Object({
+  partitions: Type.Array(PartitionLag),
+  totalLag: Type.Integer({ minimum: 0 }),
+  refreshedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+const PauseReason = Type.Union(
+  ['admin', 'app_down', 'app_refused', 'dlq_blocked', 'backpressure'].map((reason) => Type.Literal(reason)),
+  { description: 'admin: an operator paused it · app_down · app_refused: 401/403 from the app · dlq_blocked: a DLQ write fails · backpressure' },
+);
+
+export const Assignment = Type.Object({
+  partitions: Type.Array(
+    Type.Object({
+      topic: Type.String(),
+      partition: Type.Integer({ minimum: 0 }),
+      state: Type.Union([Type.Literal('active'), Type.Literal('paused'), Type.Literal('draining')]),
+      inFlight: Type.Integer({ minimum: 0 }),
+      queued: Type.Integer({ minimum: 0, description: 'fetched records waiting for their turn' }),
+      oldestInFlightMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+      pausedReason: Type.Union([PauseReason, Type.Null()]),
+      pausedReasons: Type.Array(PauseReason),
+    }),
+  ),
+});
+
+const TopicPartitionRef = Type.Object({ topic: Type.String(), partition: Type.Integer({ minimum: 0 }) });
+
+export const Rebalances = Type.Object({
+  events: Type.Array(
+    Type.Object({
+      at: Type.String({ format: 'date-time' }),
+      type: Type.Union([Type.Literal('assign'), Type.Literal('revoke'), Type.Literal('lost')]),
+      partitions: Type.Array(TopicPartitionRef),
+    }),
+  ),
+  counts: Type.Object({ assign: Type.Integer({ minimum: 0 }), revoke: Type.Integer({ minimum: 0 }), lost: Type.Integer({ minimum: 0 }) }),
+});
+
+export const PauseRequest = Type.Object(
+  {
+    topic: Type.String({ minLength: 1, maxLength: 249 }),
+    partitions: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 0, maximum: 1_000_000 }), {
+        maxItems: 10_000,
+        description: 'omitted: every partition of the topic this instance owns',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type PauseRequestBody = Static<typeof PauseRequest>;
+
+export const PauseResult = Type.Object({
+  changed: Type.Array(TopicPartitionRef, { description: 'partitions whose state this request changed' }),
+  notAssigned: Type.Array(TopicPartitionRef, { description: 'requested partitions this instance does not own (nothing done for them)' }),
+});
+
+/** [header, description, always present] */
+const PUSH_HEADERS: ReadonlyArray<readonly [string, string, boolean]> = [
+  ['content-type', "the record's content-type header if it is a valid media type, else application/octet-stream", true],
+  ['ce-specversion', 'CloudEvents spec version, 1.0', true],
+  ['ce-id', "CloudEvents id: the record's ce_id header, else <topic>-<partition>-<offset>. Stable across attempts: the idempotency key", true],
+  ['ce-source', "CloudEvents source: the record's ce_source header, else /kafka/<topic>", true],
+  ['ce-type', "CloudEvents type: the record's ce_type header, else dev.courier.kafka.record", true],
+  ['ce-time', "CloudEvents time: the record's ce_time header, else the record timestamp", false],
+  ['kafka-topic', 'source topic', true],
+  ['kafka-partition', 'source partition', true],
+  ['kafka-offset', 'record offset', true],
+  ['kafka-timestamp', 'record timestamp, milliseconds since the epoch', true],
+  ['kafka-key', 'record key, percent-encoded bytes; absent for a null key', false],
+  ['courier-attempt', 'attempt number, 1 for the first', true],
+  ['traceparent', 'copied from the record when well-formed', false],
+  ['tracestate', 'copied from the record when well-formed', false],
+  ['authorization', 'Bearer <COURIER_APP_TOKEN>, when configured', false],
+  ['webhook-id', 'Standard Webhooks message id (= the default ce-id), with COURIER_SIGNING_SECRET', false],
+  ['webhook-timestamp', 'Standard Webhooks timestamp (seconds), with COURIER_SIGNING_SECRET', false],
+  ['webhook-signature', 'v1,<base64 HMAC-SHA256 of "id.timestamp.body">, with COURIER_SIGNING_SECRET', false],
+];
+
+/** What the app receives (DESIGN.md A2), as an OpenAPI `webhooks` entry. */
+export const WEBHOOKS = {
+  record: {
+    post: {
+      summary: 'One Kafka record, pushed to the app',
+      description:
+        'Courier POSTs every record to the target URL. The answer decides what happens: 2xx acknowledges (the offset may be committed); ' +
+        '408, 429, 5xx, a timeout or a connection dropped after the request was sent are retried with backoff (Retry-After honoured, capped) and dead-lettered after COURIER_MAX_ATTEMPTS; ' +
+        '401/403 mean the app refuses Courier itself: the record is held, never dead-lettered; 3xx and other 4xx dead-letter the record at once. ' +
+        'Connection refused or a DNS failure mean the app is down: Courier holds the records and probes; that is never an attempt and never a DLQ write.',
+      parameters: PUSH_HEADERS.map(([name, description, required]) => ({ name, in: 'header', required, description, schema: { type: 'string' } })),
+      requestBody: {
+        description:
+          'The record value, unchanged (empty for a null value). Every record header also arrives as kafka-header-<name> (lowercased name, percent-encoded value); ' +
+          'names that are not HTTP tokens are left out. Record ce_* headers become the ce-* attributes.',
+        content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+      },
+      responses: {
+        '2XX': { description: 'acknowledged: the offset may be committed' },
+        '401': { description: 'refuses Courier (token or signature): records are held and Courier reports app_refused in /readyz; never dead-lettered' },
+        '403': { description: 'as 401' },
+        '408': { description: 'retried with backoff' },
+        '429': { description: 'retried with backoff, honouring Retry-After (seconds or HTTP-date), capped at COURIER_RETRY_MAX_MS' },
+        '4XX': { description: 'any other 4xx: dead-lettered at once (error_type rejected_by_app)' },
+        '3XX': { description: 'not followed: dead-lettered at once' },
+        '5XX': { description: 'retried with backoff; after COURIER_MAX_ATTEMPTS dead-lettered (error_type retries_exhausted)' },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,228 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import Ajv from 'ajv';
+import type { FastifyInstance } from 'fastify';
+import parsePrometheus from 'parse-prometheus-text-format';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildServer, type Operations } from '../../src/api/server.js';
+import { createMetrics } from '../../src/metrics.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const version = (JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+function operations(overrides: Partial<Operations> = {}): Operations & { calls: unknown[][] } {
+  const calls: unknown[][] = [];
+  return {
+    calls,
+    failure: () => undefined,
+    notReadyReasons: () => [],
+    lag: async () => ({
+      partitions: [
+        { topic: 'orders', partition: 0, committedOffset: 40, highWatermark: 100, lag: 60 },
+        { topic: 'orders', partition: 1, committedOffset: null, highWatermark: 7, lag: 7 },
+      ],
+      totalLag: 67,
+      refreshedAt: '2026-11-26T00:00:00.000Z',
+    }),
+    assignment: () => [
+      { topic: 'orders', partition: 0, state: 'active', inFlight: 1, queued: 3, oldestInFlightMs: 12, pausedReason: null, pausedReasons: [] },
+      { topic: 'orders', partition: 1, state: 'paused', inFlight: 0, queued: 0, oldestInFlightMs: null, pausedReason: 'admin', pausedReasons: ['admin'] },
+    ],
+    rebalances: () => ({
+      events: [{ at: '2026-11-26T00:00:00.000Z', type: 'assign', partitions: [{ topic: 'orders', partition: 0 }] }],
+      counts: { assign: 1, revoke: 0, lost: 0 },
+    }),
+    adminPause: (topic, partitions, pause) => {
+      calls.push([topic, partitions, pause]);
+      return topic === 'orders' ? { changed: [{ topic, partition: 0 }], notAssigned: [] } : null;
+    },
+    ...overrides,
+  };
+}
+
+let app: FastifyInstance | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+async function server(ops: Operations = operations(), options: { adminToken?: string; registry?: Registry } = { adminToken: 'sekrit' }) {
+  app = await buildServer({ operations: ops, registry: options.registry ?? new Registry(), adminToken: options.adminToken, version });
+  await app.ready();
+  return app;
+}
+
+/** Validates an answer against the response schema the OpenAPI document gives for it. */
+function matchesDocument(document: Record<string, any>, path: string, method: string, status: number, body: unknown): string[] {
+  const schema = document.paths[path][method].responses[String(status)].content['application/json'].schema;
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  ajv.addFormat('date-time', { validate: (value: string) => !Number.isNaN(Date.parse(value)) });
+  const validate = ajv.compile(schema);
+  return validate(body) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`);
+}
+
+describe('health', () => {
+  it('/healthz is 200 while alive and 503 with the error after a fatal consumer failure', async () => {
+    expect((await (await server()).inject('/healthz')).json()).toEqual({ status: 'ok' });
+    await app?.close();
+    const failed = await (await server(operations({ failure: () => 'broker authentication failed' }))).inject('/healthz');
+    expect(failed.statusCode).toBe(503);
+    expect(failed.json()).toEqual({ status: 'failed', error: 'broker authentication failed' });
+  });
+
+  it('/readyz is 200 without reasons and 503 listing them', async () => {
+    const ready = await (await server()).inject('/readyz');
+    expect([ready.statusCode, ready.json()]).toEqual([200, { ready: true, reasons: [] }]);
+    await app?.close();
+    const reasons = [{ code: 'app_down', message: 'nothing answers at http://127.0.0.1:3000' }];
+    const notReady = await (await server(operations({ notReadyReasons: () => reasons }))).inject('/readyz');
+    expect([notReady.statusCode, notReady.json()]).toEqual([503, { ready: false, reasons }]);
+  });
+});
+
+describe('metrics', () => {
+  it('serves every A5 metric as Prometheus text that a parser reads', async () => {
+    const registry = new Registry();
+    const metrics = createMetrics(registry);
+    metrics.recordsDelivered.inc({ topic: 'orders' }, 3);
+    metrics.recordsDeadLettered.inc({ topic: 'orders', reason: 'rejected_by_app' });
+    const response = await (await server(operations(), { adminToken: 'sekrit', registry })).inject('/metrics');
+    expect(response.headers['content-type']).toContain('text/plain');
+    const families = parsePrometheus(response.body);
+    const names = new Set(families.map((family) => family.name));
+    for (const name of [
+      'courier_records_consumed_total',
+      'courier_records_delivered_total',
+      'courier_records_dead_lettered_total',
+      'courier_delivery_attempts_total',
+      'courier_delivery_duration_seconds',
+      'courier_record_processing_seconds',
+      'courier_consumer_lag',
+      'courier_rebalances_total',
+      'courier_commits_total',
+      'courier_in_flight',
+      'courier_poll_latency_seconds',
+      'courier_app_up',
+      'process_cpu_seconds_total',
+    ]) {
+      expect(names, name).toContain(name);
+    }
+    const delivered = families.find((family) => family.name === 'courier_records_delivered_total');
+    expect(delivered?.metrics).toEqual([{ labels: { topic: 'orders' }, value: '3' }]);
+  });
+});
+
+describe('operations routes', () => {
+  it.each([
+    ['/v1/lag', (body: any) => expect(body.totalLag).toBe(67)],
+    ['/v1/assignment', (body: any) => expect(body.partitions.map((p: any) => p.state)).toEqual(['active', 'paused'])],
+    ['/v1/rebalances', (body: any) => expect(body.counts).toEqual({ assign: 1, revoke: 0, lost: 0 })],
+  ])('%s answers what the operations report, matching its documented schema', async (path, check) => {
+    const api = await server();
+    const response = await api.inject(path);
+    expect(response.statusCode).toBe(200);
+    check(response.json());
+    expect(matchesDocument(api.swagger() as never, path, 'get', 200, response.json())).toEqual([]);
+  });
+
+  it('/readyz 503 and /healthz 503 answers match their schemas too', async () => {
+    const api = await server(operations({ failure: () => 'fatal', notReadyReasons: () => [{ code: 'consumer_failed', message: 'fatal' }] }));
+    for (const path of ['/readyz', '/healthz']) {
+      const response = await api.inject(path);
+      expect(response.statusCode).toBe(503);
+      expect(matchesDocument(api.swagger() as never, path, 'get', 503, response.json())).toEqual([]);
+    }
+  });
+
+  it('answers unknown routes with a JSON 404', async () => {
+    const response = await (await server()).inject('/v1/nope');
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toMatchObject({ error: 'not_found' });
+  });
+});
+
+describe('admin routes', () => {
+  const body = { topic: 'orders', partitions: [0] };
+
+  it('are off (404) when no admin token is configured', async () => {
+    const ops = operations();
+    const response = await (await server(ops, {})).inject({ method: 'POST', url: '/v1/pause', payload: body, headers: { authorization: 'Bearer anything' } });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toMatchObject({ error: 'not_found' });
+    expect(ops.calls).toEqual([]);
+  });
+
+  it.each([
+    ['no authorization header', {}],
+    ['a wrong token', { authorization: 'Bearer wrong' }],
+    ['a token that is a prefix', { authorization: 'Bearer sekri' }],
+    ['another scheme', { authorization: 'Basic c2Vrcml0' }],
+  ])('answer 401 for %s and change nothing', async (_case, headers) => {
+    const ops = operations();
+    const response = await (await server(ops)).inject({ method: 'POST', url: '/v1/pause', payload: body, headers });
+    expect(response.statusCode).toBe(401);
+    expect(response.json()).toMatchObject({ error: 'unauthorized' });
+    expect(ops.calls).toEqual([]);
+  });
+
+  it('pause and resume with the token, answering what changed', async () => {
+    const ops = operations();
+    const api = await server(ops);
+    const headers = { authorization: 'Bearer sekrit' };
+    const paused = await api.inject({ method: 'POST', url: '/v1/pause', payload: body, headers });
+    expect([paused.statusCode, paused.json()]).toEqual([200, { changed: [{ topic: 'orders', partition: 0 }], notAssigned: [] }]);
+    expect(matchesDocument(api.swagger() as never, '/v1/pause', 'post', 200, paused.json())).toEqual([]);
+    await api.inject({ method: 'POST', url: '/v1/resume', payload: { topic: 'orders' }, headers });
+    expect(ops.calls).toEqual([
+      ['orders', [0], true],
+      ['orders', undefined, false],
+    ]);
+  });
+
+  it('answer 404 for a topic Courier does not consume and 400 for a malformed body, as JSON errors', async () => {
+    const api = await server();
+    const headers = { authorization: 'Bearer sekrit' };
+    const unknown = await api.inject({ method: 'POST', url: '/v1/pause', payload: { topic: 'payments' }, headers });
+    expect([unknown.statusCode, unknown.json().error]).toEqual([404, 'unknown_topic']);
+    for (const payload of [{}, { topic: 'orders', partitions: [-1] }, { topic: 'orders', extra: true }, 'not json']) {
+      const bad = await api.inject({ method: 'POST', url: '/v1/pause', payload, headers: { ...headers, 'content-type': 'application/json' } });
+      expect(bad.statusCode, JSON.stringify(payload)).toBe(400);
+      expect(Object.keys(bad.json()).sort()).toEqual(['error', 'message']);
+    }
+  });
+});
+
+describe('OpenAPI', () => {
+  it('serves the committed document (regenerate with `npm run openapi`)', async () => {
+    const served = (await (await server()).inject('/openapi.json')).json();
+    const committed = JSON.parse(readFileSync(resolve(root, 'openapi/courier.json'), 'utf8'));
+    expect(served).toEqual(committed);
+  });
+
+  it('is a valid OpenAPI 3.1 document that documents every route and the push to the app', async () => {
+    const document = (await (await server()).inject('/openapi.json')).json();
+    const validator = new Validator();
+    const result = await validator.validate(document);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe('3.1');
+    expect(Object.keys(document.paths).sort()).toEqual([
+      '/healthz',
+      '/metrics',
+      '/openapi.json',
+      '/readyz',
+      '/v1/assignment',
+      '/v1/lag',
+      '/v1/pause',
+      '/v1/rebalances',
+      '/v1/resume',
+    ]);
+    const pushHeaders = document.webhooks.record.post.parameters.map((p: { name: string }) => p.name);
+    expect(pushHeaders).toEqual(
+      expect.arrayContaining(['ce-id', 'kafka-topic', 'kafka-partition', 'kafka-offset', 'kafka-key', 'courier-attempt', 'webhook-signature']),
+    );
+    expect(Object.keys(document.webhooks.record.post.responses)).toEqual(expect.arrayContaining(['2XX', '401', '429', '4XX', '5XX']));
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { formatLag, formatStatus, table } from '../src/cli.js';
+
+describe('terminal views', () => {
+  it('aligns text left and numbers right', () => {
+    expect(
+      table(
+        ['NAME', 'N'],
+        [
+          ['a', 1],
+          ['bbb', 100],
+        ],
+      ).split('\n'),
+    ).toEqual(['NAME    N', 'a       1', 'bbb   100']);
+  });
+
+  it('formats lag per partition with the total, showing - for nothing committed', () => {
+    const text = formatLag({
+      partitions: [
+        { topic: 'orders', partition: 0, committedOffset: 40, highWatermark: 100, lag: 60 },
+        { topic: 'orders', partition: 1, committedOffset: null, highWatermark: 7, lag: 7 },
+      ],
+      totalLag: 67,
+      refreshedAt: null,
+    });
+    expect(text.split('\n')[2]).toMatch(/^orders\s+1\s+-\s+7\s+7$/);
+    expect(text.split('\n')[1]).toMatch(/^orders\s+0\s+40\s+100\s+60$/);
+    expect(text.endsWith('total lag: 67')).toBe(true);
+  });
+
+  it('status shows readiness reasons, partition states with lag, and the last rebalances', () => {
+    const text = formatStatus({
+      readiness: { ready: false, reasons: [{ code: 'app_down', message: 'nothing answers' }] },
+      assignment: {
+        partitions: [
+          {
+            topic: 'orders',
+            partition: 0,
+            state: 'paused',
+            inFlight: 1,
+            queued: 2,
+            oldestInFlightMs: 30,
+            pausedReason: 'app_down',
+            pausedReasons: ['app_down'],
+          },
+        ],
+      },
+      lag: { partitions: [{ topic: 'orders', partition: 0, committedOffset: 1, highWatermark: 5, lag: 4 }], totalLag: 4, refreshedAt: null },
+      rebalances: {
+        events: [{ at: '2026-11-26T00:00:00.000Z', type: 'assign', partitions: [{ topic: 'orders', partition: 0 }] }],
+        counts: { assign: 1, revoke: 0, lost: 0 },
+      },
+    });
+    expect(text.split('\n')[0]).toBe('NOT READY: app_down (nothing answers)');
+    expect(text).toMatch(/orders\s+0\s+paused\s+1\s+30\s+2\s+4\s+app_down/);
+    expect(text).toContain('rebalances: assign 1, revoke 0, lost 0');
+    expect(text).toContain('2026-11-26T00:00:00.000Z  assign  orders-0');
+  });
+});
