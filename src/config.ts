@@ -45,6 +45,8 @@ export interface Config {
   /** librdkafka properties for the DLQ producer. */
   readonly producer: Readonly<Record<string, string>>;
   readonly runningInKubernetes: boolean;
+  /** Static membership id, when set. */
+  readonly instanceId: string | undefined;
   /** Things worth a log line that are not errors (ignored service-link variables, unknown names). */
   readonly warnings: readonly string[];
 }
@@ -110,6 +112,7 @@ export const SETTINGS = [
   ['COURIER_APP_TOKEN', 'appToken', 'sent to the app as Authorization: Bearer <token>'],
   ['COURIER_SIGNING_SECRET', 'signingSecret', 'whsec_… (space-separated for rotation): Standard Webhooks signatures'],
   ['COURIER_LOG_LEVEL', 'logLevel', 'fatal | error | warn | info (default) | debug | trace | silent'],
+  ['COURIER_INSTANCE_ID', 'instanceId', 'static group membership id (group.instance.id), e.g. the pod name: a restart within the session timeout causes no rebalance'],
   ['COURIER_CONFIG', '', 'optional YAML/JSON file with the settings above (camelCase keys), `kafka` and `routes`'],
 ] as const;
 
@@ -131,6 +134,7 @@ const JAVA_ALIASES: Readonly<Record<string, string>> = {
 /** Courier owns these: letting the pass-through change them would break the delivery promise. */
 const OWNED_KAFKA_PROPERTIES: Readonly<Record<string, string>> = {
   'group.id': 'set COURIER_GROUP_ID instead',
+  'group.instance.id': 'set COURIER_INSTANCE_ID instead',
   'enable.auto.commit': 'remove it: Courier commits offsets itself, only after the app acknowledged',
   'enable.auto.offset.store': 'remove it: Courier stores and commits offsets itself',
   'enable.idempotence': 'remove it: the DLQ producer is always idempotent',
@@ -344,7 +348,11 @@ export function loadConfig(sources: ConfigSources): Config {
     );
   }
 
-  const consumer: Record<string, string> = { ...CONSUMER_DEFAULTS, 'client.id': 'courier', ...passThrough };
+  const instanceId = str('COURIER_INSTANCE_ID', 'instanceId')?.value || undefined;
+  if (instanceId !== undefined && !/^[a-zA-Z0-9._-]{1,249}$/.test(instanceId)) {
+    problem('COURIER_INSTANCE_ID', `"${instanceId}" is not a valid group.instance.id`, 'use letters, digits, ".", "_" and "-", e.g. the pod name');
+  }
+  const consumer: Record<string, string> = { ...CONSUMER_DEFAULTS, 'client.id': instanceId ? `courier-${instanceId}` : 'courier', ...passThrough };
   for (const property of Object.keys(OWNED_KAFKA_PROPERTIES)) delete consumer[property];
   Object.assign(consumer, {
     'bootstrap.servers': bootstrapServers,
@@ -352,6 +360,7 @@ export function loadConfig(sources: ConfigSources): Config {
     'enable.auto.commit': 'false',
     'enable.auto.offset.store': 'false',
     'enable.partition.eof': 'false',
+    ...(instanceId ? { 'group.instance.id': instanceId } : {}),
   });
   const producer: Record<string, string> = { 'client.id': 'courier-dlq' };
   for (const [name, value] of Object.entries(passThrough)) {
@@ -496,6 +505,7 @@ export function loadConfig(sources: ConfigSources): Config {
     consumer,
     producer,
     runningInKubernetes: Boolean(env.KUBERNETES_SERVICE_HOST),
+    instanceId,
     warnings,
   });
 }
