@@ -45,6 +45,11 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       registers,
     }),
     appUp: new Gauge({ name: 'courier_app_up', help: '1 while the app is reachable, 0 while Courier holds records because it is not', registers }),
+    maxPollExceeded: new Counter({
+      name: 'courier_max_poll_exceeded_total',
+      help: 'Times max.poll.interval.ms was exceeded and the member left the group',
+      registers,
+    }),
     droppedHeaders: new Counter({
       name: 'courier_record_headers_dropped_total',
       help: 'Record headers left out of a push because their name is not an HTTP token',

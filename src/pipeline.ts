@@ -95,6 +95,7 @@ export interface RebalanceEvent {
 type Settled = { readonly kind: 'ack' } | { readonly kind: 'dead-letter'; readonly reason: DeadLetterReason } | { readonly kind: 'abandoned' };
 
 const HISTORY_LIMIT = 200;
+const ERR_MAX_POLL_EXCEEDED = -147;
 /** How often an idle app is probed, so readiness notices it is gone before a record does. */
 const APP_WATCH_MS = 5000;
 /** An operator's pause survives a revoke followed by an assign of the same partition within this. */
@@ -115,6 +116,7 @@ export class Pipeline implements ConsumerHandlers {
    */
   private readonly adminPaused = new Map<string, number | undefined>();
   private joined = false;
+  private maxPollExceededAt: string | undefined;
   private source: SourcePort | undefined;
   private commitChain: Promise<void> = Promise.resolve();
   private commitTimer: NodeJS.Timeout | undefined;
@@ -183,6 +185,7 @@ export class Pipeline implements ConsumerHandlers {
       } else this.adminPaused.delete(key);
     }
     this.joined = true;
+    this.maxPollExceededAt = undefined;
     this.recordRebalance('assign', partitions);
   }
 
@@ -247,6 +250,14 @@ export class Pipeline implements ConsumerHandlers {
         this.lastHintAt = now;
         logger.warn({ err: { message: error.message, code }, hint }, `cannot reach Kafka at ${config.bootstrapServers}`);
       }
+      return;
+    }
+    if (code === ERR_MAX_POLL_EXCEEDED) {
+      // librdkafka left the group: the partitions come back as `lost`, so nothing of this
+      // generation is committed; the next assignment clears the flag.
+      this.maxPollExceededAt = new Date().toISOString();
+      this.deps.metrics.maxPollExceeded.inc();
+      logger.error({ err: { message: error.message, code } }, 'max.poll.interval.ms exceeded: left the group; nothing of this generation will be committed');
       return;
     }
     logger.warn({ err: { message: error.message, code } }, 'Kafka client error');
@@ -423,7 +434,8 @@ export class Pipeline implements ConsumerHandlers {
   commit(offsets?: readonly TopicPartitionOffset[]): Promise<void> {
     const run = async () => {
       const source = this.source;
-      if (!source) return;
+      // Out of the group after max.poll.interval.ms: this generation's offsets are not ours to commit.
+      if (!source || this.maxPollExceededAt) return;
       const candidates = offsets ? offsets.map((o) => ({ ...o, generation: -1 })) : this.tracker.commitCandidates();
       if (candidates.length === 0) return;
       try {
@@ -533,6 +545,9 @@ export class Pipeline implements ConsumerHandlers {
           code: 'app_refused',
           message: `${route.url.origin} answers ${route.refused.replace('http_', 'HTTP ')}: check COURIER_APP_TOKEN / COURIER_SIGNING_SECRET`,
         });
+    }
+    if (this.maxPollExceededAt) {
+      reasons.push({ code: 'max_poll_exceeded', message: `max.poll.interval.ms was exceeded at ${this.maxPollExceededAt}; rejoining the group` });
     }
     const blocked = [...this.partitions.values()].filter((runtime) => runtime.pauseReasons.has('dlq_blocked'));
     if (blocked.length > 0) {

@@ -20,7 +20,7 @@ export const Readiness = Type.Object({
   reasons: Type.Array(
     Type.Object({
       code: Type.String({
-        description: 'not_subscribed | not_joined | app_down | app_refused | dlq_blocked | consumer_failed | stopping',
+        description: 'not_subscribed | not_joined | app_down | app_refused | dlq_blocked | max_poll_exceeded | consumer_failed | stopping',
       }),
       message: Type.String(),
     }),

@@ -121,6 +121,16 @@ describe("Courier's operations API against a real broker", () => {
     expect(history.events.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(['assign', 'revoke']));
   });
 
+  it('an idle member (more instances than partitions) is joined and ready, with nothing assigned', async () => {
+    const { courier } = await scenario({ partitions: 1 });
+    const first = courier().start();
+    await waitFor('first ready', async () => (await first.api('/readyz')).status === 200);
+    const second = courier().start();
+    await waitFor('second ready', async () => (await second.api('/readyz')).status === 200);
+    const [a, b] = await Promise.all([first.api('/v1/assignment'), second.api('/v1/assignment')]);
+    expect(a.body.partitions.length + b.body.partitions.length).toBe(1);
+  });
+
   it('an admin pause holds one partition (its lag grows while the other drains); resume drains it; 401 without the token', async () => {
     const token = 'test-admin-token';
     const { topic, courier } = await scenario({ partitions: 2, env: { COURIER_ADMIN_TOKEN: token } });
