@@ -8,6 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 echo "== typecheck and lint"
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p tsconfig.test.json
 npx biome check .
 
 echo "== tests"

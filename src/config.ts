@@ -112,7 +112,11 @@ export const SETTINGS = [
   ['COURIER_APP_TOKEN', 'appToken', 'sent to the app as Authorization: Bearer <token>'],
   ['COURIER_SIGNING_SECRET', 'signingSecret', 'whsec_… (space-separated for rotation): Standard Webhooks signatures'],
   ['COURIER_LOG_LEVEL', 'logLevel', 'fatal | error | warn | info (default) | debug | trace | silent'],
-  ['COURIER_INSTANCE_ID', 'instanceId', 'static group membership id (group.instance.id), e.g. the pod name: a restart within the session timeout causes no rebalance'],
+  [
+    'COURIER_INSTANCE_ID',
+    'instanceId',
+    'static group membership id (group.instance.id), e.g. the pod name: a restart within the session timeout causes no rebalance',
+  ],
   ['COURIER_CONFIG', '', 'optional YAML/JSON file with the settings above (camelCase keys), `kafka` and `routes`'],
 ] as const;
 

@@ -195,7 +195,12 @@ export class Pipeline implements ConsumerHandlers {
       runtime.revoking = true;
       this.scheduler.block(runtime.tp);
       runtime.soft.abort();
-      if (lost) runtime.hard.abort();
+      if (lost) {
+        // Another member may own it already: forget it now so no commit (periodic, or triggered
+        // by an answer arriving while we drain) can be made for it.
+        this.tracker.revoke(runtime.tp);
+        runtime.hard.abort();
+      }
     }
     await this.drain(runtimes, lost ? 0 : this.deps.config.shutdownGraceMs);
     const final: TopicPartitionOffset[] = [];
@@ -353,7 +358,9 @@ export class Pipeline implements ConsumerHandlers {
     const { metrics, logger } = this.deps;
     let failures = 0;
     for (;;) {
-      if (runtime.soft.signal.aborted) return false;
+      // The first write is made even while stopping: the push finished within the grace period,
+      // so its outcome should land. Only retrying a failing write gives way to a revoke or stop.
+      if (failures > 0 && runtime.soft.signal.aborted) return false;
       try {
         await this.deps.deadLetters.send(route.config.dlqTopic, record, reason);
         break;

@@ -189,20 +189,26 @@ export class KafkaSource {
   async close(): Promise<void> {
     await this.stopFetching();
     if (!this.consumer.isConnected()) return;
-    // unsubscribe triggers the final revoke; wait for it so its synchronous commit happens.
-    await new Promise<void>((resolve) => {
-      this.consumer.unsubscribe();
-      // Serve the revoke event: librdkafka delivers it through a consume call.
-      const serve = () => {
-        this.consumer.consume(1, () => {
-          if (this.consumer.assignments().length === 0) resolve();
-          else setTimeout(serve, 10);
-        });
-      };
-      serve();
-    });
+    // A static member (group.instance.id) must not leave the group: coming back within the session
+    // timeout then costs the others no rebalance. librdkafka's close() revokes locally without a
+    // LeaveGroup for it; unsubscribe() would leave.
+    if (!this.options.properties['group.instance.id']) {
+      // unsubscribe triggers the final revoke; wait for it so its synchronous commit happens.
+      await new Promise<void>((resolve) => {
+        this.consumer.unsubscribe();
+        // Serve the revoke event: librdkafka delivers it through a consume call.
+        const serve = () => {
+          this.consumer.consume(1, () => {
+            if (this.consumer.assignments().length === 0) resolve();
+            else setTimeout(serve, 10);
+          });
+        };
+        serve();
+      });
+    }
     await this.rebalanceChain;
     await new Promise<void>((resolve) => this.consumer.disconnect(() => resolve()));
+    await this.rebalanceChain;
   }
 }
 

@@ -13,6 +13,8 @@ export interface Receipt {
   readonly at: number;
   /** How the app answered (set once it did). */
   answer?: Answer;
+  /** When the answer was written. */
+  answeredAt?: number;
 }
 
 export interface Answer {
@@ -53,8 +55,11 @@ export class TestApp {
           at: Date.now(),
         };
         this.receipts.push(receipt);
+        let clientGone = false;
+        res.on('close', () => {
+          if (!res.writableEnded) clientGone = true;
+        });
         const answer = await this.handler(receipt);
-        receipt.answer = answer;
         if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
         if (answer.drop) {
           req.socket.destroy();
@@ -62,6 +67,9 @@ export class TestApp {
           res.writeHead(answer.status, answer.headers);
           res.end();
         }
+        // An answer written to a connection the client already gave up on never reached it.
+        receipt.answer = clientGone || res.destroyed ? { status: 0, drop: true } : answer;
+        receipt.answeredAt = Date.now();
       });
     });
     await new Promise<void>((resolve, reject) => {
