@@ -29,6 +29,8 @@ export interface Config {
   readonly maxInFlight: number;
   /** Fetched-but-not-dispatched records per partition before that partition is paused. */
   readonly partitionBuffer: number;
+  /** What is never pushed (dead-lettered instead). */
+  readonly limits: { readonly maxRecordBytes: number; readonly maxHeaders: number; readonly maxHeaderBytes: number };
   readonly commitIntervalMs: number;
   readonly commitEveryRecords: number;
   readonly shutdownGraceMs: number;
@@ -77,6 +79,9 @@ export const DEFAULTS = Object.freeze({
   ordering: 'partition' as Ordering,
   maxInFlight: 256,
   partitionBuffer: 500,
+  maxRecordBytes: 1_048_576,
+  maxHeaders: 100,
+  maxHeaderBytes: 8192,
   maxAttempts: 5,
   retryInitialMs: 200,
   retryMaxMs: 30_000,
@@ -98,6 +103,13 @@ export const SETTINGS = [
   ['COURIER_ORDERING', 'ordering', 'partition (default) | key | unordered'],
   ['COURIER_MAX_IN_FLIGHT', 'maxInFlight', `records in flight across all partitions (default ${DEFAULTS.maxInFlight})`],
   ['COURIER_PARTITION_BUFFER', 'partitionBuffer', `records buffered per partition before it is paused (default ${DEFAULTS.partitionBuffer})`],
+  ['COURIER_MAX_RECORD_BYTES', 'maxRecordBytes', `larger record values go to the DLQ as record_too_large (default ${DEFAULTS.maxRecordBytes})`],
+  ['COURIER_MAX_HEADERS', 'maxHeaders', `records with more headers go to the DLQ as too_many_headers (default ${DEFAULTS.maxHeaders})`],
+  [
+    'COURIER_MAX_HEADER_BYTES',
+    'maxHeaderBytes',
+    `records whose headers take more bytes as HTTP headers go to the DLQ as headers_too_large (default ${DEFAULTS.maxHeaderBytes})`,
+  ],
   ['COURIER_MAX_ATTEMPTS', 'maxAttempts', `attempts per record before the DLQ, first included (default ${DEFAULTS.maxAttempts})`],
   ['COURIER_RETRY_INITIAL_MS', 'retryInitialMs', `first backoff ceiling (default ${DEFAULTS.retryInitialMs})`],
   ['COURIER_RETRY_MAX_MS', 'retryMaxMs', `backoff cap, also caps Retry-After (default ${DEFAULTS.retryMaxMs})`],
@@ -258,6 +270,9 @@ export function loadConfig(sources: ConfigSources): Config {
 
   const maxInFlight = int('COURIER_MAX_IN_FLIGHT', 'maxInFlight', DEFAULTS.maxInFlight, 1, 100_000);
   const partitionBuffer = int('COURIER_PARTITION_BUFFER', 'partitionBuffer', DEFAULTS.partitionBuffer, 1, 1_000_000);
+  const maxRecordBytes = int('COURIER_MAX_RECORD_BYTES', 'maxRecordBytes', DEFAULTS.maxRecordBytes, 0, 1024 * 1024 * 1024);
+  const maxHeaders = int('COURIER_MAX_HEADERS', 'maxHeaders', DEFAULTS.maxHeaders, 0, 10_000);
+  const maxHeaderBytes = int('COURIER_MAX_HEADER_BYTES', 'maxHeaderBytes', DEFAULTS.maxHeaderBytes, 0, 1024 * 1024);
   const maxAttempts = int('COURIER_MAX_ATTEMPTS', 'maxAttempts', DEFAULTS.maxAttempts, 1, 1000);
   const retryInitialMs = int('COURIER_RETRY_INITIAL_MS', 'retryInitialMs', DEFAULTS.retryInitialMs, 1);
   const retryMaxMs = int('COURIER_RETRY_MAX_MS', 'retryMaxMs', DEFAULTS.retryMaxMs, 1);
@@ -496,6 +511,7 @@ export function loadConfig(sources: ConfigSources): Config {
     ordering,
     maxInFlight,
     partitionBuffer,
+    limits: { maxRecordBytes, maxHeaders, maxHeaderBytes },
     commitIntervalMs,
     commitEveryRecords,
     shutdownGraceMs,

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { bootstrapHint, type Config, type RouteConfig } from './config.js';
 import { AppGate } from './delivery/app-gate.js';
 import type { AttemptResult } from './delivery/outcome.js';
+import { checkLimits } from './delivery/limits.js';
 import { classify } from './delivery/outcome.js';
 import { attemptHeaders, type PushSettings, preparePush } from './delivery/push.js';
 import { nextDelay } from './delivery/retry.js';
@@ -309,6 +310,10 @@ export class Pipeline implements ConsumerHandlers {
     const policy = { initialMs: route.config.retryInitialMs, maxMs: route.config.retryMaxMs };
     const prepared = preparePush(record, this.pushSettings);
     if (prepared.droppedHeaders > 0) metrics.droppedHeaders.inc({ topic: record.topic }, prepared.droppedHeaders);
+    const violation = checkLimits(record, prepared, this.deps.config.limits);
+    if (violation) {
+      return { kind: 'dead-letter', reason: { errorType: violation.errorType, errorMessage: violation.message, attempts: 0, failedAt: new Date() } };
+    }
     let attempt = 1;
     let refusals = 0;
     for (;;) {

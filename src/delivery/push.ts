@@ -23,6 +23,9 @@ export interface PreparedPush {
   readonly messageId: string;
   /** Record header names left out because they are not HTTP tokens. */
   readonly droppedHeaders: number;
+  /** Record headers forwarded as kafka-header-*, and the bytes their lines take. */
+  readonly forwardedHeaders: number;
+  readonly forwardedHeaderBytes: number;
 }
 
 export const CE_TYPE = 'dev.courier.kafka.record';
@@ -71,6 +74,8 @@ export function preparePush(record: KafkaRecord, settings: PushSettings): Prepar
   const messageId = messageIdOf(record);
   let contentType = 'application/octet-stream';
   let droppedHeaders = 0;
+  let forwardedHeaders = 0;
+  let forwardedHeaderBytes = 0;
   const ce: Record<string, string> = Object.create(null);
 
   for (const [name, value] of record.headers) {
@@ -81,6 +86,8 @@ export function preparePush(record: KafkaRecord, settings: PushSettings): Prepar
     }
     const headerName = `kafka-header-${lower}`;
     const encoded = percentEncode(value);
+    forwardedHeaders++;
+    forwardedHeaderBytes += headerName.length + encoded.length + 4; // ": " and CRLF
     const existing = headers[headerName];
     if (existing === undefined) headers[headerName] = encoded;
     else if (Array.isArray(existing)) existing.push(encoded);
@@ -115,7 +122,7 @@ export function preparePush(record: KafkaRecord, settings: PushSettings): Prepar
   headers['kafka-timestamp'] = String(record.timestamp);
   if (record.key !== null) headers['kafka-key'] = percentEncode(record.key);
   if (settings.appToken) headers.authorization = `Bearer ${settings.appToken}`;
-  return { headers, messageId, droppedHeaders };
+  return { headers, messageId, droppedHeaders, forwardedHeaders, forwardedHeaderBytes };
 }
 
 /** Standard Webhooks: `v1,` + base64 HMAC-SHA256 over `id.timestamp.body`. */
@@ -135,11 +142,12 @@ export function attemptHeaders(
   nowSeconds: number,
 ): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = { ...prepared.headers, 'courier-attempt': String(attempt) };
-  const key = settings.signingKeys[0];
-  if (key) {
+  if (settings.signingKeys.length > 0) {
     headers['webhook-id'] = prepared.messageId;
     headers['webhook-timestamp'] = String(nowSeconds);
-    headers['webhook-signature'] = signatureOf(key, prepared.messageId, nowSeconds, body);
+    // One signature per configured secret, the first first: during a rotation the app verifies
+    // with whichever key it holds (Standard Webhooks' space-separated signature list).
+    headers['webhook-signature'] = settings.signingKeys.map((key) => signatureOf(key, prepared.messageId, nowSeconds, body)).join(' ');
   }
   return headers;
 }
