@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, type ConfigProblem, errorMessage } from './errors.js';
+import { isSecretProperty } from './redact.js';
 
 /**
  * Configuration, read once: environment first (12-factor), optional YAML/JSON file for more
@@ -49,6 +50,8 @@ export interface Config {
   readonly runningInKubernetes: boolean;
   /** Static membership id, when set. */
   readonly instanceId: string | undefined;
+  /** Every secret value configured (tokens, signing secrets, secret librdkafka properties), for redaction. */
+  readonly secrets: readonly string[];
   /** Things worth a log line that are not errors (ignored service-link variables, unknown names). */
   readonly warnings: readonly string[];
 }
@@ -189,11 +192,31 @@ export function kafkaEnvToProperty(name: string): string {
 
 type FileData = Record<string, unknown>;
 
+/** Secrets that may come from a mounted file instead: `<NAME>_FILE=/path` (and any KAFKA_*_FILE). */
+const FILE_VARIANTS = new Set(['COURIER_ADMIN_TOKEN', 'COURIER_APP_TOKEN', 'COURIER_SIGNING_SECRET']);
+
 export function loadConfig(sources: ConfigSources): Config {
-  const { env } = sources;
   const problems: ConfigProblem[] = [];
   const warnings: string[] = [];
   const problem = (setting: string, what: string, fix: string) => problems.push({ setting, problem: what, fix });
+
+  // Kubernetes Secrets mounted as files: COURIER_APP_TOKEN_FILE, KAFKA_SASL_PASSWORD_FILE, …
+  const env: Record<string, string | undefined> = { ...sources.env };
+  for (const [name, path] of Object.entries(sources.env)) {
+    if (!name.endsWith('_FILE') || path === undefined) continue;
+    const base = name.slice(0, -'_FILE'.length);
+    if (!FILE_VARIANTS.has(base) && !base.startsWith('KAFKA_')) continue;
+    delete env[name];
+    if (sources.env[base] !== undefined && sources.env[base] !== '') {
+      problem(name, `both ${base} and ${name} are set`, `keep one: ${name} (a mounted secret file) or ${base}`);
+      continue;
+    }
+    try {
+      env[base] = sources.readFile(path).replace(/\r?\n$/, '');
+    } catch (error) {
+      problem(name, `cannot read ${path}: ${errorMessage(error).split('\n')[0]}`, 'mount the secret file there, or unset the variable');
+    }
+  }
 
   let file: FileData = {};
   const configPath = env.COURIER_CONFIG?.trim();
@@ -505,6 +528,15 @@ export function loadConfig(sources: ConfigSources): Config {
 
   if (problems.length > 0) throw new ConfigError(problems);
 
+  const secrets = [
+    adminToken,
+    appToken,
+    ...(secretRaw ? secretRaw.value.split(/\s+/) : []),
+    ...Object.entries(passThrough)
+      .filter(([name]) => isSecretProperty(name))
+      .map(([, value]) => value),
+  ].filter((value): value is string => value !== undefined && value !== '');
+
   return deepFreeze({
     groupId,
     routes,
@@ -526,6 +558,7 @@ export function loadConfig(sources: ConfigSources): Config {
     producer,
     runningInKubernetes: Boolean(env.KUBERNETES_SERVICE_HOST),
     instanceId,
+    secrets,
     warnings,
   });
 }

@@ -8,12 +8,13 @@ import { DeadLetterProducer } from './kafka/dlq.js';
 import { LagMonitor } from './lag.js';
 import { createMetrics } from './metrics.js';
 import { Pipeline } from './pipeline.js';
+import type { Redactor } from './redact.js';
 import { sleep } from './time.js';
 
 const LAG_REFRESH_MS = 5000;
 
 /** Builds every part from a validated Config. Nothing runs until `start`. */
-export function createCourier(config: Config, logger: Logger, registry: Registry, onFatal: (error: Error) => void) {
+export function createCourier(config: Config, logger: Logger, registry: Registry, redact: Redactor, onFatal: (error: Error) => void) {
   const metrics = createMetrics(registry);
   const pusher = new Pusher({ connections: Math.max(config.maxInFlight, 1) });
   const deadLetters = new DeadLetterProducer(config.producer);
@@ -30,8 +31,9 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
   const lag = new LagMonitor(source, () => pipeline.assignedPartitions(), metrics, logger);
 
   const operations: Operations = {
-    failure: () => pipeline.fatalError?.message,
-    notReadyReasons: () => pipeline.notReadyReasons(),
+    // Error texts from librdkafka can quote configuration values: never answer a secret.
+    failure: () => (pipeline.fatalError ? redact(pipeline.fatalError.message) : undefined),
+    notReadyReasons: () => pipeline.notReadyReasons().map((reason) => ({ code: reason.code, message: redact(reason.message) })),
     lag: () => lag.refresh(),
     assignment: () => pipeline.assignment(),
     rebalances: () => pipeline.rebalances(),

@@ -11,11 +11,18 @@ function kafka(bootstrap: string) {
   return new KafkaJS.Kafka({ 'bootstrap.servers': bootstrap, log_level: 0 } as never);
 }
 
-export async function createTopics(bootstrap: string, topics: Array<{ topic: string; partitions: number }>): Promise<void> {
+export async function createTopics(bootstrap: string, topics: Array<{ topic: string; partitions: number; config?: Record<string, string> }>): Promise<void> {
   const admin = kafka(bootstrap).admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: topics.map(({ topic, partitions }) => ({ topic, numPartitions: partitions, replicationFactor: 1 })) });
+    await admin.createTopics({
+      topics: topics.map(({ topic, partitions, config }) => ({
+        topic,
+        numPartitions: partitions,
+        replicationFactor: 1,
+        configEntries: Object.entries(config ?? {}).map(([name, value]) => ({ name, value })),
+      })),
+    });
   } finally {
     await admin.disconnect();
   }
@@ -28,8 +35,8 @@ export interface ProducedRecord {
   headers?: Record<string, string | Buffer | Array<string | Buffer>>;
 }
 
-export async function produce(bootstrap: string, topic: string, records: ProducedRecord[]): Promise<void> {
-  const producer = kafka(bootstrap).producer({ 'linger.ms': 5, 'enable.idempotence': true } as never);
+export async function produce(bootstrap: string, topic: string, records: ProducedRecord[], properties: Record<string, string | number> = {}): Promise<void> {
+  const producer = kafka(bootstrap).producer({ 'linger.ms': 5, 'enable.idempotence': true, ...properties } as never);
   await producer.connect();
   try {
     for (let i = 0; i < records.length; i += 500) {
