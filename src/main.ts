@@ -7,6 +7,7 @@ import { formatLag, formatStatus } from './cli.js';
 import { DEFAULTS, loadConfig, SETTINGS } from './config.js';
 import { createCourier } from './courier.js';
 import { ConfigError } from './errors.js';
+import { createRedactor } from './redact.js';
 
 /** Composition root: the only file that touches `process`. */
 
@@ -94,7 +95,11 @@ async function main(): Promise<number> {
     throw error;
   }
 
-  const logger = pino({ level: config.logLevel, base: { service: 'courier' }, timestamp: pino.stdTimeFunctions.isoTime });
+  const redact = createRedactor(config.secrets);
+  const logger = pino(
+    { level: config.logLevel, base: { service: 'courier' }, timestamp: pino.stdTimeFunctions.isoTime },
+    { write: (line: string) => process.stdout.write(redact(line)) },
+  );
   for (const warning of config.warnings) logger.warn(warning);
 
   let exitCode = 0;
@@ -102,7 +107,7 @@ async function main(): Promise<number> {
   const registry = new Registry();
   let courier: ReturnType<typeof createCourier>;
   try {
-    courier = createCourier(config, logger, registry, (error) => {
+    courier = createCourier(config, logger, registry, redact, (error) => {
       exitCode = 1;
       logger.fatal({ err: error }, 'stopping after a fatal Kafka error');
       stopping.abort();
@@ -110,7 +115,7 @@ async function main(): Promise<number> {
   } catch (error) {
     // librdkafka validates property names and values when a client is created.
     process.stderr.write(
-      `courier: invalid configuration:\n  - KAFKA_*: ${error instanceof Error ? error.message : String(error)}. Fix: check the property against librdkafka's CONFIGURATION.md\n`,
+      `courier: invalid configuration:\n  - KAFKA_*: ${redact(error instanceof Error ? error.message : String(error))}. Fix: check the property against librdkafka's CONFIGURATION.md\n`,
     );
     return EXIT_CONFIG;
   }
