@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { bootstrapHint, type Config, type RouteConfig } from './config.js';
 import { AppGate } from './delivery/app-gate.js';
-import type { AttemptResult } from './delivery/outcome.js';
 import { checkLimits } from './delivery/limits.js';
+import type { AttemptResult } from './delivery/outcome.js';
 import { classify } from './delivery/outcome.js';
 import { attemptHeaders, type PushSettings, preparePush } from './delivery/push.js';
 import { nextDelay } from './delivery/retry.js';

@@ -344,7 +344,10 @@ describe('attemptHeaders', () => {
     const body = Buffer.from('b');
     const headers = attemptHeaders(preparePush(record(), settings), body, 1, settings, 5);
     const signatures = String(headers['webhook-signature']).split(' ');
-    const sign = (key: Buffer) => `v1,${createHmac('sha256', key).update(Buffer.concat([Buffer.from(`${headers['webhook-id']}.5.`), body])).digest('base64')}`;
+    const sign = (key: Buffer) =>
+      `v1,${createHmac('sha256', key)
+        .update(Buffer.concat([Buffer.from(`${headers['webhook-id']}.5.`), body]))
+        .digest('base64')}`;
     expect(signatures).toEqual([sign(secretBytes), sign(other)]);
   });
 
