@@ -25,7 +25,7 @@ export interface ServerOptions {
   readonly version: string;
 }
 
-const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody } as const;
+const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 413: ErrorBody, 415: ErrorBody } as const;
 
 /** Builds Courier's API without listening: main listens, tests use `inject`. */
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
@@ -55,9 +55,33 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (error.validation) return reply.code(400).send({ error: 'bad_request', message: error.message });
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     // 5xx messages may carry internals; 4xx ones are about the request.
-    return reply.code(status).send({ error: status === 500 ? 'internal' : 'bad_request', message: status === 500 ? 'internal error' : error.message });
+    if (status === 500) return reply.code(500).send({ error: 'internal', message: 'internal error' });
+    const code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
+    return reply.code(status).send({ error: code, message: error.message });
   });
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url}` }));
+  // A known path asked with another method is 405 with Allow, not 404.
+  const methodsByPath = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    const methods = methodsByPath.get(route.url) ?? new Set<string>();
+    for (const method of [route.method].flat()) methods.add(method);
+    methodsByPath.set(route.url, methods);
+  });
+  const notFound = (request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = methodsByPath.get(path);
+    if (allowed) {
+      return reply
+        .code(405)
+        .header('allow', [...allowed].join(', '))
+        .send({ error: 'method_not_allowed', message: `${request.method} is not allowed on ${path}` });
+    }
+    return reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${path}` });
+  };
+  // Before body parsing, so an unknown method with a body is answered 405/404, not 400.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404) return notFound(request, reply);
+  });
+  app.setNotFoundHandler(notFound);
 
   const expected = options.adminToken ? digest(options.adminToken) : undefined;
   const requireAdmin = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -136,10 +136,26 @@ describe('operations routes', () => {
     }
   });
 
-  it('answers unknown routes with a JSON 404', async () => {
-    const response = await (await server()).inject('/v1/nope');
+  it('answers unknown routes with a JSON 404, and other methods on known paths with 405 and Allow', async () => {
+    const api = await server();
+    const response = await api.inject('/v1/nope');
     expect(response.statusCode).toBe(404);
     expect(response.json()).toMatchObject({ error: 'not_found' });
+    const wrongMethod = await api.inject({ method: 'DELETE', url: '/v1/lag', payload: 'x', headers: { 'content-type': 'text/plain' } });
+    expect(wrongMethod.statusCode).toBe(405);
+    expect(wrongMethod.headers.allow).toContain('GET');
+    expect(wrongMethod.json()).toMatchObject({ error: 'method_not_allowed' });
+  });
+
+  it('answers an oversized admin body with a JSON 413', async () => {
+    const response = await (await server()).inject({
+      method: 'POST',
+      url: '/v1/pause',
+      payload: { topic: 'orders', partitions: Array.from({ length: 5000 }, (_, i) => i) },
+      headers: { authorization: 'Bearer sekrit' },
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json()).toMatchObject({ error: 'payload_too_large' });
   });
 });
 

@@ -1,0 +1,33 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { produce } from '../helpers/kafka.js';
+import { scenarioFactory } from '../helpers/scenario.js';
+import { waitFor } from '../helpers/wait.js';
+
+const bootstrap = inject('bootstrap');
+const scenario = scenarioFactory(bootstrap);
+const root = resolve(import.meta.dirname, '../..');
+
+describe("Courier's API fuzzed from its own OpenAPI document (schemathesis)", () => {
+  it('answers every generated request without a 5xx, and every answer matches its schema', async () => {
+    const st = execFileSync('bash', ['scripts/schemathesis.sh'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    const token = 'fuzz-admin-token';
+    const { topic, courier } = await scenario({ partitions: 2, env: { COURIER_ADMIN_TOKEN: token } });
+    const instance = courier().start();
+    await instance.ready();
+    await produce(bootstrap, topic, [{ value: 'a' }, { value: 'b' }]);
+    await waitFor('ready', async () => (await instance.api('/readyz')).status === 200);
+    const url = await instance.apiUrl();
+    const result = spawnSync(
+      st,
+      ['run', `${url}/openapi.json`, '--checks', 'all', '--max-examples', '60', '-H', `Authorization: Bearer ${token}`, '--seed', '1', '--no-color'],
+      { cwd: root, encoding: 'utf8', timeout: 240_000 },
+    );
+    const output = `${result.stdout}\n${result.stderr}`;
+    if (result.status !== 0) console.log(output);
+    expect(result.status, output.slice(-4000)).toBe(0);
+    expect(output).toMatch(/passed/i);
+    expect((await instance.api('/healthz')).status).toBe(200);
+  });
+});
