@@ -2,12 +2,14 @@ import type { Ordering } from './config.js';
 import { type TopicPartition, tpKey } from './record.js';
 
 /**
- * Decides which fetched records may start now. Records wait in a FIFO per partition; a record
- * starts when its lane is free and the global in-flight cap allows:
+ * Decides which fetched records may start now. A record starts when its lane is free and the
+ * global in-flight cap allows:
  * - `partition`: one lane per partition (one record in flight per partition);
  * - `key`: one lane per key within a partition (a null key is its own lane: such records have no
  *   order to keep);
  * - `unordered`: no lanes, only the cap.
+ * Every operation is O(1) per record: waiting records sit in per-lane FIFOs, and lanes that may
+ * start are kept in a FIFO of their own, in the order they became ready.
  * The scheduler knows nothing of HTTP or Kafka: it calls `start` and is told `finish`.
  */
 export interface Schedulable {
@@ -23,64 +25,104 @@ export interface SchedulerOptions<T extends Schedulable> {
   readonly backpressure: (tp: TopicPartition, paused: boolean) => void;
 }
 
-class PartitionQueue<T> {
-  items: T[] = [];
-  head = 0;
-  inFlight = 0;
-  busyKeys = new Set<string>();
-  blocked = false;
-  /** An operator paused the partition: keep its records, start none. */
-  held = false;
-  backpressured = false;
-  constructor(readonly tp: TopicPartition) {}
+/** A FIFO with O(1) push and shift that reuses its array. */
+class Fifo<T> {
+  private items: Array<T | undefined> = [];
+  private head = 0;
 
   get length(): number {
     return this.items.length - this.head;
   }
 
-  compact(): void {
-    if (this.head > 256 && this.head * 2 > this.items.length) {
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head === this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
+    return item;
   }
 }
 
+/** The records of one lane waiting for their turn, and whether one of them is in flight. */
+class Lane<T> {
+  readonly waiting = new Fifo<T>();
+  busy = false;
+  constructor(readonly id: string) {}
+}
+
+class PartitionQueue<T> {
+  /** Lanes by id (the partition itself, or a key); unordered mode has none. */
+  readonly lanes = new Map<string, Lane<T>>();
+  /** Lanes that are not busy and have a waiting record, in the order they became so. */
+  ready = new Fifo<Lane<T>>();
+  /** unordered: every waiting record is ready. */
+  unordered = new Fifo<T>();
+  length = 0;
+  inFlight = 0;
+  blocked = false;
+  /** An operator paused the partition: keep its records, start none. */
+  held = false;
+  backpressured = false;
+  constructor(readonly tp: TopicPartition) {}
+}
+
+let nullKeyLane = 0;
+
 export class Scheduler<T extends Schedulable> {
   private readonly queues = new Map<string, PartitionQueue<T>>();
+  /** The same queues as an array, so dispatching allocates nothing. */
+  private queueList: PartitionQueue<T>[] = [];
   private inFlight = 0;
-  /** Which queue started an item, so a late finish after a revoke cannot touch a new queue. */
-  private readonly owner = new WeakMap<T, PartitionQueue<T>>();
+  /** Which queue and lane started an item, so a late finish after a revoke cannot touch a new queue. */
+  private readonly owner = new WeakMap<T, { queue: PartitionQueue<T>; lane: Lane<T> | undefined }>();
   /** Rotates which partition gets the first free slot, so one busy partition cannot starve others. */
   private cursor = 0;
 
   constructor(private readonly options: SchedulerOptions<T>) {}
 
   addPartition(tp: TopicPartition): void {
-    this.queues.set(tpKey(tp), new PartitionQueue(tp));
+    const queue = new PartitionQueue<T>(tp);
+    const previous = this.queues.get(tpKey(tp));
+    this.queues.set(tpKey(tp), queue);
+    this.queueList = previous ? this.queueList.map((q) => (q === previous ? queue : q)) : [...this.queueList, queue];
   }
 
-  /** Forgets a partition: queued records are dropped (not started, so never acknowledged). */
+  /** Forgets a partition: waiting records are dropped (not started, so never acknowledged). */
   removePartition(tp: TopicPartition): number {
     const key = tpKey(tp);
     const queue = this.queues.get(key);
     if (!queue) return 0;
     this.queues.delete(key);
+    this.queueList = this.queueList.filter((q) => q !== queue);
     this.inFlight -= queue.inFlight;
     return queue.length;
   }
 
-  /** Stops starting records of a partition (revoking, shutting down) without forgetting it yet. */
+  /** Stops starting records of a partition (revoking, shutting down) and drops what waits. */
   block(tp: TopicPartition): void {
     const queue = this.queues.get(tpKey(tp));
-    if (queue) {
-      queue.blocked = true;
-      queue.items = [];
-      queue.head = 0;
+    if (!queue) return;
+    queue.blocked = true;
+    for (const [id, lane] of queue.lanes) {
+      while (lane.waiting.shift() !== undefined);
+      if (!lane.busy) queue.lanes.delete(id);
     }
+    queue.ready = new Fifo<Lane<T>>();
+    queue.unordered = new Fifo<T>();
+    queue.length = 0;
   }
 
-  /** Holds (or releases) a partition's queued records without dropping them. */
+  /** Holds (or releases) a partition's waiting records without dropping them. */
   hold(tp: TopicPartition, held: boolean): void {
     const queue = this.queues.get(tpKey(tp));
     if (queue) queue.held = held;
@@ -89,7 +131,19 @@ export class Scheduler<T extends Schedulable> {
   enqueue(tp: TopicPartition, item: T): boolean {
     const queue = this.queues.get(tpKey(tp));
     if (!queue || queue.blocked) return false;
-    queue.items.push(item);
+    if (this.options.ordering === 'unordered') {
+      queue.unordered.push(item);
+    } else {
+      const id = this.laneOf(item);
+      let lane = queue.lanes.get(id);
+      if (!lane) {
+        lane = new Lane<T>(id);
+        queue.lanes.set(id, lane);
+      }
+      lane.waiting.push(item);
+      if (!lane.busy && lane.waiting.length === 1) queue.ready.push(lane);
+    }
+    queue.length++;
     if (!queue.backpressured && queue.length >= this.options.partitionBuffer) {
       queue.backpressured = true;
       this.options.backpressure(queue.tp, true);
@@ -99,12 +153,16 @@ export class Scheduler<T extends Schedulable> {
 
   /** A started record ended (acknowledged, dead-lettered or abandoned). */
   finish(tp: TopicPartition, item: T): void {
-    const queue = this.owner.get(item);
+    const started = this.owner.get(item);
     this.owner.delete(item);
-    if (!queue || queue !== this.queues.get(tpKey(tp))) return;
+    if (!started || started.queue !== this.queues.get(tpKey(tp))) return;
+    const { queue, lane } = started;
     queue.inFlight--;
     this.inFlight--;
-    if (this.options.ordering === 'key' && item.key !== null) queue.busyKeys.delete(item.key.toString('latin1'));
+    if (!lane) return;
+    lane.busy = false;
+    if (lane.waiting.length > 0) queue.ready.push(lane);
+    else queue.lanes.delete(lane.id);
   }
 
   inFlightOf(tp: TopicPartition): number {
@@ -121,14 +179,15 @@ export class Scheduler<T extends Schedulable> {
 
   /** Starts every record that may start now. */
   dispatch(): void {
-    const queues = [...this.queues.values()];
-    if (queues.length === 0) return;
-    this.cursor = (this.cursor + 1) % queues.length;
+    const queues = this.queueList;
+    const count = queues.length;
+    if (count === 0) return;
+    this.cursor = (this.cursor + 1) % count;
     let progressed = true;
     while (progressed && this.inFlight < this.options.maxInFlight) {
       progressed = false;
-      for (let i = 0; i < queues.length && this.inFlight < this.options.maxInFlight; i++) {
-        const queue = queues[(this.cursor + i) % queues.length] as PartitionQueue<T>;
+      for (let i = 0; i < count && this.inFlight < this.options.maxInFlight; i++) {
+        const queue = queues[(this.cursor + i) % count] as PartitionQueue<T>;
         if (!queue.blocked && !queue.held && this.startOne(queue)) progressed = true;
       }
     }
@@ -137,50 +196,31 @@ export class Scheduler<T extends Schedulable> {
         queue.backpressured = false;
         this.options.backpressure(queue.tp, false);
       }
-      queue.compact();
     }
   }
 
   private startOne(queue: PartitionQueue<T>): boolean {
-    if (queue.length === 0) return false;
-    switch (this.options.ordering) {
-      case 'partition':
-        if (queue.inFlight > 0) return false;
-        this.launch(queue, queue.head);
-        return true;
-      case 'unordered':
-        this.launch(queue, queue.head);
-        return true;
-      case 'key': {
-        // The first record whose key is not in flight and not held back by an earlier record of
-        // the same key still waiting in the queue.
-        const seen = new Set<string>();
-        for (let i = queue.head; i < queue.items.length; i++) {
-          const item = queue.items[i] as T;
-          if (item.key === null) {
-            this.launch(queue, i);
-            return true;
-          }
-          const key = item.key.toString('latin1');
-          if (!queue.busyKeys.has(key) && !seen.has(key)) {
-            queue.busyKeys.add(key);
-            this.launch(queue, i);
-            return true;
-          }
-          seen.add(key);
-        }
-        return false;
-      }
+    let item: T | undefined;
+    let lane: Lane<T> | undefined;
+    if (this.options.ordering === 'unordered') {
+      item = queue.unordered.shift();
+    } else {
+      lane = queue.ready.shift();
+      item = lane?.waiting.shift();
     }
-  }
-
-  private launch(queue: PartitionQueue<T>, index: number): void {
-    const item = queue.items[index] as T;
-    if (index === queue.head) queue.head++;
-    else queue.items.splice(index, 1);
+    if (item === undefined) return false;
+    if (lane) lane.busy = true;
+    queue.length--;
     queue.inFlight++;
     this.inFlight++;
-    this.owner.set(item, queue);
+    this.owner.set(item, { queue, lane });
     this.options.start(item, queue.tp);
+    return true;
+  }
+
+  private laneOf(item: T): string {
+    if (this.options.ordering === 'partition') return '';
+    // A null key has no order to keep: each such record is a lane of its own.
+    return item.key === null ? `\u0000${nullKeyLane++}` : item.key.toString('latin1');
   }
 }
