@@ -28,26 +28,29 @@ const seqOf = (body: Buffer) => (JSON.parse(body.toString()) as { seq: number })
 const assignedCount = async (courier: CourierProcess) => (await courier.api('/v1/assignment')).body.partitions.length as number;
 
 describe('fault suite (real broker, continuous production, history checker)', () => {
-  it('1. scales 1 → 3 → 1 Courier processes: nothing lost, nothing twice, order per partition', async () => {
-    const run = await faultRun({ name: 'scale', partitions: 6, ordering: 'partition' });
-    const first = run.courier();
-    await first.ready();
-    run.startProducing();
-    await pause(1500);
-    const second = run.courier();
-    const third = run.courier();
-    await waitFor('three members sharing the partitions', async () => (await assignedCount(second)) > 0 && (await assignedCount(third)) > 0);
-    await pause(1500);
-    expect(await second.stop()).toBe(0);
-    expect(await third.stop()).toBe(0);
-    await waitFor('the first member owning every partition again', async () => (await assignedCount(first)) === 6);
-    await pause(1000);
-    await run.stopProducing();
-    await run.drained();
-    const verdict = await run.verdict(false);
-    expect(verdict.violations).toEqual([]);
-    expect(verdict.delivered).toBe(verdict.produced);
-  });
+  it.each(['partition', 'key', 'unordered'] as const)(
+    '1. scales 1 → 3 → 1 Courier processes (%s mode): nothing lost, nothing twice, order per the mode',
+    async (ordering) => {
+      const run = await faultRun({ name: `scale-${ordering}`, partitions: 6, ordering });
+      const first = run.courier();
+      await first.ready();
+      run.startProducing();
+      await pause(1500);
+      const second = run.courier();
+      const third = run.courier();
+      await waitFor('three members sharing the partitions', async () => (await assignedCount(second)) > 0 && (await assignedCount(third)) > 0);
+      await pause(1500);
+      expect(await second.stop()).toBe(0);
+      expect(await third.stop()).toBe(0);
+      await waitFor('the first member owning every partition again', async () => (await assignedCount(first)) === 6);
+      await pause(1000);
+      await run.stopProducing();
+      await run.drained();
+      const verdict = await run.verdict(false);
+      expect(verdict.violations).toEqual([]);
+      expect(verdict.delivered).toBe(verdict.produced);
+    },
+  );
 
   it('2. kill -9 of one of three: nothing lost; duplicates only at or after the committed offset', async () => {
     const run = await faultRun({ name: 'kill9', partitions: 6, ordering: 'partition' });
