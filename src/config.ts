@@ -30,6 +30,8 @@ export interface Config {
   readonly maxInFlight: number;
   /** Fetched-but-not-dispatched records per partition before that partition is paused. */
   readonly partitionBuffer: number;
+  /** Bytes of fetched-but-not-dispatched record values and keys per partition before it is paused. */
+  readonly partitionBufferBytes: number;
   /** What is never pushed (dead-lettered instead). */
   readonly limits: { readonly maxRecordBytes: number; readonly maxHeaders: number; readonly maxHeaderBytes: number };
   readonly commitIntervalMs: number;
@@ -82,6 +84,7 @@ export const DEFAULTS = Object.freeze({
   ordering: 'partition' as Ordering,
   maxInFlight: 256,
   partitionBuffer: 500,
+  partitionBufferBytes: 16 * 1024 * 1024,
   maxRecordBytes: 1_048_576,
   maxHeaders: 100,
   maxHeaderBytes: 8192,
@@ -106,6 +109,11 @@ export const SETTINGS = [
   ['COURIER_ORDERING', 'ordering', 'partition (default) | key | unordered'],
   ['COURIER_MAX_IN_FLIGHT', 'maxInFlight', `records in flight across all partitions (default ${DEFAULTS.maxInFlight})`],
   ['COURIER_PARTITION_BUFFER', 'partitionBuffer', `records buffered per partition before it is paused (default ${DEFAULTS.partitionBuffer})`],
+  [
+    'COURIER_PARTITION_BUFFER_BYTES',
+    'partitionBufferBytes',
+    `bytes of records buffered per partition before it is paused (default ${DEFAULTS.partitionBufferBytes})`,
+  ],
   ['COURIER_MAX_RECORD_BYTES', 'maxRecordBytes', `larger record values go to the DLQ as record_too_large (default ${DEFAULTS.maxRecordBytes})`],
   ['COURIER_MAX_HEADERS', 'maxHeaders', `records with more headers go to the DLQ as too_many_headers (default ${DEFAULTS.maxHeaders})`],
   [
@@ -293,6 +301,7 @@ export function loadConfig(sources: ConfigSources): Config {
 
   const maxInFlight = int('COURIER_MAX_IN_FLIGHT', 'maxInFlight', DEFAULTS.maxInFlight, 1, 100_000);
   const partitionBuffer = int('COURIER_PARTITION_BUFFER', 'partitionBuffer', DEFAULTS.partitionBuffer, 1, 1_000_000);
+  const partitionBufferBytes = int('COURIER_PARTITION_BUFFER_BYTES', 'partitionBufferBytes', DEFAULTS.partitionBufferBytes, 1024, 1024 * 1024 * 1024);
   const maxRecordBytes = int('COURIER_MAX_RECORD_BYTES', 'maxRecordBytes', DEFAULTS.maxRecordBytes, 0, 1024 * 1024 * 1024);
   const maxHeaders = int('COURIER_MAX_HEADERS', 'maxHeaders', DEFAULTS.maxHeaders, 0, 10_000);
   const maxHeaderBytes = int('COURIER_MAX_HEADER_BYTES', 'maxHeaderBytes', DEFAULTS.maxHeaderBytes, 0, 1024 * 1024);
@@ -543,6 +552,7 @@ export function loadConfig(sources: ConfigSources): Config {
     ordering,
     maxInFlight,
     partitionBuffer,
+    partitionBufferBytes,
     limits: { maxRecordBytes, maxHeaders, maxHeaderBytes },
     commitIntervalMs,
     commitEveryRecords,

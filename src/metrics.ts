@@ -45,6 +45,11 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       registers,
     }),
     appUp: new Gauge({ name: 'courier_app_up', help: '1 while the app is reachable, 0 while Courier holds records because it is not', registers }),
+    appRefused: new Gauge({
+      name: 'courier_app_refused',
+      help: '1 while the app answers 401/403 (token or signature misconfigured) and Courier holds records',
+      registers,
+    }),
     maxPollExceeded: new Counter({
       name: 'courier_max_poll_exceeded_total',
       help: 'Times max.poll.interval.ms was exceeded and the member left the group',

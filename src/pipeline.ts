@@ -69,6 +69,7 @@ interface Entry {
   readonly ticket: RecordTicket;
   readonly route: Route;
   readonly key: Buffer | null;
+  readonly size: number;
 }
 
 export type PauseReason = 'admin' | 'app_down' | 'app_refused' | 'dlq_blocked' | 'backpressure';
@@ -144,6 +145,7 @@ export class Pipeline implements ConsumerHandlers {
       ordering: config.ordering,
       maxInFlight: config.maxInFlight,
       partitionBuffer: config.partitionBuffer,
+      partitionBufferBytes: config.partitionBufferBytes,
       start: (entry, tp) => this.start(entry, tp),
       backpressure: (tp, paused) => this.setPaused(tp, 'backpressure', paused),
     });
@@ -233,7 +235,7 @@ export class Pipeline implements ConsumerHandlers {
       if (!runtime || runtime.revoking || !route) continue;
       const ticket = this.tracker.track(record, record.offset);
       if (!ticket) continue;
-      this.scheduler.enqueue(runtime.tp, { record, ticket, route, key: record.key });
+      this.scheduler.enqueue(runtime.tp, { record, ticket, route, key: record.key, size: (record.value?.length ?? 0) + (record.key?.length ?? 0) });
     }
     if (topicCount > 0) metrics.recordsConsumed.inc({ topic: lastTopic }, topicCount);
     this.scheduler.dispatch();
@@ -432,6 +434,7 @@ export class Pipeline implements ConsumerHandlers {
     if (route.refused === reason) return;
     const wasRefused = route.refused !== undefined;
     route.refused = reason;
+    this.deps.metrics.appRefused.set([...this.routes.values()].some((r) => r.refused !== undefined) ? 1 : 0);
     if (reason) this.deps.logger.error({ app: route.url.origin, reason }, 'app refuses Courier (check COURIER_APP_TOKEN / signing secret); holding records');
     else this.deps.logger.info({ app: route.url.origin }, 'app accepts Courier again');
     for (const runtime of this.partitionsOfOrigin(route.url.origin)) {

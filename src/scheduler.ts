@@ -14,13 +14,16 @@ import { type TopicPartition, tpKey } from './record.js';
  */
 export interface Schedulable {
   readonly key: Buffer | null;
+  /** Bytes the item holds while it waits (value and key). */
+  readonly size: number;
 }
 
 export interface SchedulerOptions<T extends Schedulable> {
   readonly ordering: Ordering;
   readonly maxInFlight: number;
-  /** Queue length at which a partition asks to be paused (resumed again at half). */
+  /** Waiting records, or bytes, at which a partition asks to be paused (resumed below half of both). */
   readonly partitionBuffer: number;
+  readonly partitionBufferBytes: number;
   readonly start: (item: T, tp: TopicPartition) => void;
   readonly backpressure: (tp: TopicPartition, paused: boolean) => void;
 }
@@ -68,6 +71,7 @@ class PartitionQueue<T> {
   /** unordered: every waiting record is ready. */
   unordered = new Fifo<T>();
   length = 0;
+  bytes = 0;
   inFlight = 0;
   blocked = false;
   /** An operator paused the partition: keep its records, start none. */
@@ -120,6 +124,7 @@ export class Scheduler<T extends Schedulable> {
     queue.ready = new Fifo<Lane<T>>();
     queue.unordered = new Fifo<T>();
     queue.length = 0;
+    queue.bytes = 0;
   }
 
   /** Holds (or releases) a partition's waiting records without dropping them. */
@@ -144,7 +149,8 @@ export class Scheduler<T extends Schedulable> {
       if (!lane.busy && lane.waiting.length === 1) queue.ready.push(lane);
     }
     queue.length++;
-    if (!queue.backpressured && queue.length >= this.options.partitionBuffer) {
+    queue.bytes += item.size;
+    if (!queue.backpressured && (queue.length >= this.options.partitionBuffer || queue.bytes >= this.options.partitionBufferBytes)) {
       queue.backpressured = true;
       this.options.backpressure(queue.tp, true);
     }
@@ -192,7 +198,7 @@ export class Scheduler<T extends Schedulable> {
       }
     }
     for (const queue of queues) {
-      if (queue.backpressured && queue.length <= this.options.partitionBuffer >> 1) {
+      if (queue.backpressured && queue.length <= this.options.partitionBuffer >> 1 && queue.bytes <= this.options.partitionBufferBytes / 2) {
         queue.backpressured = false;
         this.options.backpressure(queue.tp, false);
       }
@@ -211,6 +217,7 @@ export class Scheduler<T extends Schedulable> {
     if (item === undefined) return false;
     if (lane) lane.busy = true;
     queue.length--;
+    queue.bytes -= item.size;
     queue.inFlight++;
     this.inFlight++;
     this.owner.set(item, { queue, lane });

@@ -8,12 +8,18 @@ interface Item {
   readonly key: Buffer | null;
   readonly partition: number;
   readonly offset: number;
+  readonly size: number;
 }
 
 const tpOf = (partition: number): TopicPartition => ({ topic: 't', partition });
-const item = (partition: number, offset: number, key: string | null = null): Item => ({ partition, offset, key: key === null ? null : Buffer.from(key) });
+const item = (partition: number, offset: number, key: string | null = null, size = 1): Item => ({
+  partition,
+  offset,
+  key: key === null ? null : Buffer.from(key),
+  size,
+});
 
-function harness(ordering: Ordering, maxInFlight: number, partitionBuffer = 1000, partitions = [0]) {
+function harness(ordering: Ordering, maxInFlight: number, partitionBuffer = 1000, partitions = [0], partitionBufferBytes = 1_000_000) {
   const started: Item[] = [];
   const running = new Set<Item>();
   const pressure: Array<[number, boolean]> = [];
@@ -21,6 +27,7 @@ function harness(ordering: Ordering, maxInFlight: number, partitionBuffer = 1000
     ordering,
     maxInFlight,
     partitionBuffer,
+    partitionBufferBytes,
     start: (it, tp) => {
       expect(tp.partition).toBe(it.partition);
       started.push(it);
@@ -105,8 +112,8 @@ describe('Scheduler: key ordering', () => {
 
   it('distinguishes keys by bytes, not by their UTF-8 decoding', () => {
     const h = harness('key', 10);
-    h.scheduler.enqueue(tpOf(0), { partition: 0, offset: 0, key: Buffer.from([0xff]) });
-    h.scheduler.enqueue(tpOf(0), { partition: 0, offset: 1, key: Buffer.from([0xfe]) });
+    h.scheduler.enqueue(tpOf(0), { partition: 0, offset: 0, key: Buffer.from([0xff]), size: 1 });
+    h.scheduler.enqueue(tpOf(0), { partition: 0, offset: 1, key: Buffer.from([0xfe]), size: 1 });
     h.scheduler.dispatch();
     expect(h.started).toHaveLength(2);
   });
@@ -237,6 +244,23 @@ describe('Scheduler: backpressure', () => {
     ]);
     h.finish(items[3]!);
     expect(h.pressure).toHaveLength(2);
+  });
+
+  it('also pauses on bytes: a few large records hold as much memory as many small ones', () => {
+    const h = harness('partition', 10, 1000, [0], 1000);
+    const big = [item(0, 0, null, 400), item(0, 1, null, 400), item(0, 2, null, 400)];
+    h.scheduler.enqueue(tpOf(0), big[0]!);
+    h.scheduler.enqueue(tpOf(0), big[1]!);
+    expect(h.pressure).toEqual([]);
+    h.scheduler.enqueue(tpOf(0), big[2]!);
+    expect(h.pressure).toEqual([[0, true]]);
+    h.scheduler.dispatch(); // starts one: 800 bytes wait, above half
+    expect(h.pressure).toEqual([[0, true]]);
+    h.finish(big[0]!); // starts the next: 400 bytes wait
+    expect(h.pressure).toEqual([
+      [0, true],
+      [0, false],
+    ]);
   });
 
   it('can pause again after resuming', () => {
