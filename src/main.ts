@@ -7,6 +7,7 @@ import { formatLag, formatStatus } from './cli.js';
 import { DEFAULTS, loadConfig, SETTINGS } from './config.js';
 import { createCourier } from './courier.js';
 import { ConfigError } from './errors.js';
+import { runInjector } from './inject/index.js';
 import { createRedactor } from './redact.js';
 
 /** Composition root: the only file that touches `process`. */
@@ -24,6 +25,7 @@ function help(): string {
     '  courier lag [--url U] [--json]  lag per partition of a running Courier (default U: http://127.0.0.1:$COURIER_PORT)',
     '  courier status [--url U] [--json]  partitions, state, lag and the last rebalances of a running Courier',
     '  courier openapi                 print the OpenAPI document',
+    '  courier inject                  serve the sidecar-injecting admission webhook over HTTPS (COURIER_INJECT_*; docs/deploy.md)',
     '  courier --help | --version',
     '',
     'Configuration (environment; COURIER_CONFIG may name a YAML/JSON file, environment wins):',
@@ -75,6 +77,13 @@ async function main(): Promise<number> {
     return 0;
   }
   if (args[0] === 'lag' || args[0] === 'status') return inspect(args[0], args.slice(1));
+  if (args[0] === 'inject') {
+    const onStop = (stop: () => void) => {
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    };
+    return runInjector({ env: process.env, stderr: process.stderr, onStop });
+  }
   if (args[0] === 'openapi') {
     process.stdout.write(`${await openapiDocument()}\n`);
     return 0;

@@ -112,7 +112,7 @@ const PUSH_HEADERS: ReadonlyArray<readonly [string, string, boolean]> = [
   ['traceparent', 'copied from the record when well-formed', false],
   ['tracestate', 'copied from the record when well-formed', false],
   ['authorization', 'Bearer <COURIER_APP_TOKEN>, when configured', false],
-  ['webhook-id', 'Standard Webhooks message id (= the default ce-id), with COURIER_SIGNING_SECRET', false],
+  ['webhook-id', 'Standard Webhooks message id, equal to ce-id (the idempotency key), with COURIER_SIGNING_SECRET', false],
   ['webhook-timestamp', 'Standard Webhooks timestamp (seconds), with COURIER_SIGNING_SECRET', false],
   ['webhook-signature', 'v1,<base64 HMAC-SHA256 of "id.timestamp.body">, with COURIER_SIGNING_SECRET', false],
 ];

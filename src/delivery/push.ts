@@ -19,7 +19,7 @@ export interface PushSettings {
 /** The parts of a push that do not change between attempts. */
 export interface PreparedPush {
   readonly headers: Record<string, string | string[]>;
-  /** Stable across attempts: the idempotency key (`ce-id` when the record has none of its own). */
+  /** Stable across attempts: the idempotency key, equal to `ce-id` (the record's own ce_id, else its coordinates). */
   readonly messageId: string;
   /** Record header names left out because they are not HTTP tokens. */
   readonly droppedHeaders: number;
@@ -114,6 +114,7 @@ export function preparePush(record: KafkaRecord, settings: PushSettings): Prepar
   ce.type ??= CE_TYPE;
   if (ce.time === undefined && Number.isFinite(record.timestamp) && record.timestamp >= 0) ce.time = new Date(record.timestamp).toISOString();
   for (const attribute in ce) headers[`ce-${attribute}`] = ce[attribute] as string;
+  // webhook-id is the same idempotency key as ce-id: a producer's duplicate (same ce_id) is one message.
 
   headers['content-type'] = contentType;
   headers['kafka-topic'] = record.topic;
@@ -122,7 +123,7 @@ export function preparePush(record: KafkaRecord, settings: PushSettings): Prepar
   headers['kafka-timestamp'] = String(record.timestamp);
   if (record.key !== null) headers['kafka-key'] = percentEncode(record.key);
   if (settings.appToken) headers.authorization = `Bearer ${settings.appToken}`;
-  return { headers, messageId, droppedHeaders, forwardedHeaders, forwardedHeaderBytes };
+  return { headers, messageId: ce.id, droppedHeaders, forwardedHeaders, forwardedHeaderBytes };
 }
 
 /** Standard Webhooks: `v1,` + base64 HMAC-SHA256 over `id.timestamp.body`. */

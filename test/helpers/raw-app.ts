@@ -22,7 +22,7 @@ export class RawApp {
   }
 
   async listen(): Promise<void> {
-    this.server = createServer((socket) => {
+    const server = createServer((socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
       let buffered = Buffer.alloc(0);
@@ -46,8 +46,9 @@ export class RawApp {
         }
       });
     });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server?.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.server = server;
+    this.port = (server.address() as AddressInfo).port;
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,8 @@ import type { TestProject } from 'vitest/node';
  * KAFKA_TEST_BOOTSTRAP points them at an already running broker instead.
  */
 const root = resolve(import.meta.dirname, '../..');
-const BROKER_NAME = 'integration';
+// One broker per run: concurrent runs (several engineers, several worktrees) must not stop each other's.
+const BROKER_NAME = `integration-${process.pid}`;
 
 export default function setup(project: TestProject) {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });

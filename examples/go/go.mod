@@ -1,0 +1,3 @@
+module example.com/courier-handler
+
+go 1.19

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""A Courier webhook handler in Python, standard library only (http.server, hmac, urllib.parse).
+
+Courier POSTs each Kafka record here (contract: docs/handlers.md). This handler:
+  - verifies the Standard Webhooks signature when WEBHOOK_SECRET (whsec_...) is set: 401 otherwise;
+  - reads the CloudEvents attributes (ce-*), the Kafka coordinates (kafka-*) and the percent-decoded key;
+  - treats ce-id as the idempotency key: a duplicate is acknowledged (200) without processing it again;
+  - answers 422 for a record it will never accept (JSON body {"poison": true}): Courier dead-letters it;
+  - answers 503 with Retry-After when more than MAX_CONCURRENCY pushes are in progress: Courier retries.
+It writes one JSON line per outcome to stdout.
+
+Run:  PORT=3000 WEBHOOK_SECRET=whsec_... python3 examples/python/handler.py
+Env:  PORT (0 picks a free port), HOST (default 127.0.0.1: Courier runs beside the app), WEBHOOK_SECRET, MAX_CONCURRENCY (default 16), PROCESSING_DELAY_MS (simulated work).
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote_to_bytes
+
+TOLERANCE_SECONDS = 5 * 60  # Standard Webhooks: reject timestamps further than this from now
+SECRET = os.environ.get("WEBHOOK_SECRET", "")
+SIGNING_KEY = base64.b64decode(SECRET.removeprefix("whsec_")) if SECRET else None
+MAX_CONCURRENCY = int(os.environ.get("MAX_CONCURRENCY", "16"))
+PROCESSING_DELAY = int(os.environ.get("PROCESSING_DELAY_MS", "0")) / 1000
+
+capacity = threading.BoundedSemaphore(MAX_CONCURRENCY)
+# ce-id -> "processing" | "done". In memory for the example: a real app keeps this where its effects
+# live, e.g. a unique constraint on ce-id in the same database transaction as the work it does.
+seen: dict[str, str] = {}
+seen_lock = threading.Lock()
+stdout_lock = threading.Lock()
+
+
+def emit(event: str, **fields) -> None:
+    with stdout_lock:
+        print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def signature_valid(headers, body: bytes) -> bool:
+    """Standard Webhooks: v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>")>.
+
+    Done with hmac over the raw body bytes: the official `standardwebhooks` package decodes the body
+    as UTF-8 first, and a Kafka record value need not be UTF-8.
+    """
+    msg_id = headers.get("webhook-id")
+    timestamp = headers.get("webhook-timestamp")
+    signatures = headers.get("webhook-signature")
+    if not (msg_id and timestamp and signatures) or int_or_none(timestamp) is None:
+        return False
+    if abs(time.time() - int(timestamp)) > TOLERANCE_SECONDS:
+        return False
+    expected = hmac.new(SIGNING_KEY, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    for candidate in signatures.split(" "):  # several during a secret rotation
+        version, _, value = candidate.partition(",")
+        try:
+            if version == "v1" and hmac.compare_digest(base64.b64decode(value, validate=True), expected):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def int_or_none(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isascii() and text.isdigit() else None
+
+
+def is_poison(body: bytes) -> bool:
+    """This app's own rule for a record it can never handle."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return False  # not JSON: this example treats the value as opaque bytes
+    return isinstance(value, dict) and value.get("poison") is True
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: Courier reuses its connections
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))  # the record value, unchanged
+        ce_id = self.headers.get("ce-id", "")  # the idempotency key: stable across attempts
+        record = {
+            "ce_id": ce_id,
+            "topic": self.headers.get("kafka-topic"),
+            "partition": int_or_none(self.headers.get("kafka-partition")),
+            "offset": int_or_none(self.headers.get("kafka-offset")),
+        }
+        if SIGNING_KEY is not None and not signature_valid(self.headers, body):
+            emit("bad_signature", **record)  # unverified values, for the log only
+            return self.answer(401, {"error": "invalid signature"})  # Courier holds the record, never dead-letters it
+
+        if not capacity.acquire(blocking=False):
+            emit("overloaded", **record)
+            return self.answer(503, {"error": "overloaded"}, {"Retry-After": "1"})  # Courier retries after 1 s
+        try:
+            if is_poison(body):
+                emit("rejected", **record, status=422)
+                return self.answer(422, {"error": "cannot process this record"})  # Courier dead-letters it at once
+
+            with seen_lock:  # check and claim in one step: two deliveries of one event may race
+                state = seen.get(ce_id)
+                if state is None:
+                    seen[ce_id] = "processing"
+            if state == "done":
+                emit("duplicate", **record)
+                return self.answer(200, {"duplicate": True})  # acknowledged, not processed again
+            if state == "processing":  # another delivery of this event is being processed right now
+                emit("in_progress", **record)
+                return self.answer(503, {"error": "in progress"}, {"Retry-After": "1"})  # not 409: 4xx dead-letters
+            try:
+                self.process(record, body)
+            except Exception as error:
+                with seen_lock:
+                    del seen[ce_id]  # not done: a retry must process it
+                emit("failed", **record, error=str(error))
+                return self.answer(500, {"error": "failed"})  # Courier retries
+            with seen_lock:
+                seen[ce_id] = "done"
+            return self.answer(200, {"ok": True})
+        finally:
+            capacity.release()
+
+    def process(self, record: dict, body: bytes) -> None:
+        """The real work goes here. Runs once per ce-id."""
+        key_header = self.headers.get("kafka-key")  # percent-encoded bytes; absent for a null key
+        key = unquote_to_bytes(key_header) if key_header is not None else None
+        time.sleep(PROCESSING_DELAY)
+        emit(
+            "processed",
+            **record,
+            ce_source=self.headers.get("ce-source"),
+            ce_type=self.headers.get("ce-type"),
+            key=key.hex() if key is not None else None,
+            bytes=len(body),
+            attempt=int_or_none(self.headers.get("courier-attempt")),
+        )
+
+    def answer(self, status: int, payload: dict, headers: dict | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):
+        pass  # stdout carries the JSON event lines only
+
+
+def main() -> None:
+    server = ThreadingHTTPServer((os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "3000"))), Handler)
+    server.daemon_threads = True
+    emit("listening", port=server.server_address[1], verifying=SIGNING_KEY is not None)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

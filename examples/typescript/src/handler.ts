@@ -1,0 +1,161 @@
+// A Courier webhook handler in TypeScript with fastify; node:crypto for the signature.
+//
+// Courier POSTs each Kafka record here (contract: docs/handlers.md). This handler:
+//   - verifies the Standard Webhooks signature when WEBHOOK_SECRET (whsec_...) is set: 401 otherwise;
+//   - reads the CloudEvents attributes (ce-*), the Kafka coordinates (kafka-*) and the percent-decoded key;
+//   - treats ce-id as the idempotency key: a duplicate is acknowledged (200) without processing it again;
+//   - answers 422 for a record it will never accept (JSON body {"poison": true}): Courier dead-letters it;
+//   - answers 503 with Retry-After when more than MAX_CONCURRENCY pushes are in progress: Courier retries.
+// It writes one JSON line per outcome to stdout.
+//
+//   npm ci && npm run build && PORT=3000 WEBHOOK_SECRET=whsec_... npm start
+//
+// Env: PORT (0 picks a free port), HOST (default 127.0.0.1: Courier runs beside the app), WEBHOOK_SECRET,
+// MAX_CONCURRENCY (default 16), PROCESSING_DELAY_MS (simulated work).
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Fastify, { type FastifyRequest } from 'fastify';
+
+const TOLERANCE_SECONDS = 5 * 60; // Standard Webhooks: reject timestamps further than this from now
+const secret = process.env.WEBHOOK_SECRET ?? '';
+const signingKey = secret ? Buffer.from(secret.replace(/^whsec_/, ''), 'base64') : undefined;
+const maxConcurrency = Number(process.env.MAX_CONCURRENCY ?? 16);
+const processingDelayMs = Number(process.env.PROCESSING_DELAY_MS ?? 0);
+
+let inProgress = 0;
+// ce-id -> 'processing' | 'done'. In memory for the example: a real app keeps this where its effects
+// live, e.g. a unique constraint on ce-id in the same database transaction as the work it does.
+const seen = new Map<string, 'processing' | 'done'>();
+
+function emit(event: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function intHeader(request: FastifyRequest, name: string): number | null {
+  const value = header(request, name);
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : null;
+}
+
+/** Standard Webhooks: v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>")>. */
+function signatureValid(request: FastifyRequest, key: Buffer, body: Buffer): boolean {
+  const id = header(request, 'webhook-id');
+  const timestamp = header(request, 'webhook-timestamp');
+  const signatures = header(request, 'webhook-signature');
+  if (!id || !signatures || !timestamp || !/^\d+$/.test(timestamp)) return false;
+  if (Math.abs(Date.now() / 1000 - Number(timestamp)) > TOLERANCE_SECONDS) return false;
+  // Over the raw bytes: the `standardwebhooks` npm package turns a Buffer into a UTF-8 string first,
+  // and a Kafka record value need not be UTF-8.
+  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest();
+  return signatures.split(' ').some((candidate) => {
+    // several during a secret rotation
+    const [version, value = ''] = candidate.split(',', 2);
+    const signature = Buffer.from(value, 'base64');
+    return version === 'v1' && signature.length === expected.length && timingSafeEqual(signature, expected);
+  });
+}
+
+/**
+ * kafka-key is percent-encoded bytes. decodeURIComponent would not do: it decodes to UTF-8 text and
+ * throws on bytes that are not UTF-8; a key can be any bytes.
+ */
+function percentDecode(encoded: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < encoded.length; i++) {
+    const hex = encoded.slice(i + 1, i + 3);
+    if (encoded[i] === '%' && /^[0-9A-Fa-f]{2}$/.test(hex)) {
+      bytes.push(Number.parseInt(hex, 16));
+      i += 2;
+    } else bytes.push(encoded.charCodeAt(i));
+  }
+  return Buffer.from(bytes);
+}
+
+/** This app's own rule for a record it can never handle. */
+function isPoison(body: Buffer): boolean {
+  try {
+    return JSON.parse(body.toString('utf8'))?.poison === true;
+  } catch {
+    return false; // not JSON: this example treats the value as opaque bytes
+  }
+}
+
+// bodyLimit: at least COURIER_MAX_RECORD_BYTES (default 1 MiB), or fastify's 413 dead-letters large records.
+const app = Fastify({ logger: false, bodyLimit: 1_048_576 });
+
+// The signature covers the exact body bytes, and a record value can be anything: take every body raw,
+// whatever its content-type (fastify would otherwise parse JSON and answer 415 to other types).
+app.removeAllContentTypeParsers();
+app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+app.post('/*', async (request, reply) => {
+  const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0); // the record value, unchanged
+  const ceId = header(request, 'ce-id') ?? ''; // the idempotency key: stable across attempts
+  const record = {
+    ce_id: ceId,
+    topic: header(request, 'kafka-topic') ?? null,
+    partition: intHeader(request, 'kafka-partition'),
+    offset: intHeader(request, 'kafka-offset'),
+  };
+  if (signingKey && !signatureValid(request, signingKey, body)) {
+    emit('bad_signature', record); // unverified values, for the log only
+    // Courier holds the record and reports app_refused: never dead-lettered.
+    return reply.code(401).send({ error: 'invalid signature' });
+  }
+  if (inProgress >= maxConcurrency) {
+    emit('overloaded', record);
+    return reply.code(503).header('retry-after', '1').send({ error: 'overloaded' }); // Courier retries after 1 s
+  }
+  inProgress++;
+  try {
+    if (isPoison(body)) {
+      emit('rejected', { ...record, status: 422 });
+      return reply.code(422).send({ error: 'cannot process this record' }); // dead-lettered at once
+    }
+    const state = seen.get(ceId);
+    if (state === 'done') {
+      emit('duplicate', record);
+      return reply.code(200).send({ duplicate: true }); // acknowledged, not processed again
+    }
+    if (state === 'processing') {
+      // Another delivery of this event is being processed right now. Not 409: any other 4xx dead-letters.
+      emit('in_progress', record);
+      return reply.code(503).header('retry-after', '1').send({ error: 'in progress' });
+    }
+    seen.set(ceId, 'processing'); // claimed before the first await: two deliveries of one event may race
+    try {
+      await processRecord(request, record, body);
+    } catch (error) {
+      seen.delete(ceId); // not done: a retry must process it
+      emit('failed', { ...record, error: String(error) });
+      return reply.code(500).send({ error: 'failed' }); // Courier retries
+    }
+    seen.set(ceId, 'done');
+    return reply.code(200).send({ ok: true });
+  } finally {
+    inProgress--;
+  }
+});
+
+/** The real work goes here. It runs once per ce-id. */
+async function processRecord(request: FastifyRequest, record: Record<string, unknown>, body: Buffer): Promise<void> {
+  const encodedKey = header(request, 'kafka-key'); // percent-encoded bytes; absent for a null key
+  const key = encodedKey === undefined ? null : percentDecode(encodedKey);
+  await sleep(processingDelayMs);
+  emit('processed', {
+    ...record,
+    ce_source: header(request, 'ce-source') ?? null,
+    ce_type: header(request, 'ce-type') ?? null,
+    key: key?.toString('hex') ?? null,
+    bytes: body.length,
+    attempt: intHeader(request, 'courier-attempt'),
+  });
+}
+
+await app.listen({ host: process.env.HOST ?? '127.0.0.1', port: Number(process.env.PORT ?? 3000) });
+const address = app.server.address();
+emit('listening', { port: typeof address === 'object' && address ? address.port : null, verifying: signingKey !== undefined });

@@ -1,0 +1,326 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CourierProcess, courierEnv } from '../helpers/courier.js';
+import { committedOffsets, createTopics, endOffsets, headerOf, type ProducedRecord, produce, readAll, uniqueName } from '../helpers/kafka.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * The handler examples (examples/<lang>/, docs/handlers.md), each run as its own process behind the real
+ * Courier and a real broker: signatures, idempotency by ce-id, binary keys, the poison record in the DLQ,
+ * a Courier with the wrong secret refused, and committed offsets at the end. scripts/examples-setup.sh
+ * installs any missing toolchain and builds the example first.
+ */
+
+const root = resolve(import.meta.dirname, '../..');
+const bootstrap = inject('bootstrap');
+
+const secret = `whsec_${randomBytes(32).toString('base64')}`;
+const wrongSecret = `whsec_${randomBytes(32).toString('base64')}`;
+
+const EXAMPLES = [
+  { lang: 'python', command: 'python3', args: ['examples/python/handler.py'] },
+  { lang: 'go', command: 'examples/go/bin/handler', args: [] },
+  { lang: 'java', command: 'java', args: ['-XX:TieredStopAtLevel=1', '-cp', 'examples/java/target/classes', 'dev.courier.examples.Handler'] },
+  { lang: 'typescript', command: process.execPath, args: ['examples/typescript/dist/handler.js'] },
+];
+
+interface Event {
+  event: string;
+  ce_id?: string;
+  topic?: string | null;
+  partition?: number | null;
+  offset?: number | null;
+  key?: string | null;
+  bytes?: number;
+  ce_type?: string;
+  ce_source?: string;
+  attempt?: number;
+  status?: number;
+  port?: number;
+  verifying?: boolean;
+}
+
+/** An example handler as a child process; its stdout JSON lines are its events. */
+class ExampleProcess {
+  readonly events: Event[] = [];
+  output = '';
+  private child: ChildProcess | undefined;
+  private exited: Promise<unknown> | undefined;
+  exitCode: number | null | undefined;
+
+  constructor(
+    private readonly command: string,
+    private readonly args: string[],
+    private readonly env: Record<string, string>,
+  ) {}
+
+  async start(): Promise<string> {
+    const child = spawn(this.command, this.args, { cwd: root, env: { PATH: process.env.PATH ?? '', ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.exited = new Promise((resolveExit) => child.on('exit', (code) => resolveExit((this.exitCode = code))));
+    let buffered = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        this.output += `${line}\n`;
+        try {
+          this.events.push(JSON.parse(line) as Event);
+        } catch {}
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.output += chunk.toString('utf8');
+    });
+    const listening = await waitFor(
+      `${this.command} to listen`,
+      () => {
+        if (this.exitCode !== undefined) throw new Error(`exited (${this.exitCode}): ${this.output}`);
+        return this.events.find((e) => e.event === 'listening');
+      },
+      30_000,
+      50,
+    );
+    expect(listening.verifying).toBe(true);
+    return `http://127.0.0.1:${listening.port}/events`;
+  }
+
+  of(event: string, topic?: string): Event[] {
+    return this.events.filter((e) => e.event === event && (topic === undefined || e.topic === topic));
+  }
+
+  async stop(): Promise<void> {
+    if (!this.child || this.exitCode !== undefined) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+function run(command: string, args: string[], timeoutMs: number): Promise<void> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolveRun();
+      else reject(new Error(`${command} ${args.join(' ')} failed (${code ?? signal}):\n${output}`));
+    });
+  });
+}
+
+function sign(key: string, id: string, timestamp: number, body: Buffer): string {
+  const hmac = createHmac('sha256', Buffer.from(key.slice('whsec_'.length), 'base64'));
+  return `v1,${hmac.update(`${id}.${timestamp}.`).update(body).digest('base64')}`;
+}
+
+/** A push made by hand, as Courier would make it (or not quite). */
+async function push(url: string, body: Buffer, options: { ceId: string; offset: number; key?: string; timestamp?: number; signature?: string | null }) {
+  const webhookId = `direct-0-${options.offset}`;
+  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+  const headers: Record<string, string> = {
+    'content-type': 'application/octet-stream',
+    'ce-specversion': '1.0',
+    'ce-id': options.ceId,
+    'ce-source': '/kafka/direct',
+    'ce-type': 'dev.courier.kafka.record',
+    'kafka-topic': 'direct',
+    'kafka-partition': '0',
+    'kafka-offset': String(options.offset),
+    'kafka-timestamp': String(Date.now()),
+    'courier-attempt': '1',
+  };
+  if (options.key !== undefined) headers['kafka-key'] = options.key;
+  if (options.signature !== null) {
+    headers['webhook-id'] = webhookId;
+    headers['webhook-timestamp'] = String(timestamp);
+    headers['webhook-signature'] = options.signature ?? sign(secret, webhookId, timestamp, body);
+  }
+  const response = await fetch(url, { method: 'POST', headers, body });
+  await response.arrayBuffer();
+  return { status: response.status, retryAfter: response.headers.get('retry-after') };
+}
+
+const hex = (bytes: Buffer | null) => bytes?.toString('hex') ?? null;
+
+describe.each(EXAMPLES)('the $lang handler example', ({ lang, command, args }) => {
+  let example: ExampleProcess;
+  let url: string;
+  const couriers: CourierProcess[] = [];
+
+  beforeAll(async () => {
+    await run('bash', ['scripts/examples-setup.sh', lang], 240_000);
+    example = new ExampleProcess(command, args, { PORT: '0', WEBHOOK_SECRET: secret, MAX_CONCURRENCY: '2', PROCESSING_DELAY_MS: '20' });
+    url = await example.start();
+  }, 300_000);
+
+  afterAll(async () => {
+    for (const courier of couriers) await courier.kill();
+    await example?.stop();
+  });
+
+  it('verifies Standard Webhooks signatures itself: 401 for missing, tampered, wrong-key, stale or future ones', async () => {
+    const body = Buffer.from('{"hello":"world"}');
+    const now = Math.floor(Date.now() / 1000);
+    const id = (offset: number) => `direct-0-${offset}`;
+    const refused = [
+      await push(url, body, { ceId: 'direct-unsigned', offset: 1, signature: null }),
+      await push(url, body, { ceId: 'direct-tampered', offset: 2, timestamp: now, signature: sign(secret, id(2), now, Buffer.from('{"hello":"moon"}')) }),
+      await push(url, body, { ceId: 'direct-wrong-key', offset: 3, timestamp: now, signature: sign(wrongSecret, id(3), now, body) }),
+      await push(url, body, { ceId: 'direct-stale', offset: 4, timestamp: now - 360, signature: sign(secret, id(4), now - 360, body) }),
+      await push(url, body, { ceId: 'direct-future', offset: 5, timestamp: now + 360, signature: sign(secret, id(5), now + 360, body) }),
+      await push(url, body, { ceId: 'direct-garbage', offset: 6, signature: 'v1,not base64!! v2,x nonsense' }),
+    ];
+    expect(refused.map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 401]);
+    expect(example.of('bad_signature', 'direct').map((e) => e.ce_id)).toEqual([
+      'direct-unsigned',
+      'direct-tampered',
+      'direct-wrong-key',
+      'direct-stale',
+      'direct-future',
+      'direct-garbage',
+    ]);
+
+    // Accepted: during a secret rotation (several signatures, one valid), and over a body that is not UTF-8.
+    const rotated = `${sign(wrongSecret, id(7), now, body)} ${sign(secret, id(7), now, body)}`;
+    expect((await push(url, body, { ceId: 'direct-rotated', offset: 7, timestamp: now, signature: rotated })).status).toBe(200);
+    const binary = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0xc3, 0x28]);
+    expect((await push(url, binary, { ceId: 'direct-binary', offset: 8, key: '%00%FF%25%2F+' })).status).toBe(200);
+    // The same ce-id again: acknowledged, not processed twice.
+    expect((await push(url, binary, { ceId: 'direct-binary', offset: 9 })).status).toBe(200);
+    // A record the app will never accept.
+    expect((await push(url, Buffer.from('{"poison":true}'), { ceId: 'direct-poison', offset: 10 })).status).toBe(422);
+
+    expect(example.of('processed', 'direct').map((e) => [e.ce_id, e.key, e.bytes])).toEqual([
+      ['direct-rotated', null, body.length],
+      ['direct-binary', '00ff252f2b', binary.length],
+    ]);
+    expect(example.of('duplicate', 'direct').map((e) => [e.ce_id, e.offset])).toEqual([['direct-binary', 9]]);
+    expect(example.of('rejected', 'direct').map((e) => [e.ce_id, e.status])).toEqual([['direct-poison', 422]]);
+  });
+
+  it('behind Courier: every record processed once by ce-id, binary keys byte-exact, the poison record dead-lettered, a wrong secret refused, offsets committed', async () => {
+    const topic = uniqueName(`examples-${lang}`);
+    const wrongTopic = uniqueName(`examples-${lang}-wrong-secret`);
+    await createTopics(bootstrap, [
+      { topic, partitions: 2 },
+      { topic: `${topic}.dlq`, partitions: 1 },
+      { topic: wrongTopic, partitions: 1 },
+      { topic: `${wrongTopic}.dlq`, partitions: 1 },
+    ]);
+    const binaryKeys = [
+      Buffer.from([0x00]),
+      Buffer.from([0xff]),
+      Buffer.from('%'),
+      Buffer.from('/'),
+      Buffer.from([0xc3, 0x28]), // not UTF-8
+      Buffer.from('a+b c%2F'),
+      Buffer.from([0x00, 0xff, 0x25, 0x2f, 0x2b, 0x20, 0x80, 0xfe, 0x0a]),
+    ];
+    const duplicateHeaders = { ce_id: 'order-42', ce_type: 'com.example.order.created', ce_source: '/shop' };
+    const records: ProducedRecord[] = [
+      ...Array.from({ length: 12 }, (_, i) => ({ key: `order-${i}`, value: JSON.stringify({ order: i }), partition: i % 2 })),
+      ...binaryKeys.map((key, i) => ({ key, value: JSON.stringify({ binaryKey: i }), partition: i % 2 })),
+      { key: null, value: Buffer.from([0xff, 0xfe, 0x00, 0x80]), partition: 0 }, // a value that is not UTF-8, no key
+      { key: 'tombstone', value: null, partition: 1 },
+      { key: 'poison', value: JSON.stringify({ poison: true }), partition: 0 },
+      // One event produced twice (a producer retry, say): the same ce_id header, so the same ce-id.
+      { key: 'order-42', value: JSON.stringify({ order: 42 }), headers: duplicateHeaders, partition: 0 },
+      { key: 'order-42', value: JSON.stringify({ order: 42 }), headers: duplicateHeaders, partition: 1 },
+    ];
+    await produce(bootstrap, topic, records);
+    await produce(bootstrap, wrongTopic, [{ key: 'k', value: JSON.stringify({ order: 'never' }) }]);
+
+    const groupId = uniqueName('group');
+    const wrongGroupId = uniqueName('group');
+    const courier = new CourierProcess(
+      courierEnv(bootstrap, {
+        COURIER_GROUP_ID: groupId,
+        COURIER_TOPICS: topic,
+        COURIER_TARGET_URL: url,
+        COURIER_SIGNING_SECRET: secret,
+        // Several pushes at once, so that the example's MAX_CONCURRENCY=2 answers some with 503.
+        COURIER_ORDERING: 'unordered',
+        COURIER_MAX_IN_FLIGHT: '8',
+        COURIER_MAX_ATTEMPTS: '20',
+        COURIER_REQUEST_TIMEOUT_MS: '10000',
+      }),
+    );
+    const wrong = new CourierProcess(
+      courierEnv(bootstrap, { COURIER_GROUP_ID: wrongGroupId, COURIER_TOPICS: wrongTopic, COURIER_TARGET_URL: url, COURIER_SIGNING_SECRET: wrongSecret }),
+    );
+    couriers.push(courier, wrong);
+    courier.start();
+    wrong.start();
+
+    const committedAtEnd = async () => {
+      const [done, ends] = await Promise.all([committedOffsets(bootstrap, groupId, topic), endOffsets(bootstrap, topic)]);
+      return [...ends].every(([partition, end]) => done.get(partition) === end);
+    };
+    await waitFor('committed offsets to reach the end offsets', committedAtEnd, 60_000);
+    await waitFor('the wrong secret to be refused', () => example.of('bad_signature', wrongTopic).length >= 1, 60_000);
+    const readiness = await waitFor('Courier to report app_refused', async () => {
+      const answer = await wrong.api('/readyz');
+      return answer.status === 503 && answer.body.reasons.some((r: { code: string }) => r.code === 'app_refused') && answer;
+    });
+    expect(readiness.status).toBe(503);
+
+    // From Kafka: the ce-id each record carries (its ce_id header, else <topic>-<partition>-<offset>).
+    const stored = await readAll(bootstrap, topic);
+    expect(stored).toHaveLength(records.length);
+    const ceIdOf = (r: (typeof stored)[number]) => headerOf(r, 'ce_id') ?? `${topic}-${r.partition}-${r.offset}`;
+    const poison = stored.find((r) => r.value?.toString() === '{"poison":true}')!;
+    const at = new Map(stored.map((r) => [`${r.partition}/${r.offset}`, r]));
+
+    // Every record processed exactly once by ce-id: the duplicate acknowledged, the poison record rejected.
+    const processed = example.of('processed', topic);
+    const processedIds = processed.map((e) => e.ce_id);
+    expect(new Set(processedIds).size).toBe(processedIds.length);
+    expect([...processedIds].sort()).toEqual([...new Set(stored.filter((r) => r !== poison).map(ceIdOf))].sort());
+    expect(processed).toHaveLength(records.length - 2);
+    // The second copy of order-42 was acknowledged as a duplicate (a push retried after a timeout would be one too).
+    const duplicates = example.of('duplicate', topic).map((e) => e.ce_id);
+    expect(duplicates).toContain('order-42');
+    for (const id of duplicates) expect(processedIds).toContain(id);
+    const rejected = example.of('rejected', topic);
+    expect(rejected.length).toBeGreaterThan(0);
+    for (const event of rejected) expect([event.partition, event.offset, event.status]).toEqual([poison.partition, poison.offset, 422]);
+
+    // What the example read from the headers is what Kafka holds: coordinates, key bytes, value size, CloudEvents type.
+    for (const event of processed) {
+      const record = at.get(`${event.partition}/${event.offset}`)!;
+      expect(record, JSON.stringify(event)).toBeDefined();
+      expect(event.ce_id).toBe(ceIdOf(record));
+      expect(event.key).toBe(hex(record.key));
+      expect(event.bytes).toBe(record.value?.length ?? 0);
+      expect(event.ce_type).toBe(event.ce_id === 'order-42' ? 'com.example.order.created' : 'dev.courier.kafka.record');
+    }
+    const processedKeys = new Set(processed.map((e) => e.key));
+    for (const key of binaryKeys) expect(processedKeys, key.toString('hex')).toContain(key.toString('hex'));
+    expect(processedKeys).toContain(null);
+
+    // Overloaded answers (503 + Retry-After) were retried by Courier, and lost nothing.
+    expect(example.of('overloaded', topic).length).toBeGreaterThan(0);
+
+    // The poison record is in the DLQ, and nothing else.
+    const dead = await readAll(bootstrap, `${topic}.dlq`);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.value?.toString()).toBe('{"poison":true}');
+    expect(headerOf(dead[0]!, 'original_topic')).toBe(topic);
+    expect(headerOf(dead[0]!, 'original_partition')).toBe(String(poison.partition));
+    expect(headerOf(dead[0]!, 'original_offset')).toBe(String(poison.offset));
+    expect(headerOf(dead[0]!, 'error_type')).toBe('rejected_by_app');
+    expect(headerOf(dead[0]!, 'http_status')).toBe('422');
+
+    // The Courier with the wrong secret: refused, nothing processed, its record held (not committed, not dead-lettered).
+    await wrong.stop();
+    expect(example.of('processed', wrongTopic)).toEqual([]);
+    expect((await committedOffsets(bootstrap, wrongGroupId, wrongTopic)).get(0) ?? -1).toBeLessThan(1);
+    expect(await readAll(bootstrap, `${wrongTopic}.dlq`)).toEqual([]);
+  });
+});
