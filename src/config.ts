@@ -83,7 +83,7 @@ export const DEFAULTS = Object.freeze({
   bootstrapServers: 'localhost:9092',
   ordering: 'partition' as Ordering,
   maxInFlight: 256,
-  partitionBuffer: 500,
+  partitionBuffer: 2000,
   partitionBufferBytes: 16 * 1024 * 1024,
   maxRecordBytes: 1_048_576,
   maxHeaders: 100,

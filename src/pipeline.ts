@@ -44,7 +44,9 @@ export interface DeadLetterPort {
 
 /** What the pipeline needs from HTTP (delivery/push.ts). */
 export interface PushPort {
-  push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number, signal?: AbortSignal): Promise<AttemptResult>;
+  push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number): Promise<AttemptResult>;
+  /** Cancels every request still running: only at shutdown, once the grace period is over. */
+  abortAll(): Promise<void>;
 }
 
 export interface PipelineDeps {
@@ -57,8 +59,17 @@ export interface PipelineDeps {
   readonly onFatal?: (error: Error) => void;
 }
 
+/** A route's metric children, looked up once: label hashing per record shows in profiles. */
+interface RouteMetrics {
+  readonly delivered: { inc(): void };
+  readonly duration: { observe(value: number): void };
+  readonly processing: { observe(value: number): void };
+  readonly attempts: Map<string, { inc(): void }>;
+}
+
 interface Route {
   readonly config: RouteConfig;
+  readonly metrics: RouteMetrics;
   readonly url: URL;
   readonly gate: AppGate;
   refused: string | undefined;
@@ -78,8 +89,6 @@ interface PartitionRuntime {
   readonly tp: TopicPartition;
   /** Aborted on revoke or shutdown: waits (backoff, app down, DLQ retries) give up at once. */
   readonly soft: AbortController;
-  /** Aborted when the grace period is over: HTTP requests still running are cancelled. */
-  readonly hard: AbortController;
   readonly tasks: Set<Promise<void>>;
   /** When each record now in flight was started, for the age of the oldest one. */
   readonly startedAt: Map<Entry, number>;
@@ -124,6 +133,10 @@ export class Pipeline implements ConsumerHandlers {
   private commitTimer: NodeJS.Timeout | undefined;
   private completedSinceCommit = 0;
   private stopping = false;
+  private pushesAborted = false;
+  /** Fetching holds while this many records wait, until half of them started. */
+  private readonly fetchHighWater: number;
+  private fetchWaiters: Array<() => void> = [];
   private lastHintAt = 0;
   fatalError: Error | undefined;
 
@@ -138,9 +151,17 @@ export class Pipeline implements ConsumerHandlers {
         gate = new AppGate({ url, onChange: (up, reason) => this.appChanged(url.origin, up, reason) });
         gates.set(url.origin, gate);
       }
-      this.routes.set(routeConfig.topic, { config: routeConfig, url, gate, refused: undefined });
+      const topic = routeConfig.topic;
+      const routeMetrics: RouteMetrics = {
+        delivered: deps.metrics.recordsDelivered.labels({ topic }),
+        duration: deps.metrics.deliveryDuration.labels({ topic }),
+        processing: deps.metrics.recordProcessing.labels({ topic }),
+        attempts: new Map(),
+      };
+      this.routes.set(topic, { config: routeConfig, metrics: routeMetrics, url, gate, refused: undefined });
     }
     deps.metrics.appUp.set(1);
+    this.fetchHighWater = Math.max(2000, 4 * config.maxInFlight);
     this.scheduler = new Scheduler<Entry>({
       ordering: config.ordering,
       maxInFlight: config.maxInFlight,
@@ -168,7 +189,6 @@ export class Pipeline implements ConsumerHandlers {
       const runtime: PartitionRuntime = {
         tp,
         soft: new AbortController(),
-        hard: new AbortController(),
         tasks: new Set(),
         startedAt: new Map(),
         pauseReasons: new Map(),
@@ -202,10 +222,12 @@ export class Pipeline implements ConsumerHandlers {
         // Another member may own it already: forget it now so no commit (periodic, or triggered
         // by an answer arriving while we drain) can be made for it.
         this.tracker.revoke(runtime.tp);
-        runtime.hard.abort();
       }
     }
-    await this.drain(runtimes, lost ? 0 : this.deps.config.shutdownGraceMs);
+    this.releaseFetch();
+    // In-flight pushes of a revoked partition get the grace period; whatever finishes later is
+    // fenced by the tracker (its partition, or its generation, is gone) and never committed.
+    if (!lost) await this.drain(runtimes, this.deps.config.shutdownGraceMs);
     const final: TopicPartitionOffset[] = [];
     for (const runtime of runtimes) {
       const offset = this.tracker.revoke(runtime.tp);
@@ -239,6 +261,17 @@ export class Pipeline implements ConsumerHandlers {
     }
     if (topicCount > 0) metrics.recordsConsumed.inc({ topic: lastTopic }, topicCount);
     this.scheduler.dispatch();
+  }
+
+  beforeFetch(): Promise<void> | undefined {
+    if (this.scheduler.totalWaiting < this.fetchHighWater) return undefined;
+    return new Promise((resolve) => this.fetchWaiters.push(resolve));
+  }
+
+  private releaseFetch(): void {
+    if (this.fetchWaiters.length > 0 && this.scheduler.totalWaiting <= this.fetchHighWater >> 1) {
+      for (const wake of this.fetchWaiters.splice(0)) wake();
+    }
   }
 
   onError(error: Error, fatal: boolean): void {
@@ -286,6 +319,7 @@ export class Pipeline implements ConsumerHandlers {
         this.deps.metrics.inFlight.dec();
         this.scheduler.finish(tp, entry);
         if (!this.stopping) this.scheduler.dispatch();
+        this.releaseFetch();
       });
     runtime.tasks.add(task);
   }
@@ -295,11 +329,9 @@ export class Pipeline implements ConsumerHandlers {
     if (settled.kind === 'abandoned') return;
     if (settled.kind === 'dead-letter' && !(await this.writeDeadLetter(entry, runtime, settled.reason))) return;
     if (this.tracker.complete(entry.ticket)) {
-      const { metrics, config } = this.deps;
-      const topic = entry.record.topic;
-      if (settled.kind === 'ack') metrics.recordsDelivered.inc({ topic });
-      metrics.recordProcessing.observe({ topic }, (Date.now() - entry.record.fetchedAt) / 1000);
-      if (++this.completedSinceCommit >= config.commitEveryRecords) {
+      if (settled.kind === 'ack') entry.route.metrics.delivered.inc();
+      entry.route.metrics.processing.observe((Date.now() - entry.record.fetchedAt) / 1000);
+      if (++this.completedSinceCommit >= this.deps.config.commitEveryRecords) {
         this.completedSinceCommit = 0;
         void this.commit();
       }
@@ -323,12 +355,18 @@ export class Pipeline implements ConsumerHandlers {
       if (runtime.soft.signal.aborted) return { kind: 'abandoned' };
       const started = performance.now();
       const headers = attemptHeaders(prepared, record.value, attempt, this.pushSettings, Math.floor(Date.now() / 1000));
-      const result = await this.deps.pusher.push(route.url, headers, record.value, route.config.requestTimeoutMs, runtime.hard.signal);
+      const result = await this.deps.pusher.push(route.url, headers, record.value, route.config.requestTimeoutMs);
       const outcome = classify(result);
       if (outcome.action !== 'app-down') {
-        metrics.deliveryDuration.observe({ topic: record.topic }, (performance.now() - started) / 1000);
+        route.metrics.duration.observe((performance.now() - started) / 1000);
       }
-      metrics.deliveryAttempts.inc({ topic: record.topic, result: resultLabel(result) });
+      const label = resultLabel(result);
+      let attempts = route.metrics.attempts.get(label);
+      if (!attempts) {
+        attempts = metrics.deliveryAttempts.labels({ topic: record.topic, result: label });
+        route.metrics.attempts.set(label, attempts);
+      }
+      attempts.inc();
       switch (outcome.action) {
         case 'ack':
           if (route.refused) this.appRefused(route, undefined);
@@ -345,7 +383,8 @@ export class Pipeline implements ConsumerHandlers {
         case 'dead-letter':
           return { kind: 'dead-letter', reason: deadLetterReason('rejected_by_app', result, attempt) };
         case 'retry': {
-          if (runtime.hard.signal.aborted) return { kind: 'abandoned' };
+          // Cancelled by our own shutdown: not the app's failure, never a DLQ write.
+          if (this.pushesAborted) return { kind: 'abandoned' };
           if (attempt >= route.config.maxAttempts) {
             return { kind: 'dead-letter', reason: deadLetterReason('retries_exhausted', result, attempt) };
           }
@@ -366,8 +405,9 @@ export class Pipeline implements ConsumerHandlers {
     let failures = 0;
     for (;;) {
       // The first write is made even while stopping: the push finished within the grace period,
-      // so its outcome should land. Only retrying a failing write gives way to a revoke or stop.
-      if (failures > 0 && runtime.soft.signal.aborted) return false;
+      // so its outcome should land. Only retrying a failing write gives way to a revoke or stop,
+      // and nothing is written for a partition (or generation) that is no longer ours.
+      if ((failures > 0 && runtime.soft.signal.aborted) || !this.tracker.owns(entry.ticket)) return false;
       try {
         await this.deps.deadLetters.send(route.config.dlqTopic, record, reason);
         break;
@@ -486,24 +526,25 @@ export class Pipeline implements ConsumerHandlers {
     for (const route of this.routes.values()) route.gate.stop();
     const inFlight = runtimes.reduce((n, r) => n + r.tasks.size, 0);
     logger.info({ inFlight, graceMs: config.shutdownGraceMs }, 'stopping: draining in-flight pushes');
-    await this.drain(runtimes, config.shutdownGraceMs);
+    if (!(await this.drain(runtimes, config.shutdownGraceMs))) {
+      // Grace over: cancel what still runs (its records stay uncommitted and go to the next owner).
+      this.pushesAborted = true;
+      await this.deps.pusher.abortAll();
+      await Promise.allSettled(runtimes.flatMap((runtime) => [...runtime.tasks]));
+    }
     await this.commit();
     await this.source?.close();
     logger.info('stopped: offsets committed, group left');
   }
 
-  /** Waits for the partitions' tasks, up to `graceMs`; then cancels what still runs. */
-  private async drain(runtimes: readonly PartitionRuntime[], graceMs: number): Promise<void> {
+  /** Waits for the partitions' tasks, up to `graceMs`; true when they all finished. */
+  private async drain(runtimes: readonly PartitionRuntime[], graceMs: number): Promise<boolean> {
     const tasks = runtimes.flatMap((runtime) => [...runtime.tasks]);
-    if (tasks.length === 0) return;
-    const all = Promise.allSettled(tasks);
+    if (tasks.length === 0) return true;
     const graceOver = new AbortController();
-    const finished = await Promise.race([all.then(() => true), sleep(graceMs, graceOver.signal).then(() => false)]);
+    const finished = await Promise.race([Promise.allSettled(tasks).then(() => true), sleep(graceMs, graceOver.signal).then(() => false)]);
     graceOver.abort(); // clears the timer, which would otherwise keep the process alive
-    if (!finished) {
-      for (const runtime of runtimes) runtime.hard.abort();
-      await all;
-    }
+    return finished;
   }
 
   // ---- state for the API -----------------------------------------------------------------------

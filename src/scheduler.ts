@@ -87,6 +87,8 @@ export class Scheduler<T extends Schedulable> {
   /** The same queues as an array, so dispatching allocates nothing. */
   private queueList: PartitionQueue<T>[] = [];
   private inFlight = 0;
+  /** Records waiting across all partitions. */
+  private waiting = 0;
   /** Which queue and lane started an item, so a late finish after a revoke cannot touch a new queue. */
   private readonly owner = new WeakMap<T, { queue: PartitionQueue<T>; lane: Lane<T> | undefined }>();
   /** Rotates which partition gets the first free slot, so one busy partition cannot starve others. */
@@ -109,6 +111,7 @@ export class Scheduler<T extends Schedulable> {
     this.queues.delete(key);
     this.queueList = this.queueList.filter((q) => q !== queue);
     this.inFlight -= queue.inFlight;
+    this.waiting -= queue.length;
     return queue.length;
   }
 
@@ -123,6 +126,7 @@ export class Scheduler<T extends Schedulable> {
     }
     queue.ready = new Fifo<Lane<T>>();
     queue.unordered = new Fifo<T>();
+    this.waiting -= queue.length;
     queue.length = 0;
     queue.bytes = 0;
   }
@@ -149,6 +153,7 @@ export class Scheduler<T extends Schedulable> {
       if (!lane.busy && lane.waiting.length === 1) queue.ready.push(lane);
     }
     queue.length++;
+    this.waiting++;
     queue.bytes += item.size;
     if (!queue.backpressured && (queue.length >= this.options.partitionBuffer || queue.bytes >= this.options.partitionBufferBytes)) {
       queue.backpressured = true;
@@ -181,6 +186,10 @@ export class Scheduler<T extends Schedulable> {
 
   get totalInFlight(): number {
     return this.inFlight;
+  }
+
+  get totalWaiting(): number {
+    return this.waiting;
   }
 
   /** Starts every record that may start now. */
@@ -217,6 +226,7 @@ export class Scheduler<T extends Schedulable> {
     if (item === undefined) return false;
     if (lane) lane.busy = true;
     queue.length--;
+    this.waiting--;
     queue.bytes -= item.size;
     queue.inFlight++;
     this.inFlight++;

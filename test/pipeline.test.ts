@@ -333,7 +333,7 @@ describe('Pipeline: revoke', () => {
   /** No cadence commits during the test: only revoke and stop commit. */
   const quiet = { COURIER_COMMIT_INTERVAL_MS: '3600000', COURIER_SHUTDOWN_GRACE_MS: '30' };
 
-  it('commits the acknowledged prefix before onRevoke resolves, cancels the in-flight push, and never commits the partition again', async () => {
+  it('commits the acknowledged prefix before onRevoke resolves, stops waiting after the grace, and never commits the partition again', async () => {
     const held = new Map<string, Deferred<AttemptResult>>();
     const pusher = new FakePusher((call) => {
       if (at(call) === '0:2' || at(call) === '1:0') {
@@ -360,10 +360,10 @@ describe('Pipeline: revoke', () => {
       revokeResolved = true;
       expect(revokeCommitBeforeResolve).toBe(true);
       expect(source.commits.filter((c) => c.offsets.some((o) => o.partition === 0)).map((c) => c.offsets)).toEqual([[{ ...p0, offset: 2 }]]);
-      const inFlight = pusher.callsOf(0, 2);
-      expect(inFlight).toHaveLength(1);
-      expect(inFlight[0]!.signal?.aborted).toBe(true);
+      expect(pusher.callsOf(0, 2)).toHaveLength(1);
       expect(pusher.callsOf(0, 3)).toHaveLength(0);
+      // The push outlives the grace and succeeds: fenced, nothing more is committed for partition 0.
+      held.get('0:2')!.resolve(ok200);
       expect(pipeline.assignedPartitions()).toEqual([p1]);
 
       // The other partition goes on; its progress never carries partition 0 along.
@@ -377,18 +377,17 @@ describe('Pipeline: revoke', () => {
     expect(pusher.callsOf(0, 2)).toHaveLength(1);
   });
 
-  it('counts an answer that arrives during the drain (even after the grace) and commits nothing for the partition afterwards', async () => {
+  it('counts an answer that arrives within the grace, and commits nothing for the partition afterwards', async () => {
     const late = deferred<AttemptResult>();
-    const pusher = new FakePusher((call) => (at(call) === '0:1' ? late.promise : ok200)); // ignores the abort
-    const { pipeline, source } = harness(quiet, { pusher });
+    const pusher = new FakePusher((call) => (at(call) === '0:1' ? late.promise : ok200));
+    const { pipeline, source } = harness({ ...quiet, COURIER_SHUTDOWN_GRACE_MS: '5000' }, { pusher });
     try {
       pipeline.attach(source);
       pipeline.onAssign([p0, p1]);
       pipeline.onRecords([record(0, 0), record(0, 1), record(0, 2)]);
       await until(() => pusher.callsOf(0, 1).length === 1, 2000, 'push of 0:1');
       const revoking = pipeline.onRevoke([p0], false);
-      await until(() => pusher.callsOf(0, 1)[0]!.signal?.aborted === true, 2000, 'grace over');
-      late.resolve(ok200); // the app answered anyway: acknowledged
+      late.resolve(ok200); // the app answers during the drain: acknowledged and committed
       await revoking;
       expect(source.commits.map((c) => c.offsets)).toEqual([[{ ...p0, offset: 2 }]]);
       pipeline.onRecords([record(1, 0)]);
@@ -400,7 +399,27 @@ describe('Pipeline: revoke', () => {
     expect(pusher.callsOf(0, 2)).toHaveLength(0);
   });
 
-  it('lost: commits nothing for the partition and cancels its in-flight push at once', async () => {
+  it('fences an answer that arrives after the grace: the revoke commit stays before it', async () => {
+    const late = deferred<AttemptResult>();
+    const pusher = new FakePusher((call) => (at(call) === '0:1' ? late.promise : ok200));
+    const { pipeline, source } = harness(quiet, { pusher });
+    try {
+      pipeline.attach(source);
+      pipeline.onAssign([p0, p1]);
+      pipeline.onRecords([record(0, 0), record(0, 1), record(0, 2)]);
+      await until(() => pusher.callsOf(0, 1).length === 1, 2000, 'push of 0:1');
+      await pipeline.onRevoke([p0], false); // the 30 ms grace runs out
+      late.resolve(ok200);
+      await realSleep(20);
+      pipeline.onAssign([p0]); // even when the partition comes back, the old answer is not counted
+      await realSleep(20);
+    } finally {
+      await pipeline.stop();
+    }
+    expect(source.commitOffsetsOf(p0)).toEqual([1]);
+  });
+
+  it('lost: commits nothing for the partition and does not wait for its in-flight push', async () => {
     const pusher = new FakePusher((call) => (at(call) === '0:2' ? abortable(call.signal, deferred<AttemptResult>().promise) : ok200));
     const { pipeline, source } = harness(quiet, { pusher });
     try {
@@ -409,7 +428,7 @@ describe('Pipeline: revoke', () => {
       pipeline.onRecords([record(0, 0), record(0, 1), record(0, 2), record(1, 0)]);
       await until(() => pusher.callsOf(0, 2).length === 1 && pusher.callsOf(1, 0).length === 1, 2000, 'pushes');
       await pipeline.onRevoke([p0], true);
-      expect(pusher.callsOf(0, 2)[0]!.signal?.aborted).toBe(true);
+      expect(pusher.callsOf(0, 2)[0]!.result).toBeUndefined(); // still running, not waited for
       expect(source.commits).toHaveLength(0);
       expect(pipeline.rebalances().counts.lost).toBe(1);
     } finally {

@@ -171,18 +171,10 @@ export class Pusher {
   }
 
   /**
-   * Sends one attempt. `signal` aborts it from outside (shutdown past the grace period); such an
-   * abort is reported as a lost connection, since the app may have seen the request.
+   * Sends one attempt. The per-attempt timeout is undici's own (headers, then body), so an attempt
+   * costs no timer and no AbortController of ours.
    */
-  async push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number, signal?: AbortSignal): Promise<AttemptResult> {
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
-    const onOuterAbort = () => controller.abort();
-    signal?.addEventListener('abort', onOuterAbort, { once: true });
+  async push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number): Promise<AttemptResult> {
     try {
       const response = await this.agent.request({
         origin: url.origin,
@@ -190,7 +182,6 @@ export class Pusher {
         method: 'POST',
         headers,
         body: body ?? '',
-        signal: controller.signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
@@ -199,19 +190,20 @@ export class Pusher {
       const retryAfter = response.headers['retry-after'];
       return { kind: 'response', status: response.statusCode, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
     } catch (error) {
-      if (timedOut) return { kind: 'timeout' };
       const code = errorCode(error);
       if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { kind: 'timeout' };
       if (isUnreachableCode(code)) return { kind: 'unreachable', code };
       return { kind: 'connection-lost', code };
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onOuterAbort);
     }
   }
 
+  /** Cancels every request still running (shutdown, once the grace period is over). */
+  async abortAll(): Promise<void> {
+    await this.agent.destroy();
+  }
+
   async close(): Promise<void> {
-    await this.agent.close();
+    if (!this.agent.destroyed) await this.agent.close();
   }
 }
 

@@ -3,6 +3,7 @@ import rdkafka from '@confluentinc/kafka-javascript';
 import type { Logger } from 'pino';
 import { CourierError } from '../errors.js';
 import type { KafkaRecord, TopicPartition, TopicPartitionOffset } from '../record.js';
+import { sleep } from '../time.js';
 import { splitProperties } from './properties.js';
 
 /** The typings lag the library: these methods exist in 1.10 (lib/kafka-consumer.js). */
@@ -32,7 +33,14 @@ export interface ConsumerHandlers {
   onRecords(records: KafkaRecord[]): void;
   /** A client error; `fatal` means the consumer cannot continue. */
   onError(error: Error, fatal: boolean): void;
+  /**
+   * Asked before each fetch: a promise means "enough records wait; fetch when it settles". The
+   * loop fetches anyway after a second, so rebalance events keep being served.
+   */
+  beforeFetch?(): Promise<void> | undefined;
 }
+
+const MAX_FETCH_HOLD_MS = 1000;
 
 export interface ConsumerOptions {
   readonly properties: Readonly<Record<string, string>>;
@@ -101,6 +109,13 @@ export class KafkaSource {
 
   private async loop(): Promise<void> {
     while (this.running) {
+      // Flow control without pause/resume: pausing purges librdkafka's prefetched records.
+      const hold = this.handlers.beforeFetch?.();
+      if (hold) {
+        const timeout = new AbortController();
+        await Promise.race([hold, sleep(MAX_FETCH_HOLD_MS, timeout.signal)]);
+        timeout.abort();
+      }
       const started = performance.now();
       const messages = await new Promise<RdMessage[]>((resolve) => {
         this.consumer.consume(this.batchSize, (error, batch) => {

@@ -131,6 +131,11 @@ export class OffsetTracker {
     return { topic: tp.topic, partition: tp.partition, offset, generation: entry.state.generation };
   }
 
+  /** Whether the ticket's partition is still tracked under the ticket's generation. */
+  owns(ticket: RecordTicket): boolean {
+    return this.partitions.get(tpKey(ticket))?.state.generation === ticket.generation;
+  }
+
   /** Marks a record acknowledged or dead-lettered. Returns false for a stale or unknown ticket. */
   complete(ticket: RecordTicket): boolean {
     const entry = this.partitions.get(tpKey(ticket));

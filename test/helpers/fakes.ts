@@ -136,6 +136,7 @@ export interface PushCall {
   readonly key: string | null;
   readonly attempt: number;
   readonly headers: Readonly<Record<string, string | string[]>>;
+  /** Aborts when the pipeline cancels every running push (shutdown past the grace). */
   readonly signal: AbortSignal | undefined;
   /** Set when the fake answered. */
   result: AttemptResult | undefined;
@@ -157,7 +158,15 @@ export class FakePusher implements PushPort {
 
   constructor(public script: (call: PushCall) => Answer = () => ok200) {}
 
-  async push(_url: URL, headers: Record<string, string | string[]>, _body: Buffer | null, _timeoutMs: number, signal?: AbortSignal): Promise<AttemptResult> {
+  /** Aborted by `abortAll`, as the real Pusher destroys its sockets at the end of a shutdown grace. */
+  private readonly cancelled = new AbortController();
+
+  async abortAll(): Promise<void> {
+    this.cancelled.abort();
+  }
+
+  async push(_url: URL, headers: Record<string, string | string[]>, _body: Buffer | null, _timeoutMs: number): Promise<AttemptResult> {
+    const signal = this.cancelled.signal;
     const key = headers['kafka-key'];
     const call: PushCall = {
       topic: String(headers['kafka-topic']),
