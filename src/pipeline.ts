@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { bootstrapHint, type Config, type RouteConfig } from './config.js';
 import { AppGate } from './delivery/app-gate.js';
@@ -169,6 +170,7 @@ export class Pipeline implements ConsumerHandlers {
       partitionBufferBytes: config.partitionBufferBytes,
       start: (entry, tp) => this.start(entry, tp),
       backpressure: (tp, paused) => this.setPaused(tp, 'backpressure', paused),
+      drained: () => this.wakeFetch(),
     });
   }
 
@@ -188,7 +190,7 @@ export class Pipeline implements ConsumerHandlers {
       this.scheduler.addPartition(tp);
       const runtime: PartitionRuntime = {
         tp,
-        soft: new AbortController(),
+        soft: softController(),
         tasks: new Set(),
         startedAt: new Map(),
         pauseReasons: new Map(),
@@ -263,15 +265,23 @@ export class Pipeline implements ConsumerHandlers {
     this.scheduler.dispatch();
   }
 
+  /**
+   * Holds the next fetch while enough records wait and every partition that can run has some:
+   * fetching then would only make librdkafka pause (and purge) the partitions that are full. A
+   * partition with nothing waiting must not starve behind busier ones (partition parallelism
+   * would collapse exactly when the app is slow), so an idle one lets the fetch go at once.
+   */
   beforeFetch(): Promise<void> | undefined {
-    if (this.scheduler.totalWaiting < this.fetchHighWater) return undefined;
+    if (this.scheduler.totalWaiting < this.fetchHighWater || this.scheduler.hasIdlePartition()) return undefined;
     return new Promise((resolve) => this.fetchWaiters.push(resolve));
   }
 
   private releaseFetch(): void {
-    if (this.fetchWaiters.length > 0 && this.scheduler.totalWaiting <= this.fetchHighWater >> 1) {
-      for (const wake of this.fetchWaiters.splice(0)) wake();
-    }
+    if (this.fetchWaiters.length > 0 && this.scheduler.totalWaiting <= this.fetchHighWater >> 1) this.wakeFetch();
+  }
+
+  private wakeFetch(): void {
+    for (const wake of this.fetchWaiters.splice(0)) wake();
   }
 
   onError(error: Error, fatal: boolean): void {
@@ -659,6 +669,13 @@ export interface PartitionStatus {
   readonly oldestInFlightMs: number | null;
   readonly pausedReason: PauseReason | null;
   readonly pausedReasons: PauseReason[];
+}
+
+/** Every record waiting (backoff, app down, DLQ retry) listens on its partition's signal. */
+function softController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 function resultLabel(result: AttemptResult): string {

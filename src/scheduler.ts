@@ -26,6 +26,8 @@ export interface SchedulerOptions<T extends Schedulable> {
   readonly partitionBufferBytes: number;
   readonly start: (item: T, tp: TopicPartition) => void;
   readonly backpressure: (tp: TopicPartition, paused: boolean) => void;
+  /** A partition that was fed just ran out of waiting records (it may starve without a fetch). */
+  readonly drained?: (tp: TopicPartition) => void;
 }
 
 /** A FIFO with O(1) push and shift that reuses its array. */
@@ -192,6 +194,12 @@ export class Scheduler<T extends Schedulable> {
     return this.waiting;
   }
 
+  /** Whether some partition has nothing waiting although it can start records. */
+  hasIdlePartition(): boolean {
+    for (const queue of this.queueList) if (queue.length === 0 && !queue.blocked && !queue.held && !queue.backpressured) return true;
+    return false;
+  }
+
   /** Starts every record that may start now. */
   dispatch(): void {
     const queues = this.queueList;
@@ -228,6 +236,7 @@ export class Scheduler<T extends Schedulable> {
     queue.length--;
     this.waiting--;
     queue.bytes -= item.size;
+    if (queue.length === 0) this.options.drained?.(queue.tp);
     queue.inFlight++;
     this.inFlight++;
     this.owner.set(item, { queue, lane });

@@ -90,6 +90,7 @@ describe('preparePush: A2 headers', () => {
       'kafka-offset': '42',
       'kafka-timestamp': String(TIMESTAMP),
       'kafka-key': 'order-1',
+      'courier-attempt': '1',
     });
     expect(messageId).toBe('orders-3-42');
     expect(droppedHeaders).toBe(0);
@@ -214,6 +215,7 @@ describe('preparePush: A2 headers', () => {
 
   const GENERATED = new Set([
     'content-type',
+    'courier-attempt',
     'kafka-topic',
     'kafka-partition',
     'kafka-offset',
@@ -290,15 +292,16 @@ describe('attemptHeaders', () => {
     expect(headers['webhook-signature']).toBe(`v1,${expected}`);
   }
 
-  it('adds courier-attempt and keeps the prepared headers', () => {
+  it('sets courier-attempt on the prepared headers (updated in place: an attempt allocates no header object)', () => {
     const prepared = preparePush(record(), { signingKeys: [], appToken: 'app-token' });
+    expect(prepared.headers['courier-attempt']).toBe('1');
     const headers = attemptHeaders(prepared, Buffer.from('x'), 3, { signingKeys: [], appToken: 'app-token' }, 1_700_000_000);
     expect(headers['courier-attempt']).toBe('3');
     expect(headers.authorization).toBe('Bearer app-token');
     expect(headers['ce-id']).toBe('orders-3-42');
     expect(headers['webhook-signature']).toBeUndefined();
     expect(headers['webhook-id']).toBeUndefined();
-    expect(prepared.headers['courier-attempt']).toBeUndefined();
+    expect(headers).toBe(prepared.headers);
   });
 
   it('signs per Standard Webhooks, verifiable with node:crypto over "id.timestamp.body"', () => {
@@ -329,8 +332,8 @@ describe('attemptHeaders', () => {
   it('keeps webhook-id (and ce-id) stable across attempts while the timestamp and signature follow the attempt', () => {
     const body = Buffer.from('payload');
     const prepared = preparePush(record(), signing);
-    const first = attemptHeaders(prepared, body, 1, signing, 1_700_000_000);
-    const second = attemptHeaders(prepared, body, 2, signing, 1_700_000_030);
+    const first = { ...attemptHeaders(prepared, body, 1, signing, 1_700_000_000) };
+    const second = { ...attemptHeaders(prepared, body, 2, signing, 1_700_000_030) };
     expect(second['webhook-id']).toBe(first['webhook-id']);
     expect(second['ce-id']).toBe(first['ce-id']);
     expect([first['courier-attempt'], second['courier-attempt']]).toEqual(['1', '2']);
