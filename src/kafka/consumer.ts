@@ -127,7 +127,10 @@ export class KafkaSource {
         });
       });
       this.options.onPoll?.((performance.now() - started) / 1000);
-      if (messages.length > 0 && this.running) this.handlers.onRecords(messages.map(toRecord));
+      if (messages.length > 0 && this.running) {
+        const fetchedAt = Date.now();
+        this.handlers.onRecords(messages.map((message) => toRecord(message, fetchedAt)));
+      }
     }
   }
 
@@ -231,12 +234,17 @@ function plain(tp: TopicPartition): TopicPartition {
   return { topic: tp.topic, partition: tp.partition };
 }
 
-function toRecord(message: RdMessage): KafkaRecord {
-  const headers: Array<readonly [string, Buffer]> = [];
-  for (const header of message.headers ?? []) {
-    for (const name in header) {
-      const value = header[name];
-      headers.push([name, Buffer.isBuffer(value) ? value : Buffer.from(String(value))]);
+const NO_HEADERS: ReadonlyArray<readonly [string, Buffer]> = Object.freeze([]);
+
+function toRecord(message: RdMessage, fetchedAt: number): KafkaRecord {
+  let headers: Array<readonly [string, Buffer]> | undefined;
+  if (message.headers) {
+    for (const header of message.headers) {
+      for (const name in header) {
+        const value = header[name];
+        headers ??= [];
+        headers.push([name, Buffer.isBuffer(value) ? value : Buffer.from(String(value))]);
+      }
     }
   }
   const key = message.key;
@@ -244,10 +252,10 @@ function toRecord(message: RdMessage): KafkaRecord {
     topic: message.topic,
     partition: message.partition,
     offset: message.offset,
-    timestamp: message.timestamp ?? Date.now(),
+    timestamp: message.timestamp ?? fetchedAt,
     key: key === undefined || key === null ? null : Buffer.isBuffer(key) ? key : Buffer.from(String(key)),
     value: message.value ?? null,
-    headers,
-    fetchedAt: Date.now(),
+    headers: headers ?? NO_HEADERS,
+    fetchedAt,
   };
 }
