@@ -1,0 +1,179 @@
+// Shared helpers of the benchmark: Kafka admin, /proc readings, free ports, statistics.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { KafkaJS } from '@confluentinc/kafka-javascript';
+
+export const RECORD_BYTES = 1024;
+export const DISTINCT_KEYS = 1024;
+
+export function kafka(bootstrap) {
+  return new KafkaJS.Kafka({ 'bootstrap.servers': bootstrap, log_level: 0 });
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** CLOCK_MONOTONIC in ns: the same clock in every process of this machine. */
+export const nowNs = () => process.hrtime.bigint();
+export const nsToS = (ns) => Number(ns) / 1e9;
+
+/**
+ * The consumer configuration Courier builds (src/config.ts CONSUMER_DEFAULTS plus what loadConfig
+ * forces), split into global and topic properties the way src/kafka/properties.ts does (the JS
+ * binding ignores topic properties such as auto.offset.reset in the global configuration).
+ */
+export async function courierConsumerSettings(bootstrap, groupId) {
+  const { CONSUMER_DEFAULTS } = await import('../dist/config.js');
+  const { splitProperties } = await import('../dist/kafka/properties.js');
+  if (!CONSUMER_DEFAULTS || !splitProperties) throw new Error('dist/ lacks CONSUMER_DEFAULTS or splitProperties: run scripts/setup.sh');
+  const { global, topic } = splitProperties({
+    ...CONSUMER_DEFAULTS,
+    'client.id': 'courier-bench',
+    'bootstrap.servers': bootstrap,
+    'group.id': groupId,
+    'enable.auto.commit': 'false',
+    'enable.auto.offset.store': 'false',
+    'enable.partition.eof': 'false',
+  });
+  return { global: { ...global, log_level: 0 }, topic };
+}
+
+/** Courier's Pusher settings (src/delivery/push.ts): one undici Agent, keep-alive, no pipelining. */
+export function courierAgentOptions(connections) {
+  return { connections, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5_000 } };
+}
+
+/**
+ * Headers shaped like the ones Courier sends (CloudEvents binary mode + Kafka coordinates), so
+ * the raw-push limit moves the same bytes over the wire.
+ */
+export function courierLikeHeaders(topic, partition, offset, key, timestamp) {
+  return {
+    'ce-specversion': '1.0',
+    'ce-id': `${topic}-${partition}-${offset}`,
+    'ce-source': `/kafka/${topic}`,
+    'ce-type': 'dev.courier.kafka.record',
+    'ce-time': new Date(timestamp).toISOString(),
+    'content-type': 'application/octet-stream',
+    'kafka-topic': topic,
+    'kafka-partition': String(partition),
+    'kafka-offset': String(offset),
+    'kafka-timestamp': String(timestamp),
+    ...(key ? { 'kafka-key': key } : {}),
+    'courier-attempt': '1',
+  };
+}
+
+/** A 1 KiB record value. When `stampNs` is given, it starts with `t=<monotonic ns>;` for latency. */
+export function recordValue(i, stampNs) {
+  const head = stampNs === undefined ? `i=${i};` : `t=${stampNs};i=${i};`;
+  return Buffer.from(head.padEnd(RECORD_BYTES, 'x'));
+}
+
+/** The monotonic produce time a value carries (see recordValue), or undefined. */
+export function stampOf(body) {
+  if (body.length < 3 || body[0] !== 0x74 || body[1] !== 0x3d) return undefined; // "t="
+  const end = body.indexOf(0x3b, 2); // ";"
+  if (end < 0 || end > 40) return undefined;
+  try {
+    return BigInt(body.subarray(2, end).toString('latin1'));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function withAdmin(bootstrap, fn) {
+  const admin = kafka(bootstrap).admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function endOffsets(admin, topic) {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return new Map(offsets.map((p) => [p.partition, Number(p.high)]));
+}
+
+export async function committedOffsets(admin, groupId, topic) {
+  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return new Map((result?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+}
+
+/** Records of `ends` not yet covered by `committed` (a partition with nothing committed counts in full). */
+export function remaining(ends, committed) {
+  let left = 0;
+  for (const [partition, end] of ends) left += Math.max(0, end - Math.max(0, committed.get(partition) ?? 0));
+  return left;
+}
+
+export const sum = (map) => [...map.values()].reduce((a, b) => a + Math.max(0, b), 0);
+
+/** utime + stime of a process, in seconds (USER_HZ = 100 on Linux). */
+export function cpuSecondsOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After "pid (comm) ": state is field 3, utime 14, stime 15 → indexes 11 and 12 here.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Peak and current resident set size, in MB (VmHWM / VmRSS of /proc/<pid>/status). */
+export function memoryOf(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+    return { peakMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
+  } catch {
+    return { peakMb: undefined, rssMb: undefined };
+  }
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return undefined;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index];
+}
+
+/** Least-squares slope of y over x. */
+export function slope(points) {
+  const n = points.length;
+  if (n < 2) return undefined;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? undefined : num / den;
+}
+
+export const round = (value, digits = 2) => (value === undefined || value === null || !Number.isFinite(value) ? null : Number(value.toFixed(digits)));
+
+/** Prints one JSON line on stdout: how the bench's own processes talk to the runner. */
+export function emit(event, fields = {}) {
+  process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
+}
+
+/** CPU and peak RSS of this process, the same readings the runner takes of Courier from /proc. */
+export function selfUsage() {
+  const cpu = process.cpuUsage();
+  return { cpuS: (cpu.user + cpu.system) / 1e6, ...memoryOf(process.pid) };
+}

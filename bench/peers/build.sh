@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Builds one benchmark peer from its registry into .bench/peers/ (git-ignored), within a time budget.
+#
+# Usage: bash bench/peers/build.sh daprd|redpanda-connect
+#
+# Always exits 0 and writes .bench/peers/<peer>.json:
+#   {"peer","ok","bin","version","seconds","cached","reason"}
+# so the benchmark can record why a peer is missing and run the rest.
+# Env: BENCH_PEER_BUILD_TIMEOUT (seconds, default 900), REDPANDA_CONNECT_BIN (a binary you provide).
+set -uo pipefail
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
+OUT=$ROOT/.bench/peers
+BIN=$OUT/bin
+BUDGET=${BENCH_PEER_BUILD_TIMEOUT:-900}
+peer=${1:?usage: build.sh daprd|redpanda-connect}
+mkdir -p "$BIN"
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# status OK BIN VERSION SECONDS CACHED REASON
+status() {
+  node -e '
+    const [peer, ok, bin, version, seconds, cached, reason] = process.argv.slice(1);
+    const out = { peer, ok: ok === "1", bin: bin || null, version: version || null,
+      seconds: Number(seconds), cached: cached === "1", reason: reason || null };
+    require("fs").writeFileSync(process.argv[8], JSON.stringify(out, null, 2) + "\n");
+  ' "$peer" "$1" "$2" "$3" "$4" "$5" "$6" "$OUT/$peer.json"
+  if [[ $1 == 1 ]]; then log "$peer: ready ($2, $3$([[ $5 == 1 ]] && echo ", cached" || echo ", built in $4 s"))"; else log "$peer: not available: $6"; fi
+}
+
+# go install MODULE/PATH@VERSION into $BIN with the budget; leaves the tail of the log in $err.
+go_install() {
+  local target=$1 logf=$OUT/$peer.build.log
+  command -v go >/dev/null || { err="go is not installed"; return 1; }
+  log "$peer: go install $target (budget ${BUDGET}s; log: ${logf#"$ROOT"/})"
+  if GOBIN=$BIN GOFLAGS=-buildvcs=false timeout --kill-after=10 "$BUDGET" go install "$target" >"$logf" 2>&1; then
+    return 0
+  fi
+  local rc=$?
+  if ((rc == 124 || rc == 137)); then
+    err="go install $target did not finish within ${BUDGET}s"
+  else
+    err="go install $target failed: $(grep -v '^go: downloading' "$logf" | tail -n 3 | tr '\n' ' ' | cut -c1-400)"
+  fi
+  return 1
+}
+
+# `go install MODULE/cmd@VERSION` refuses a module whose go.mod has replace directives (daprd's
+# has). So: a throw-away main module whose go.mod is the peer's own (same requirements, same
+# replaces) plus a requirement on the peer, with the peer's go.sum, then `go build` of its package.
+# Everything comes from the Go module proxy.
+go_build_replaced() {
+  local module=$1 version=$2 pkg=$3 name=$4 tags=${5:-} logf=$OUT/$peer.build.log src=$OUT/src/$peer dir
+  command -v go >/dev/null || { err="go is not installed"; return 1; }
+  log "$peer: building $module/${pkg#./}@$version from the Go module proxy (budget ${BUDGET}s; log: ${logf#"$ROOT"/})"
+  rm -rf "$src" && mkdir -p "$src"
+  : >"$logf"
+  # A shared deadline for download + build.
+  local deadline=$((SECONDS + BUDGET))
+  if ! dir=$(cd "$src" && timeout "$BUDGET" go mod download -json "$module@$version" 2>>"$logf" | node -e '
+      let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+        const j = JSON.parse(s); if (j.Error) { console.error(j.Error); process.exit(1); } console.log(j.Dir); });' 2>>"$logf"); then
+    err="go mod download $module@$version failed: $(tail -n 2 "$logf" | tr '\n' ' ' | cut -c1-300)"
+    return 1
+  fi
+  sed -e "s#^module .*#module courier.bench/$peer#" "$dir/go.mod" >"$src/go.mod"
+  cp "$dir/go.sum" "$src/go.sum"
+  chmod u+w "$src/go.mod" "$src/go.sum"
+  printf '\nrequire %s %s\n' "$module" "$version" >>"$src/go.mod"
+  local left=$((deadline - SECONDS))
+  ((left > 0)) || { err="no time left for the build within ${BUDGET}s"; return 1; }
+  if (cd "$src" && GOFLAGS='-mod=mod -buildvcs=false' timeout --kill-after=10 "$left" go build -trimpath ${tags:+-tags "$tags"} -o "$BIN/$name" "$module/${pkg#./}") >>"$logf" 2>&1; then
+    return 0
+  fi
+  local rc=$?
+  if ((rc == 124 || rc == 137)); then
+    err="building $module@$version did not finish within ${BUDGET}s"
+  else
+    err="building $module@$version failed: $(grep -v '^go: downloading' "$logf" | tail -n 3 | tr '\n' ' ' | cut -c1-400)"
+  fi
+  return 1
+}
+
+t0=$SECONDS
+case $peer in
+  daprd)
+    # v1.14.0 is the only daprd version the Go module proxy serves here.
+    # daprd refuses to start unless built with a component set: the stable components (Kafka
+    # pub/sub among them).
+    version=v1.14.0
+    stamp=$OUT/daprd.version
+    if [[ -x $BIN/daprd && -f $stamp && $(<"$stamp") == "$version+stablecomponents" ]]; then
+      status 1 "$BIN/daprd" "$version" 0 1 ""
+    elif go_build_replaced github.com/dapr/dapr "$version" ./cmd/daprd daprd stablecomponents; then
+      printf '%s\n' "$version+stablecomponents" >"$stamp"
+      status 1 "$BIN/daprd" "$version" $((SECONDS - t0)) 0 ""
+    else
+      status 0 "" "$version" $((SECONDS - t0)) 0 "$err"
+    fi
+    ;;
+  redpanda-connect)
+    # Not built from source here: the Go module proxy reachable from this machine refuses
+    # github.com/redpanda-data/connect/v4 (its distribution is not under an open-source licence, so
+    # the registry mirror does not serve it), npm has no redpanda-connect binary, and PyPI's
+    # `redpanda-connect` is a library for writing plugins, not the binary. A binary you provide
+    # (REDPANDA_CONNECT_BIN or `redpanda-connect` on PATH) is used with bench/peers/redpanda-connect.yaml.
+    bin=${REDPANDA_CONNECT_BIN:-$(command -v redpanda-connect || true)}
+    if [[ -n $bin && -x $bin ]]; then
+      version=$("$bin" --version 2>/dev/null | head -n 1 | tr -d '\r')
+      status 1 "$bin" "${version:-unknown}" 0 1 ""
+    else
+      status 0 "" "" $((SECONDS - t0)) 0 "cannot be built here: the Go module proxy refuses github.com/redpanda-data/connect/v4 (not served: not an open-source licence), npm has no redpanda-connect binary and PyPI's redpanda-connect is a plugin library; set REDPANDA_CONNECT_BIN to run it"
+    fi
+    ;;
+  *) log "unknown peer '$peer'"; exit 2 ;;
+esac
+exit 0
