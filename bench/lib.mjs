@@ -1,14 +1,11 @@
 // Shared helpers of the benchmark: Kafka admin, /proc readings, free ports, statistics.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { KafkaJS } from '@confluentinc/kafka-javascript';
+
+export { committedOffsets, endOffsets, kafka, sum, withAdmin } from '../scripts/lib/kafka.mjs';
 
 export const RECORD_BYTES = 1024;
 export const DISTINCT_KEYS = 1024;
-
-export function kafka(bootstrap) {
-  return new KafkaJS.Kafka({ 'bootstrap.servers': bootstrap, log_level: 0 });
-}
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -81,34 +78,12 @@ export function stampOf(body) {
   }
 }
 
-export async function withAdmin(bootstrap, fn) {
-  const admin = kafka(bootstrap).admin();
-  await admin.connect();
-  try {
-    return await fn(admin);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-export async function endOffsets(admin, topic) {
-  const offsets = await admin.fetchTopicOffsets(topic);
-  return new Map(offsets.map((p) => [p.partition, Number(p.high)]));
-}
-
-export async function committedOffsets(admin, groupId, topic) {
-  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  return new Map((result?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-}
-
 /** Records of `ends` not yet covered by `committed` (a partition with nothing committed counts in full). */
 export function remaining(ends, committed) {
   let left = 0;
   for (const [partition, end] of ends) left += Math.max(0, end - Math.max(0, committed.get(partition) ?? 0));
   return left;
 }
-
-export const sum = (map) => [...map.values()].reduce((a, b) => a + Math.max(0, b), 0);
 
 /** utime + stime of a process, in seconds (USER_HZ = 100 on Linux). */
 export function cpuSecondsOf(pid) {

@@ -186,6 +186,7 @@ export class Pipeline implements ConsumerHandlers {
 
   onAssign(partitions: TopicPartition[]): void {
     for (const tp of partitions) {
+      const key = tpKey(tp);
       this.tracker.assign(tp);
       this.scheduler.addPartition(tp);
       const runtime: PartitionRuntime = {
@@ -197,11 +198,10 @@ export class Pipeline implements ConsumerHandlers {
         pausedInKafka: false,
         revoking: false,
       };
-      this.partitions.set(tpKey(tp), runtime);
+      this.partitions.set(key, runtime);
       const route = this.routes.get(tp.topic);
       if (route && !route.gate.isUp) this.setPaused(tp, 'app_down', true);
       if (route?.refused) this.setPaused(tp, 'app_refused', true);
-      const key = tpKey(tp);
       const revokedAt = this.adminPaused.get(key);
       if (this.adminPaused.has(key) && (revokedAt === undefined || Date.now() - revokedAt < ADMIN_PAUSE_MEMORY_MS)) {
         this.adminPaused.set(key, undefined);
@@ -234,9 +234,10 @@ export class Pipeline implements ConsumerHandlers {
     for (const runtime of runtimes) {
       const offset = this.tracker.revoke(runtime.tp);
       if (offset && !lost) final.push(offset);
+      const key = tpKey(runtime.tp);
       this.scheduler.removePartition(runtime.tp);
-      this.partitions.delete(tpKey(runtime.tp));
-      if (this.adminPaused.has(tpKey(runtime.tp))) this.adminPaused.set(tpKey(runtime.tp), Date.now());
+      this.partitions.delete(key);
+      if (this.adminPaused.has(key)) this.adminPaused.set(key, Date.now());
     }
     // Synchronous with the rebalance: the next owner starts from what we committed here.
     if (final.length > 0) await this.commit(final);
@@ -318,7 +319,11 @@ export class Pipeline implements ConsumerHandlers {
 
   private start(entry: Entry, tp: TopicPartition): void {
     const runtime = this.partitions.get(tpKey(tp));
-    if (!runtime) return;
+    if (!runtime) {
+      // Cannot happen (queues and runtimes come and go together), but never leak a lane.
+      this.scheduler.finish(tp, entry);
+      return;
+    }
     this.deps.metrics.inFlight.inc();
     runtime.startedAt.set(entry, Date.now());
     const task = this.deliver(entry, runtime)
@@ -472,7 +477,8 @@ export class Pipeline implements ConsumerHandlers {
   }
 
   private appChanged(origin: string, up: boolean, reason: string | undefined): void {
-    this.deps.metrics.appUp.set([...this.routes.values()].every((route) => route.gate.isUp || route.url.origin === origin) && up ? 1 : 0);
+    // The gate has already changed state when it calls back.
+    this.deps.metrics.appUp.set([...this.routes.values()].every((route) => route.gate.isUp) ? 1 : 0);
     if (up) this.deps.logger.info({ app: origin }, 'app reachable again; resuming');
     else this.deps.logger.warn({ app: origin, reason }, 'app unreachable; holding records and pausing until it answers');
     for (const runtime of this.partitionsOfOrigin(origin)) {
@@ -575,7 +581,7 @@ export class Pipeline implements ConsumerHandlers {
     return [...this.partitions.values()].map((runtime) => runtime.tp);
   }
 
-  /** Offset Courier itself last committed for a partition (-1: none yet). */
+  /** Every owned partition with its state, in-flight count, age of the oldest in flight, pause reasons. */
   assignment(now = Date.now()): PartitionStatus[] {
     return [...this.partitions.values()].map((runtime) => {
       let oldest: number | undefined;

@@ -82,8 +82,6 @@ class PartitionQueue<T> {
   constructor(readonly tp: TopicPartition) {}
 }
 
-let nullKeyLane = 0;
-
 export class Scheduler<T extends Schedulable> {
   private readonly queues = new Map<string, PartitionQueue<T>>();
   /** The same queues as an array, so dispatching allocates nothing. */
@@ -95,6 +93,8 @@ export class Scheduler<T extends Schedulable> {
   private readonly owner = new WeakMap<T, { queue: PartitionQueue<T>; lane: Lane<T> | undefined }>();
   /** Rotates which partition gets the first free slot, so one busy partition cannot starve others. */
   private cursor = 0;
+  /** Null keys get a lane each: they have no order to keep. */
+  private nullKeyLanes = 0;
 
   constructor(private readonly options: SchedulerOptions<T>) {}
 
@@ -247,6 +247,6 @@ export class Scheduler<T extends Schedulable> {
   private laneOf(item: T): string {
     if (this.options.ordering === 'partition') return '';
     // A null key has no order to keep: each such record is a lane of its own.
-    return item.key === null ? `\u0000${nullKeyLane++}` : item.key.toString('latin1');
+    return item.key === null ? `\u0000${this.nullKeyLanes++}` : item.key.toString('latin1');
   }
 }

@@ -1,6 +1,6 @@
 // Usage: node scripts/demo/create-topics.mjs BOOTSTRAP TOPIC PARTITIONS
 // Creates TOPIC (PARTITIONS partitions) and TOPIC.dlq (1 partition); the broker does not auto-create topics.
-import { withAdmin } from './kafka.mjs';
+import { withAdmin } from '../lib/kafka.mjs';
 
 const [bootstrap, topic, partitions] = process.argv.slice(2);
 if (!bootstrap || !topic || !partitions) {

@@ -4,7 +4,7 @@
 // Exit 0 when every check passes, 1 when a check fails, 2 on timeout or when Courier exits early.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { committedOffsets, endOffsets, kafka, readAll, sum, withAdmin } from './kafka.mjs';
+import { committedOffsets, endOffsets, kafka, readAll, sum, withAdmin } from '../lib/kafka.mjs';
 
 const { values: opt } = parseArgs({
   options: {

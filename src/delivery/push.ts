@@ -65,7 +65,7 @@ function ceEncode(bytes: Uint8Array): string {
   return out;
 }
 
-export function messageIdOf(record: Pick<KafkaRecord, 'topic' | 'partition' | 'offset'>): string {
+function messageIdOf(record: Pick<KafkaRecord, 'topic' | 'partition' | 'offset'>): string {
   return `${record.topic}-${record.partition}-${record.offset}`;
 }
 

@@ -1,4 +1,4 @@
-// Small Kafka helpers for scripts/demo.sh (same client Courier uses; see test/helpers/kafka.ts).
+// Kafka helpers shared by the demo (scripts/demo/) and the benchmark (bench/): the same client Courier uses.
 import { randomUUID } from 'node:crypto';
 import rdkafka, { KafkaJS } from '@confluentinc/kafka-javascript';
 
