@@ -40,6 +40,33 @@ export function courierAgentOptions(connections) {
 }
 
 /**
+ * One POST the way Courier's Pusher sends it (src/delivery/push.ts): an undici dispatch whose answer
+ * is read for its status and dropped, no response stream. Resolves with the status, or -1 when the
+ * request failed. The raw-push limits use it so that they measure the same HTTP client work.
+ */
+export function post(agent, origin, path, headers, body) {
+  return new Promise((resolve) => {
+    let status = 0;
+    agent.dispatch(
+      { origin, path, method: 'POST', headers, body },
+      {
+        onRequestStart() {},
+        onResponseStart(_controller, statusCode) {
+          status = statusCode;
+        },
+        onResponseData() {},
+        onResponseEnd() {
+          resolve(status);
+        },
+        onResponseError() {
+          resolve(-1);
+        },
+      },
+    );
+  });
+}
+
+/**
  * Headers shaped like the ones Courier sends (CloudEvents binary mode + Kafka coordinates), so
  * the raw-push limit moves the same bytes over the wire.
  */

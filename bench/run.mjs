@@ -482,6 +482,12 @@ async function delivered({ label, name, command, args, env, sink, topic, group, 
   }
 }
 
+/** Courier's node arguments; BENCH_COURIER_NODE_ARGS adds flags, e.g. "--cpu-prof --cpu-prof-dir=.bench/prof". */
+function courierArgs() {
+  const extra = process.env.BENCH_COURIER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  return [...extra, 'dist/main.js'];
+}
+
 async function courierEnv({ group, topic, sink, ordering, extra = {} }) {
   return {
     COURIER_GROUP_ID: group,
@@ -503,7 +509,7 @@ async function courier(ordering, sink, topic, count) {
     label: `courier ${ordering}${sink.latencyMs ? ` @${sink.latencyMs} ms app` : ''}`,
     name: `courier-${ordering}-${sink.latencyMs}ms`,
     command: process.execPath,
-    args: ['dist/main.js'],
+    args: courierArgs(),
     env,
     sink,
     topic,
@@ -739,7 +745,7 @@ async function inFlightMemory(topic) {
     ordering: 'unordered',
     extra: { COURIER_MAX_IN_FLIGHT: String(INFLIGHT), COURIER_PARTITION_BUFFER: '1000' },
   });
-  const handle = startChild('courier-inflight', process.execPath, ['dist/main.js'], { env });
+  const handle = startChild('courier-inflight', process.execPath, courierArgs(), { env });
   try {
     const deadline = Date.now() + 60_000;
     let heldSince;
@@ -773,7 +779,7 @@ async function inFlightMemory(topic) {
 async function soak(rate, sink, topic) {
   const minutes = Number(opt['soak-minutes']);
   const group = `bench-soak-${STAMP}`;
-  const handle = startChild('courier-soak', process.execPath, ['dist/main.js'], {
+  const handle = startChild('courier-soak', process.execPath, courierArgs(), {
     env: await courierEnv({ group, topic, sink, ordering: 'unordered' }),
   });
   try {
@@ -930,7 +936,7 @@ try {
         rate,
         start: async () => {
           const env = await courierEnv({ group: `bench-lat-courier-${STAMP}`, topic: 'bench-lat-courier', sink: fast, ordering: bestMode });
-          const process_ = startChild('courier-latency', process.execPath, ['dist/main.js'], { env });
+          const process_ = startChild('courier-latency', process.execPath, courierArgs(), { env });
           return { process: process_, ready: waitReady(`http://127.0.0.1:${env.COURIER_PORT}/readyz`, process_, 60_000, 'courier (latency)') };
         },
       })),

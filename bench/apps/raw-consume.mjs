@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import rdkafka from '@confluentinc/kafka-javascript';
 import { Agent } from 'undici';
-import { courierAgentOptions, courierConsumerSettings, courierLikeHeaders, emit, nowNs, selfUsage } from '../lib.mjs';
+import { courierAgentOptions, courierConsumerSettings, courierLikeHeaders, emit, nowNs, post, selfUsage } from '../lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -51,18 +51,9 @@ let pushErrors = 0;
 
 function push(m) {
   const key = m.key ? m.key.toString() : null;
-  agent
-    .request({
-      origin: target.origin,
-      path,
-      method: 'POST',
-      headers: courierLikeHeaders(m.topic, m.partition, m.offset, key, m.timestamp),
-      body: m.value ?? '',
-    })
-    .then((response) => response.body.dump())
-    .catch(() => {
-      pushErrors++;
-    });
+  post(agent, target.origin, path, courierLikeHeaders(m.topic, m.partition, m.offset, key, m.timestamp), m.value ?? '').then((status) => {
+    if (status < 200 || status >= 300) pushErrors++;
+  });
 }
 
 const expected = opt.count ? Number(opt.count) : Number.POSITIVE_INFINITY;

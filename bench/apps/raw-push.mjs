@@ -1,11 +1,11 @@
 // The HTTP-side limit: undici posting 1 KiB bodies with Courier-shaped headers to the app, through an
-// Agent with Courier's settings, keeping exactly --concurrency requests in flight. No Kafka.
+// Agent with Courier's settings and Courier's way of dispatching (lib.mjs post), keeping exactly --concurrency requests in flight. No Kafka.
 //
 //   node bench/apps/raw-push.mjs --url URL --count N --concurrency C
 // stdout: {"event":"first","ns"} then {"event":"done","count","errors","firstNs","lastNs","cpuS","peakMb"}
 import { parseArgs } from 'node:util';
 import { Agent } from 'undici';
-import { courierAgentOptions, courierLikeHeaders, DISTINCT_KEYS, emit, nowNs, recordValue, selfUsage } from '../lib.mjs';
+import { courierAgentOptions, courierLikeHeaders, DISTINCT_KEYS, emit, nowNs, post, recordValue, selfUsage } from '../lib.mjs';
 
 const { values: opt } = parseArgs({
   options: { url: { type: 'string' }, count: { type: 'string' }, concurrency: { type: 'string' }, partitions: { type: 'string', default: '16' } },
@@ -30,19 +30,14 @@ async function worker() {
   while (next < total) {
     const i = next++;
     const partition = i % partitions;
-    try {
-      const response = await agent.request({
-        origin: url.origin,
-        path,
-        method: 'POST',
-        headers: courierLikeHeaders('bench', partition, Math.floor(i / partitions), `k${i % DISTINCT_KEYS}`, Date.now()),
-        body: bodies[i % bodies.length],
-      });
-      await response.body.dump();
-      if (response.statusCode >= 300) errors++;
-    } catch {
-      errors++;
-    }
+    const status = await post(
+      agent,
+      url.origin,
+      path,
+      courierLikeHeaders('bench', partition, Math.floor(i / partitions), `k${i % DISTINCT_KEYS}`, Date.now()),
+      bodies[i % bodies.length],
+    );
+    if (status < 200 || status >= 300) errors++;
     done++;
   }
 }
