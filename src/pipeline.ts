@@ -10,7 +10,7 @@ import { nextDelay } from './delivery/retry.js';
 import { errorMessage } from './errors.js';
 import type { ConsumerHandlers } from './kafka/consumer.js';
 import type { DeadLetterReason } from './kafka/dlq.js';
-import type { Metrics } from './metrics.js';
+import type { HotCounter, HotHistogramChild, Metrics } from './metrics.js';
 import { OffsetTracker, type RecordTicket } from './offsets/tracker.js';
 import { type KafkaRecord, type TopicPartition, type TopicPartitionOffset, tpKey } from './record.js';
 import { Scheduler } from './scheduler.js';
@@ -62,10 +62,10 @@ export interface PipelineDeps {
 
 /** A route's metric children, looked up once: label hashing per record shows in profiles. */
 interface RouteMetrics {
-  readonly delivered: { inc(): void };
-  readonly duration: { observe(value: number): void };
-  readonly processing: { observe(value: number): void };
-  readonly attempts: Map<string, { inc(): void }>;
+  readonly delivered: HotCounter;
+  readonly duration: HotHistogramChild;
+  readonly processing: HotHistogramChild;
+  readonly attempts: Map<string, HotCounter>;
 }
 
 interface Route {
@@ -80,8 +80,13 @@ interface Entry {
   readonly record: KafkaRecord;
   readonly ticket: RecordTicket;
   readonly route: Route;
+  readonly runtime: PartitionRuntime;
   readonly key: Buffer | null;
   readonly size: number;
+  /** Set when the record starts: when, and the delivery's promise (for draining). */
+  startedAt: number;
+  task: Promise<void> | undefined;
+  scheduled?: unknown;
 }
 
 export type PauseReason = 'admin' | 'app_down' | 'app_refused' | 'dlq_blocked' | 'backpressure';
@@ -90,9 +95,8 @@ interface PartitionRuntime {
   readonly tp: TopicPartition;
   /** Aborted on revoke or shutdown: waits (backoff, app down, DLQ retries) give up at once. */
   readonly soft: AbortController;
-  readonly tasks: Set<Promise<void>>;
-  /** When each record now in flight was started, for the age of the oldest one. */
-  readonly startedAt: Map<Entry, number>;
+  /** Records being delivered (their task, and start time for the age of the oldest). */
+  readonly inFlight: Set<Entry>;
   readonly pauseReasons: Map<PauseReason, number>;
   pausedInKafka: boolean;
   revoking: boolean;
@@ -154,7 +158,7 @@ export class Pipeline implements ConsumerHandlers {
       }
       const topic = routeConfig.topic;
       const routeMetrics: RouteMetrics = {
-        delivered: deps.metrics.recordsDelivered.labels({ topic }),
+        delivered: deps.metrics.recordsDelivered.hot({ topic }),
         duration: deps.metrics.deliveryDuration.labels({ topic }),
         processing: deps.metrics.recordProcessing.labels({ topic }),
         attempts: new Map(),
@@ -192,8 +196,7 @@ export class Pipeline implements ConsumerHandlers {
       const runtime: PartitionRuntime = {
         tp,
         soft: softController(),
-        tasks: new Set(),
-        startedAt: new Map(),
+        inFlight: new Set(),
         pauseReasons: new Map(),
         pausedInKafka: false,
         revoking: false,
@@ -248,19 +251,24 @@ export class Pipeline implements ConsumerHandlers {
     const { metrics } = this.deps;
     let lastTopic = '';
     let topicCount = 0;
+    // A batch comes in runs of one partition: look its runtime up once per run.
+    let runtime: PartitionRuntime | undefined;
+    let route: Route | undefined;
     for (const record of records) {
       if (record.topic !== lastTopic) {
         if (topicCount > 0) metrics.recordsConsumed.inc({ topic: lastTopic }, topicCount);
         lastTopic = record.topic;
         topicCount = 0;
+        route = this.routes.get(record.topic);
+        runtime = undefined;
       }
       topicCount++;
-      const runtime = this.partitions.get(tpKey(record));
-      const route = this.routes.get(record.topic);
+      if (runtime?.tp.partition !== record.partition) runtime = this.partitions.get(tpKey(record));
       if (!runtime || runtime.revoking || !route) continue;
-      const ticket = this.tracker.track(record, record.offset);
+      const ticket = this.tracker.track(runtime.tp, record.offset);
       if (!ticket) continue;
-      this.scheduler.enqueue(runtime.tp, { record, ticket, route, key: record.key, size: (record.value?.length ?? 0) + (record.key?.length ?? 0) });
+      const size = (record.value?.length ?? 0) + (record.key?.length ?? 0);
+      this.scheduler.enqueue(runtime.tp, { record, ticket, route, runtime, key: record.key, size, startedAt: 0, task: undefined, scheduled: undefined });
     }
     if (topicCount > 0) metrics.recordsConsumed.inc({ topic: lastTopic }, topicCount);
     this.scheduler.dispatch();
@@ -318,25 +326,25 @@ export class Pipeline implements ConsumerHandlers {
   // ---- delivery -------------------------------------------------------------------------------
 
   private start(entry: Entry, tp: TopicPartition): void {
-    const runtime = this.partitions.get(tpKey(tp));
-    if (!runtime) {
-      // Cannot happen (queues and runtimes come and go together), but never leak a lane.
-      this.scheduler.finish(tp, entry);
-      return;
-    }
-    this.deps.metrics.inFlight.inc();
-    runtime.startedAt.set(entry, Date.now());
-    const task = this.deliver(entry, runtime)
-      .catch((error) => this.deps.logger.error({ err: error, offset: entry.record.offset, ...tp }, 'delivery failed unexpectedly'))
-      .finally(() => {
-        runtime.tasks.delete(task);
-        runtime.startedAt.delete(entry);
-        this.deps.metrics.inFlight.dec();
-        this.scheduler.finish(tp, entry);
-        if (!this.stopping) this.scheduler.dispatch();
-        this.releaseFetch();
-      });
-    runtime.tasks.add(task);
+    const runtime = entry.runtime;
+    this.deps.metrics.inFlight.hot.value++;
+    entry.startedAt = Date.now();
+    runtime.inFlight.add(entry);
+    entry.task = this.deliver(entry, runtime).then(
+      () => this.finished(entry),
+      (error) => {
+        this.deps.logger.error({ err: error, offset: entry.record.offset, ...tp }, 'delivery failed unexpectedly');
+        this.finished(entry);
+      },
+    );
+  }
+
+  private finished(entry: Entry): void {
+    entry.runtime.inFlight.delete(entry);
+    this.deps.metrics.inFlight.hot.value--;
+    this.scheduler.finish(entry);
+    if (!this.stopping) this.scheduler.dispatch();
+    this.releaseFetch();
   }
 
   private async deliver(entry: Entry, runtime: PartitionRuntime): Promise<void> {
@@ -378,7 +386,7 @@ export class Pipeline implements ConsumerHandlers {
       const label = resultLabel(result);
       let attempts = route.metrics.attempts.get(label);
       if (!attempts) {
-        attempts = metrics.deliveryAttempts.labels({ topic: record.topic, result: label });
+        attempts = metrics.deliveryAttempts.hot({ topic: record.topic, result: label });
         route.metrics.attempts.set(label, attempts);
       }
       attempts.inc();
@@ -540,13 +548,13 @@ export class Pipeline implements ConsumerHandlers {
       runtime.soft.abort();
     }
     for (const route of this.routes.values()) route.gate.stop();
-    const inFlight = runtimes.reduce((n, r) => n + r.tasks.size, 0);
+    const inFlight = runtimes.reduce((n, r) => n + r.inFlight.size, 0);
     logger.info({ inFlight, graceMs: config.shutdownGraceMs }, 'stopping: draining in-flight pushes');
     if (!(await this.drain(runtimes, config.shutdownGraceMs))) {
       // Grace over: cancel what still runs (its records stay uncommitted and go to the next owner).
       this.pushesAborted = true;
       await this.deps.pusher.abortAll();
-      await Promise.allSettled(runtimes.flatMap((runtime) => [...runtime.tasks]));
+      await Promise.allSettled(tasksOf(runtimes));
     }
     await this.commit();
     await this.source?.close();
@@ -555,7 +563,7 @@ export class Pipeline implements ConsumerHandlers {
 
   /** Waits for the partitions' tasks, up to `graceMs`; true when they all finished. */
   private async drain(runtimes: readonly PartitionRuntime[], graceMs: number): Promise<boolean> {
-    const tasks = runtimes.flatMap((runtime) => [...runtime.tasks]);
+    const tasks = tasksOf(runtimes);
     if (tasks.length === 0) return true;
     const graceOver = new AbortController();
     const finished = await Promise.race([Promise.allSettled(tasks).then(() => true), sleep(graceMs, graceOver.signal).then(() => false)]);
@@ -585,13 +593,13 @@ export class Pipeline implements ConsumerHandlers {
   assignment(now = Date.now()): PartitionStatus[] {
     return [...this.partitions.values()].map((runtime) => {
       let oldest: number | undefined;
-      for (const started of runtime.startedAt.values()) if (oldest === undefined || started < oldest) oldest = started;
+      for (const entry of runtime.inFlight) if (oldest === undefined || entry.startedAt < oldest) oldest = entry.startedAt;
       const pausedReasons = [...runtime.pauseReasons.keys()];
       return {
         topic: runtime.tp.topic,
         partition: runtime.tp.partition,
         state: runtime.revoking ? 'draining' : pausedReasons.length > 0 ? 'paused' : 'active',
-        inFlight: runtime.startedAt.size,
+        inFlight: runtime.inFlight.size,
         queued: this.scheduler.queuedOf(runtime.tp),
         oldestInFlightMs: oldest === undefined ? null : now - oldest,
         pausedReason: pausedReasons[0] ?? null,
@@ -675,6 +683,12 @@ export interface PartitionStatus {
   readonly oldestInFlightMs: number | null;
   readonly pausedReason: PauseReason | null;
   readonly pausedReasons: PauseReason[];
+}
+
+function tasksOf(runtimes: readonly PartitionRuntime[]): Promise<void>[] {
+  const tasks: Promise<void>[] = [];
+  for (const runtime of runtimes) for (const entry of runtime.inFlight) if (entry.task) tasks.push(entry.task);
+  return tasks;
 }
 
 /** Every record waiting (backoff, app down, DLQ retry) listens on its partition's signal. */

@@ -16,6 +16,8 @@ export interface Schedulable {
   readonly key: Buffer | null;
   /** Bytes the item holds while it waits (value and key). */
   readonly size: number;
+  /** The scheduler's own note while the item runs (its lane or queue): no side table per record. */
+  scheduled?: unknown;
 }
 
 export interface SchedulerOptions<T extends Schedulable> {
@@ -48,7 +50,7 @@ class Fifo<T> {
     const item = this.items[this.head];
     this.items[this.head++] = undefined;
     if (this.head === this.items.length) {
-      this.items = [];
+      this.items.length = 0;
       this.head = 0;
     } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
@@ -62,8 +64,14 @@ class Fifo<T> {
 class Lane<T> {
   readonly waiting = new Fifo<T>();
   busy = false;
-  constructor(readonly id: string) {}
+  constructor(
+    public id: string,
+    public queue: PartitionQueue<T>,
+  ) {}
 }
+
+/** Lanes come and go with every key in key mode; emptied ones are reused. */
+const SPARE_LANES = 1024;
 
 class PartitionQueue<T> {
   /** Lanes by id (the partition itself, or a key); unordered mode has none. */
@@ -79,6 +87,8 @@ class PartitionQueue<T> {
   /** An operator paused the partition: keep its records, start none. */
   held = false;
   backpressured = false;
+  /** The partition was removed (or replaced): late finishes of its records change nothing. */
+  removed = false;
   constructor(readonly tp: TopicPartition) {}
 }
 
@@ -89,8 +99,9 @@ export class Scheduler<T extends Schedulable> {
   private inFlight = 0;
   /** Records waiting across all partitions. */
   private waiting = 0;
-  /** Which queue and lane started an item, so a late finish after a revoke cannot touch a new queue. */
-  private readonly owner = new WeakMap<T, { queue: PartitionQueue<T>; lane: Lane<T> | undefined }>();
+  private readonly spareLanes: Lane<T>[] = [];
+  /** The last queue `enqueue` looked up: fetched records come in runs of one partition. */
+  private lastQueue: PartitionQueue<T> | undefined;
   /** Rotates which partition gets the first free slot, so one busy partition cannot starve others. */
   private cursor = 0;
   /** Null keys get a lane each: they have no order to keep. */
@@ -101,6 +112,8 @@ export class Scheduler<T extends Schedulable> {
   addPartition(tp: TopicPartition): void {
     const queue = new PartitionQueue<T>(tp);
     const previous = this.queues.get(tpKey(tp));
+    if (previous) previous.removed = true;
+    this.lastQueue = undefined;
     this.queues.set(tpKey(tp), queue);
     this.queueList = previous ? this.queueList.map((q) => (q === previous ? queue : q)) : [...this.queueList, queue];
   }
@@ -110,6 +123,8 @@ export class Scheduler<T extends Schedulable> {
     const key = tpKey(tp);
     const queue = this.queues.get(key);
     if (!queue) return 0;
+    queue.removed = true;
+    this.lastQueue = undefined;
     this.queues.delete(key);
     this.queueList = this.queueList.filter((q) => q !== queue);
     this.inFlight -= queue.inFlight;
@@ -131,6 +146,7 @@ export class Scheduler<T extends Schedulable> {
     this.waiting -= queue.length;
     queue.length = 0;
     queue.bytes = 0;
+    this.relieve(queue);
   }
 
   /** Holds (or releases) a partition's waiting records without dropping them. */
@@ -140,7 +156,11 @@ export class Scheduler<T extends Schedulable> {
   }
 
   enqueue(tp: TopicPartition, item: T): boolean {
-    const queue = this.queues.get(tpKey(tp));
+    let queue = this.lastQueue;
+    if (queue === undefined || queue.tp.partition !== tp.partition || queue.tp.topic !== tp.topic) {
+      queue = this.queues.get(tpKey(tp));
+      this.lastQueue = queue;
+    }
     if (!queue || queue.blocked) return false;
     if (this.options.ordering === 'unordered') {
       queue.unordered.push(item);
@@ -148,7 +168,11 @@ export class Scheduler<T extends Schedulable> {
       const id = this.laneOf(item);
       let lane = queue.lanes.get(id);
       if (!lane) {
-        lane = new Lane<T>(id);
+        lane = this.spareLanes.pop();
+        if (lane) {
+          lane.id = id;
+          lane.queue = queue;
+        } else lane = new Lane<T>(id, queue);
         queue.lanes.set(id, lane);
       }
       lane.waiting.push(item);
@@ -165,17 +189,22 @@ export class Scheduler<T extends Schedulable> {
   }
 
   /** A started record ended (acknowledged, dead-lettered or abandoned). */
-  finish(tp: TopicPartition, item: T): void {
-    const started = this.owner.get(item);
-    this.owner.delete(item);
-    if (!started || started.queue !== this.queues.get(tpKey(tp))) return;
-    const { queue, lane } = started;
+  finish(item: T): void {
+    const scheduled = item.scheduled as Lane<T> | PartitionQueue<T> | undefined;
+    item.scheduled = undefined;
+    if (scheduled === undefined) return;
+    const lane = scheduled instanceof Lane ? scheduled : undefined;
+    const queue = lane ? lane.queue : (scheduled as PartitionQueue<T>);
+    if (queue.removed) return;
     queue.inFlight--;
     this.inFlight--;
     if (!lane) return;
     lane.busy = false;
     if (lane.waiting.length > 0) queue.ready.push(lane);
-    else queue.lanes.delete(lane.id);
+    else {
+      queue.lanes.delete(lane.id);
+      if (this.spareLanes.length < SPARE_LANES) this.spareLanes.push(lane);
+    }
   }
 
   inFlightOf(tp: TopicPartition): number {
@@ -214,11 +243,13 @@ export class Scheduler<T extends Schedulable> {
         if (!queue.blocked && !queue.held && this.startOne(queue)) progressed = true;
       }
     }
-    for (const queue of queues) {
-      if (queue.backpressured && queue.length <= this.options.partitionBuffer >> 1 && queue.bytes <= this.options.partitionBufferBytes / 2) {
-        queue.backpressured = false;
-        this.options.backpressure(queue.tp, false);
-      }
+  }
+
+  /** A backpressured partition resumes once below half of both its limits. */
+  private relieve(queue: PartitionQueue<T>): void {
+    if (queue.backpressured && queue.length <= this.options.partitionBuffer >> 1 && queue.bytes <= this.options.partitionBufferBytes / 2) {
+      queue.backpressured = false;
+      this.options.backpressure(queue.tp, false);
     }
   }
 
@@ -236,10 +267,11 @@ export class Scheduler<T extends Schedulable> {
     queue.length--;
     this.waiting--;
     queue.bytes -= item.size;
+    if (queue.backpressured) this.relieve(queue);
     if (queue.length === 0) this.options.drained?.(queue.tp);
     queue.inFlight++;
     this.inFlight++;
-    this.owner.set(item, { queue, lane });
+    item.scheduled = lane ?? queue;
     this.options.start(item, queue.tp);
     return true;
   }

@@ -38,7 +38,7 @@ function harness(ordering: Ordering, maxInFlight: number, partitionBuffer = 1000
   for (const p of partitions) scheduler.addPartition(tpOf(p));
   const finish = (it: Item) => {
     expect(running.delete(it)).toBe(true);
-    scheduler.finish(tpOf(it.partition), it);
+    scheduler.finish(it);
     scheduler.dispatch();
   };
   return { scheduler, started, running, pressure, finish };
@@ -311,12 +311,23 @@ describe('Scheduler: block and removePartition', () => {
     expect(h.scheduler.removePartition(tpOf(0))).toBe(2);
     expect(h.scheduler.totalInFlight).toBe(1);
     expect(h.scheduler.removePartition(tpOf(0))).toBe(0);
-    h.scheduler.finish(tpOf(0), p0[0]!);
+    // Re-assigned meanwhile: the old record's late finish must not free a slot of the new queue.
+    h.scheduler.addPartition(tpOf(0));
+    const fresh = [item(0, 10), item(0, 11)];
+    for (const i of fresh) h.scheduler.enqueue(tpOf(0), i);
+    h.scheduler.dispatch();
+    expect(h.scheduler.inFlightOf(tpOf(0))).toBe(1);
+    h.scheduler.finish(p0[0]!);
+    expect(h.scheduler.inFlightOf(tpOf(0))).toBe(1);
+    h.scheduler.dispatch();
+    expect(h.started.filter((i) => i.partition === 0).map((i) => i.offset)).toEqual([0, 10]);
+    expect(h.scheduler.removePartition(tpOf(0))).toBe(1);
     expect(h.scheduler.totalInFlight).toBe(1);
     h.finish(p1[0]!);
     expect(h.started.map((i) => [i.partition, i.offset])).toEqual([
       [0, 0],
       [1, 0],
+      [0, 10],
       [1, 1],
     ]);
     expect(h.scheduler.enqueue(tpOf(0), item(0, 3))).toBe(false);

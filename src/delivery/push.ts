@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { KafkaRecord } from '../record.js';
 import { type AttemptResult, isUnreachableCode } from './outcome.js';
 
@@ -184,6 +184,55 @@ export interface PusherOptions {
   readonly connections: number;
 }
 
+/** An answer body longer than this is not read to the end: the socket is dropped instead. */
+const MAX_DRAINED_BODY = 64 * 1024;
+
+/**
+ * One attempt as an undici dispatch handler. Courier only needs the status and Retry-After, so the
+ * answer is not turned into a stream (`request()` builds a Readable and an async resource for every
+ * call, which showed in profiles): the body is counted and dropped as it arrives.
+ */
+class AttemptHandler implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private retryAfter: string | undefined;
+  private bodyBytes = 0;
+  private tooLong = false;
+
+  constructor(private readonly settle: (result: AttemptResult) => void) {}
+
+  onRequestStart(): void {}
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.status = statusCode;
+    const retryAfter = headers['retry-after'];
+    this.retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bodyBytes += chunk.length;
+    if (this.bodyBytes > MAX_DRAINED_BODY && !this.tooLong) {
+      // The answer is known; reading megabytes of it to keep the socket is not worth it.
+      this.tooLong = true;
+      controller.abort(new Error('answer body too long'));
+    }
+  }
+
+  onResponseEnd(): void {
+    this.settle({ kind: 'response', status: this.status, retryAfter: this.retryAfter });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.tooLong) {
+      this.settle({ kind: 'response', status: this.status, retryAfter: this.retryAfter });
+      return;
+    }
+    const code = errorCode(error);
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') this.settle({ kind: 'timeout' });
+    else if (isUnreachableCode(code)) this.settle({ kind: 'unreachable', code });
+    else this.settle({ kind: 'connection-lost', code });
+  }
+}
+
 export class Pusher {
   private readonly agent: Agent;
 
@@ -198,29 +247,23 @@ export class Pusher {
 
   /**
    * Sends one attempt. The per-attempt timeout is undici's own (headers, then body), so an attempt
-   * costs no timer and no AbortController of ours.
+   * costs no timer and no AbortController of ours. Never rejects.
    */
-  async push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number): Promise<AttemptResult> {
-    try {
-      const response = await this.agent.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: 'POST',
-        headers,
-        body: body ?? '',
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      // The answer's body is not used; draining it returns the socket to the pool.
-      await response.body.dump({ limit: 64 * 1024 });
-      const retryAfter = response.headers['retry-after'];
-      return { kind: 'response', status: response.statusCode, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
-    } catch (error) {
-      const code = errorCode(error);
-      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { kind: 'timeout' };
-      if (isUnreachableCode(code)) return { kind: 'unreachable', code };
-      return { kind: 'connection-lost', code };
-    }
+  push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number): Promise<AttemptResult> {
+    return new Promise((resolve) => {
+      this.agent.dispatch(
+        {
+          origin: url.origin,
+          path: url.pathname + url.search,
+          method: 'POST',
+          headers,
+          body: body ?? '',
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        new AttemptHandler(resolve),
+      );
+    });
   }
 
   /** Cancels every request still running (shutdown, once the grace period is over). */

@@ -21,6 +21,8 @@ export interface RecordTicket {
 }
 
 class PartitionState {
+  /** Set when the partition is revoked: tickets of this generation can no longer complete. */
+  revoked = false;
   /** Tracked offsets not yet released, ascending; `done[i]` says whether `offsets[i]` finished. */
   private offsets: number[] = [];
   private done: boolean[] = [];
@@ -64,8 +66,8 @@ class PartitionState {
   private advance(): void {
     while (this.head < this.offsets.length && this.done[this.head]) this.head++;
     if (this.head === this.offsets.length) {
-      this.offsets = [];
-      this.done = [];
+      this.offsets.length = 0;
+      this.done.length = 0;
       this.head = 0;
     } else if (this.head > 1024 && this.head * 2 > this.offsets.length) {
       // Drop the released prefix now and then so memory follows the in-flight window only.
@@ -88,14 +90,38 @@ class PartitionState {
   }
 }
 
+/** A tracked record. It holds its partition's state, so completing it needs no lookup. */
+class Ticket implements RecordTicket {
+  readonly #state: PartitionState;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    readonly generation: number,
+    state: PartitionState,
+  ) {
+    this.#state = state;
+  }
+
+  /** The partition state this ticket belongs to, unless that generation was revoked since. */
+  get liveState(): PartitionState | undefined {
+    return this.#state.revoked ? undefined : this.#state;
+  }
+}
+
 export class OffsetTracker {
   private readonly partitions = new Map<string, { tp: TopicPartition; state: PartitionState }>();
   private nextGeneration = 1;
+  /** The last partition `track` looked up: fetched records come in runs of one partition. */
+  private lastTracked: { tp: TopicPartition; state: PartitionState } | undefined;
 
   /** Starts (or restarts) tracking a partition under a new generation; returns that generation. */
   assign(tp: TopicPartition): number {
     const generation = this.nextGeneration++;
+    const previous = this.partitions.get(tpKey(tp));
+    if (previous) previous.state.revoked = true;
     this.partitions.set(tpKey(tp), { tp: { topic: tp.topic, partition: tp.partition }, state: new PartitionState(generation) });
+    this.lastTracked = undefined;
     return generation;
   }
 
@@ -108,6 +134,8 @@ export class OffsetTracker {
     const entry = this.partitions.get(key);
     if (!entry) return null;
     this.partitions.delete(key);
+    entry.state.revoked = true;
+    this.lastTracked = undefined;
     const offset = entry.state.committable();
     return offset > entry.state.committed ? { topic: tp.topic, partition: tp.partition, offset } : null;
   }
@@ -126,21 +154,30 @@ export class OffsetTracker {
    * pause): such a record is either in flight or done already and must not be delivered again.
    */
   track(tp: TopicPartition, offset: number): RecordTicket | null {
-    const entry = this.partitions.get(tpKey(tp));
+    let entry = this.lastTracked;
+    if (entry === undefined || entry.tp.partition !== tp.partition || entry.tp.topic !== tp.topic) {
+      entry = this.partitions.get(tpKey(tp));
+      this.lastTracked = entry;
+    }
     if (!entry?.state.track(offset)) return null;
-    return { topic: tp.topic, partition: tp.partition, offset, generation: entry.state.generation };
+    return new Ticket(entry.tp.topic, entry.tp.partition, offset, entry.state.generation, entry.state);
   }
 
   /** Whether the ticket's partition is still tracked under the ticket's generation. */
   owns(ticket: RecordTicket): boolean {
-    return this.partitions.get(tpKey(ticket))?.state.generation === ticket.generation;
+    return this.stateOf(ticket) !== undefined;
   }
 
   /** Marks a record acknowledged or dead-lettered. Returns false for a stale or unknown ticket. */
   complete(ticket: RecordTicket): boolean {
-    const entry = this.partitions.get(tpKey(ticket));
-    if (!entry || entry.state.generation !== ticket.generation) return false;
-    return entry.state.complete(ticket.offset);
+    return this.stateOf(ticket)?.complete(ticket.offset) ?? false;
+  }
+
+  private stateOf(ticket: RecordTicket): PartitionState | undefined {
+    if (ticket instanceof Ticket) return ticket.liveState;
+    // A ticket not made here (tests, callers holding plain objects): look it up.
+    const state = this.partitions.get(tpKey(ticket))?.state;
+    return state?.generation === ticket.generation ? state : undefined;
   }
 
   committable(tp: TopicPartition): number {

@@ -1,0 +1,118 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Pusher } from '../../src/delivery/push.js';
+import { until } from '../helpers/fakes.js';
+
+type Handler = (req: IncomingMessage, body: Buffer, res: ServerResponse) => void;
+
+let server: Server | undefined;
+let pusher: Pusher | undefined;
+
+async function app(handler: Handler): Promise<URL> {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => handler(req, Buffer.concat(chunks), res));
+  });
+  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+  return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook?x=1`);
+}
+
+afterEach(async () => {
+  await pusher?.abortAll();
+  pusher = undefined;
+  server?.closeAllConnections();
+  await new Promise((resolve) => server?.close(resolve));
+  server = undefined;
+});
+
+describe('Pusher', () => {
+  it('POSTs the body and headers to the path with its query, and reports the status', async () => {
+    let seen: { method?: string; url?: string; header?: string | string[]; body?: string } = {};
+    const url = await app((req, body, res) => {
+      seen = { method: req.method, url: req.url, header: req.headers['kafka-topic'], body: body.toString() };
+      res.writeHead(204).end();
+    });
+    pusher = new Pusher({ connections: 4 });
+    const result = await pusher.push(url, { 'kafka-topic': 'orders' }, Buffer.from('hello'), 5000);
+    expect(result).toEqual({ kind: 'response', status: 204, retryAfter: undefined });
+    expect(seen).toEqual({ method: 'POST', url: '/hook?x=1', header: 'orders', body: 'hello' });
+  });
+
+  it('sends an empty body for a null value', async () => {
+    let length: string | undefined;
+    const url = await app((req, _body, res) => {
+      length = req.headers['content-length'];
+      res.writeHead(200).end('ok');
+    });
+    pusher = new Pusher({ connections: 1 });
+    expect(await pusher.push(url, {}, null, 5000)).toMatchObject({ kind: 'response', status: 200 });
+    expect(length).toBe('0');
+  });
+
+  it('reports Retry-After with the status', async () => {
+    const url = await app((_req, _body, res) => res.writeHead(503, { 'retry-after': '7' }).end('busy'));
+    pusher = new Pusher({ connections: 1 });
+    expect(await pusher.push(url, {}, Buffer.from('x'), 5000)).toEqual({ kind: 'response', status: 503, retryAfter: '7' });
+  });
+
+  it('keeps one connection for consecutive pushes (keep-alive, answer bodies drained)', async () => {
+    const ports = new Set<number>();
+    const url = await app((req, _body, res) => {
+      ports.add(req.socket.remotePort ?? 0);
+      res.writeHead(200).end('a'.repeat(1000));
+    });
+    pusher = new Pusher({ connections: 1 });
+    for (let i = 0; i < 5; i++) expect(await pusher.push(url, {}, Buffer.from(String(i)), 5000)).toMatchObject({ status: 200 });
+    expect(ports.size).toBe(1);
+  });
+
+  it('reports the status of an answer whose body is too long to drain, and drops that socket', async () => {
+    const ports: number[] = [];
+    const url = await app((req, _body, res) => {
+      ports.push(req.socket.remotePort ?? 0);
+      res.writeHead(422);
+      res.end(Buffer.alloc(1024 * 1024, 0x61));
+    });
+    pusher = new Pusher({ connections: 1 });
+    expect(await pusher.push(url, {}, Buffer.from('x'), 5000)).toMatchObject({ kind: 'response', status: 422 });
+    expect(await pusher.push(url, {}, Buffer.from('y'), 5000)).toMatchObject({ kind: 'response', status: 422 });
+    expect(ports).toHaveLength(2);
+    expect(ports[0]).not.toBe(ports[1]);
+  });
+
+  it('reports a timeout when no answer comes within the attempt timeout', async () => {
+    const url = await app(() => {
+      // never answers
+    });
+    pusher = new Pusher({ connections: 1 });
+    expect(await pusher.push(url, {}, Buffer.from('x'), 200)).toEqual({ kind: 'timeout' });
+  });
+
+  it('reports unreachable when nothing listens', async () => {
+    const url = await app((_req, _body, res) => res.end());
+    await new Promise((resolve) => server?.close(resolve));
+    pusher = new Pusher({ connections: 1 });
+    expect(await pusher.push(url, {}, Buffer.from('x'), 5000)).toEqual({ kind: 'unreachable', code: 'ECONNREFUSED' });
+  });
+
+  it('reports a lost connection when the app drops the socket mid-request', async () => {
+    const url = await app((req) => req.socket.destroy());
+    pusher = new Pusher({ connections: 1 });
+    expect(await pusher.push(url, {}, Buffer.from('x'), 5000)).toMatchObject({ kind: 'connection-lost' });
+  });
+
+  it('abortAll ends a running push as a lost connection, and later pushes do not hang', async () => {
+    let arrived = false;
+    const url = await app(() => {
+      arrived = true;
+    });
+    pusher = new Pusher({ connections: 1 });
+    const running = pusher.push(url, {}, Buffer.from('x'), 60_000);
+    await until(() => arrived, 5000, 'the request to arrive');
+    await pusher.abortAll();
+    expect(await running).toMatchObject({ kind: 'connection-lost' });
+    expect(await pusher.push(url, {}, Buffer.from('y'), 60_000)).toMatchObject({ kind: 'connection-lost' });
+  });
+});
