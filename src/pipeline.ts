@@ -135,6 +135,8 @@ export class Pipeline implements ConsumerHandlers {
   private maxPollExceededAt: string | undefined;
   private source: SourcePort | undefined;
   private commitChain: Promise<void> = Promise.resolve();
+  /** A cadence commit queued behind the one running, not yet started. */
+  private cadenceCommit: Promise<void> | undefined;
   private commitTimer: NodeJS.Timeout | undefined;
   private completedSinceCommit = 0;
   private stopping = false;
@@ -509,9 +511,15 @@ export class Pipeline implements ConsumerHandlers {
 
   // ---- commits ---------------------------------------------------------------------------------
 
-  /** Commits `offsets`, or every partition whose committable offset moved. One commit at a time. */
+  /**
+   * Commits `offsets`, or every partition whose committable offset moved. One commit at a time,
+   * each waiting for the broker's answer; a cadence commit asked for while one is already waiting
+   * to start is the same commit (it reads the tracker when it starts).
+   */
   commit(offsets?: readonly TopicPartitionOffset[]): Promise<void> {
+    if (!offsets && this.cadenceCommit) return this.cadenceCommit;
     const run = async () => {
+      if (!offsets) this.cadenceCommit = undefined;
       const source = this.source;
       // Out of the group after max.poll.interval.ms: this generation's offsets are not ours to commit.
       if (!source || this.maxPollExceededAt) return;
@@ -527,6 +535,7 @@ export class Pipeline implements ConsumerHandlers {
       }
     };
     this.commitChain = this.commitChain.then(run, run);
+    if (!offsets) this.cadenceCommit = this.commitChain;
     return this.commitChain;
   }
 

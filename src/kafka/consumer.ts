@@ -41,6 +41,15 @@ export interface ConsumerHandlers {
 }
 
 const MAX_FETCH_HOLD_MS = 1000;
+/** A commit the broker has not answered within this is reported failed (and retried by the pipeline). */
+const COMMIT_ANSWER_TIMEOUT_MS = 10_000;
+const ERR_NO_OFFSET = -168;
+
+interface CommitWaiter {
+  resolve(): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
 
 export interface ConsumerOptions {
   readonly properties: Readonly<Record<string, string>>;
@@ -71,6 +80,9 @@ export class KafkaSource {
   /** Rebalance events are handled one at a time, in the order librdkafka raised them. */
   private rebalanceChain: Promise<void> = Promise.resolve();
   private readonly batchSize: number;
+  /** Commits sent, oldest first, waiting for the broker's answer (offset_commit_cb). */
+  private readonly commitWaiters: CommitWaiter[] = [];
+  private serving = false;
 
   constructor(
     private readonly options: ConsumerOptions,
@@ -82,6 +94,10 @@ export class KafkaSource {
       {
         ...global,
         rebalance_cb: (error: { code: number }, assignment: TopicPartition[]) => this.rebalance(error, assignment),
+        // The binding's commitCb answers once the commit is queued, not once the broker has it:
+        // the broker's answer comes here, and only it settles a commit.
+        offset_commit_cb: (error: { code?: number; message?: string } | undefined, offsets: Array<TopicPartitionOffset & { error?: unknown }>) =>
+          this.commitAnswered(error, offsets),
       } as never,
       topic,
     ) as RdKafkaConsumer;
@@ -165,17 +181,68 @@ export class KafkaSource {
     if (partitions.length > 0 && this.consumer.isConnected()) this.consumer.resume(partitions.map(plain));
   }
 
-  /** Commits exactly these offsets ("next record to read") and resolves once the broker agreed. */
+  /**
+   * Commits exactly these offsets ("next record to read") and resolves once the broker has them;
+   * rejects when the broker refused them (e.g. the group rebalanced meanwhile) or did not answer.
+   * One commit at a time: the pipeline chains them.
+   */
   commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.consumer.commitCb(
-        offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
-        (error: Error | null) => {
-          if (error) reject(new CourierError('KAFKA_COMMIT_FAILED', `commit failed: ${error.message}`, { cause: error, retriable: true }));
-          else resolve();
-        },
-      );
+      const waiter: CommitWaiter = {
+        resolve,
+        reject,
+        timer: setTimeout(
+          () => this.settleCommit(waiter, new Error(`no answer from the broker within ${COMMIT_ANSWER_TIMEOUT_MS} ms`)),
+          COMMIT_ANSWER_TIMEOUT_MS,
+        ),
+      };
+      this.commitWaiters.push(waiter);
+      try {
+        this.consumer.commitCb(
+          offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
+          (error: Error | null) => {
+            if (error) this.settleCommit(waiter, error);
+          },
+        );
+      } catch (error) {
+        this.settleCommit(waiter, error as Error);
+        return;
+      }
+      // The answer is served by a consume call: after the loop stopped (shutdown), serve it here.
+      if (!this.running) this.serveCommitAnswers();
     });
+  }
+
+  private commitAnswered(error: { code?: number; message?: string } | undefined, offsets: Array<{ error?: unknown }> | undefined): void {
+    const waiter = this.commitWaiters[0];
+    if (!waiter) return; // not ours (Courier makes every commit itself), nothing waits
+    const partitionError = offsets?.find((offset) => offset.error)?.error as { message?: string } | undefined;
+    if (error && error.code !== ERR_NO_OFFSET) this.settleCommit(waiter, new Error(error.message ?? `error ${error.code}`));
+    else if (partitionError) this.settleCommit(waiter, new Error(partitionError.message ?? String(partitionError)));
+    else this.settleCommit(waiter, undefined);
+  }
+
+  private settleCommit(waiter: CommitWaiter, error: Error | undefined): void {
+    const index = this.commitWaiters.indexOf(waiter);
+    if (index < 0) return;
+    this.commitWaiters.splice(index, 1);
+    clearTimeout(waiter.timer);
+    if (error) waiter.reject(new CourierError('KAFKA_COMMIT_FAILED', `commit failed: ${error.message}`, { cause: error, retriable: true }));
+    else waiter.resolve();
+  }
+
+  /** Consume calls (records dropped: nothing fetched now gets delivered) until no commit waits. */
+  private serveCommitAnswers(): void {
+    if (this.serving) return;
+    this.serving = true;
+    const serve = () => {
+      if (this.commitWaiters.length === 0 || !this.consumer.isConnected()) {
+        this.serving = false;
+        return;
+      }
+      this.consumer.consume(1, () => setImmediate(serve));
+    };
+    serve();
   }
 
   /** Committed offsets of the group for these partitions (-1001 = none, as librdkafka says). */
