@@ -4,8 +4,9 @@
 // other and alternating, so machine drift hits both alike; the difference is what the pipeline
 // (ordering, tracking, headers, retries bookkeeping, metrics) costs per record.
 //
-//   node bench/overhead.mjs [--records N] [--rounds R] [--ordering key|unordered|partition]
-// stdout: a table, then one JSON line.
+//   node bench/overhead.mjs [--records N] [--rounds R] [--ordering key|unordered|partition] [--url APP]
+// Without --url it starts bench/apps/sink.mjs itself. stdout: a table, then {"event":"done",…}
+// (scripts/bench.sh runs it as its "overhead" phase).
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -15,7 +16,7 @@ import { loadConfig } from '../dist/config.js';
 import { Pusher } from '../dist/delivery/push.js';
 import { createMetrics } from '../dist/metrics.js';
 import { Pipeline } from '../dist/pipeline.js';
-import { courierAgentOptions, courierLikeHeaders, DISTINCT_KEYS, post, recordValue, round } from './lib.mjs';
+import { courierAgentOptions, courierLikeHeaders, DISTINCT_KEYS, emit, post, recordValue, round } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -23,6 +24,7 @@ const { values: opt } = parseArgs({
     rounds: { type: 'string', default: '3' },
     ordering: { type: 'string', default: 'key' },
     partitions: { type: 'string', default: '16' },
+    url: { type: 'string' },
     // For profiling one side: raw, pipeline or logic.
     only: { type: 'string' },
   },
@@ -33,9 +35,10 @@ const TOPIC = 'bench';
 const BATCH = 500;
 const OK = Object.freeze({ kind: 'response', status: 204, retryAfter: undefined });
 
-const sink = spawn(process.execPath, ['bench/apps/sink.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
-const port = await new Promise((resolve) => sink.stdout.once('data', (data) => resolve(JSON.parse(String(data).split('\n')[0]).port)));
-const url = `http://127.0.0.1:${port}/records`;
+const sink = opt.url ? undefined : spawn(process.execPath, ['bench/apps/sink.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const url =
+  opt.url ??
+  `http://127.0.0.1:${await new Promise((resolve) => sink.stdout.once('data', (data) => resolve(JSON.parse(String(data).split('\n')[0]).port)))}/records`;
 const values = Array.from({ length: 4096 }, (_, i) => recordValue(i));
 
 function records(from, count) {
@@ -141,7 +144,7 @@ for (const [name, run] of Object.entries(runs)) if (!opt.only || opt.only === na
 for (let round_ = 0; round_ < Number(opt.rounds); round_++) {
   for (const [name, run] of Object.entries(runs)) if (!opt.only || opt.only === name) rows[name].push(await run());
 }
-sink.kill();
+sink?.kill();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const summary = (runs) =>
   runs.length === 0
@@ -165,5 +168,5 @@ const result = {
 console.log(
   `| run | records/s | CPU µs / record |\n|---|--:|--:|\n| raw push ×256 | ${raw.recordsPerS} | ${raw.cpuUsPerRecord} |\n| pipeline (${opt.ordering}) | ${courier.recordsPerS} | ${courier.cpuUsPerRecord} |\n| pipeline, instant app, no HTTP | ${logic.recordsPerS} | ${logic.cpuUsPerRecord} |`,
 );
-console.log(JSON.stringify(result));
+emit('done', result);
 process.exit(0);

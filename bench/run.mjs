@@ -45,9 +45,9 @@ const { values: opt } = parseArgs({
     out: { type: 'string' },
     'work-dir': { type: 'string', default: join(ROOT, '.bench', 'run') },
     pidfile: { type: 'string' },
-    // For development: run only some phases (raw,courier,slow,latency,peers); --latency-rate and
+    // For development: run only some phases (raw,courier,overhead,slow,latency,peers); --latency-rate and
     // --latency-mode stand in for the Courier figures the latency phase needs.
-    phases: { type: 'string', default: 'raw,courier,slow,latency,peers' },
+    phases: { type: 'string', default: 'raw,courier,overhead,slow,latency,peers' },
     'latency-rate': { type: 'string' },
     'latency-mode': { type: 'string' },
   },
@@ -83,7 +83,7 @@ const STAMP = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
 const WORK = join(opt['work-dir'], STAMP);
 mkdirSync(WORK, { recursive: true });
 const date = new Date().toISOString().slice(0, 10);
-const PARTIAL = opt.phases !== 'raw,courier,slow,latency,peers' || opt.records !== undefined;
+const PARTIAL = opt.phases !== 'raw,courier,overhead,slow,latency,peers' || opt.records !== undefined;
 // A partial or resized run (development) does not replace the dated results.
 const OUT = opt.out ?? (PARTIAL ? join(WORK, 'results.json') : join(ROOT, 'bench', 'results', `${date}${MODE === 'full' ? '' : `-${MODE}`}.json`));
 
@@ -323,7 +323,7 @@ async function resetSink(sink, recordLatency = false) {
 
 // --------------------------------------------------------------------------------- phases ----
 
-const results = { raw: {}, courier: {}, inFlight: null, latency: {}, peers: {}, soak: null };
+const results = { raw: {}, courier: {}, overhead: null, inFlight: null, latency: {}, peers: {}, soak: null };
 const failures = [];
 
 function perTenK(cpuS, count) {
@@ -370,6 +370,33 @@ async function rawConsume(topic, purpose = 'raw-consume') {
       peakRssMb: round(done.peakMb, 1),
       group,
     };
+  } finally {
+    clearInterval(ticker);
+    await stopChild(handle);
+  }
+}
+
+/**
+ * Courier's own CPU per record without Kafka (bench/overhead.mjs): the real pipeline and pusher fed
+ * from memory beside undici alone, same app, same process, alternating; see bench/README.md.
+ */
+async function overhead(sink) {
+  const records = MODE === 'full' ? 100_000 : 30_000;
+  const handle = startChild('overhead', process.execPath, [
+    'bench/overhead.mjs',
+    '--url',
+    sink.url,
+    '--records',
+    String(records),
+    '--rounds',
+    '3',
+    '--ordering',
+    'key',
+  ]);
+  const ticker = setInterval(() => progress(`overhead: pipeline beside raw push, ${records.toLocaleString('en')} records × 3 rounds`), 500);
+  try {
+    const { event, ...result } = await nextEvent(handle, 'done', 600_000, 'overhead');
+    return result;
   } finally {
     clearInterval(ticker);
     await stopChild(handle);
@@ -891,6 +918,7 @@ try {
       results.courier[ordering] = await phase(`courier ${ordering}`, () => courier(ordering, fast, MAIN, RECORDS));
     }
   }
+  if (PHASES.has('overhead')) results.overhead = await phase('overhead', () => overhead(fast));
   if (PHASES.has('slow')) {
     for (const ordering of ['partition', 'key', 'unordered']) {
       results.courier[`${ordering}_5ms`] = await phase(`courier ${ordering} @5 ms app`, () => courier(ordering, slow, SLOW, SLOW_RECORDS));
@@ -1005,6 +1033,11 @@ const ratios = {
   partition_vs_bound: ratio(rps(results.courier.partition_5ms), bound),
   vs_redpanda_connect: ratio(bestCourier, rps(results.peers['redpanda-connect'])),
   vs_daprd: ratio(bestCourier, rps(results.peers.daprd)),
+  // Without Kafka: the pipeline's CPU per record ÷ undici's alone, and the difference in µs.
+  pipeline_cpu_vs_raw_push: results.overhead?.error
+    ? null
+    : ratio(results.overhead?.courier?.cpuUsPerRecord ?? null, results.overhead?.raw?.cpuUsPerRecord ?? null),
+  overhead_us_per_record: results.overhead?.error ? null : (results.overhead?.overheadUsPerRecord ?? null),
 };
 const lat = results.latency;
 const report = {
@@ -1063,6 +1096,20 @@ row(`raw push ×${MAX_IN_FLIGHT}`, results.raw.push256, 'HTTP limit at COURIER_M
 row('courier partition', results.courier.partition, courierNotes(results.courier.partition, ratios.partition_vs_limit, 'min(consume, push ×16)'));
 row('courier key', results.courier.key, courierNotes(results.courier.key, ratios.key_vs_limit, 'limit'));
 row('courier unordered', results.courier.unordered, courierNotes(results.courier.unordered, ratios.unordered_vs_limit, 'limit'));
+if (results.overhead) {
+  const o = results.overhead;
+  rows.push(
+    o.error
+      ? ['pipeline without Kafka', 'failed', '', '', o.error.split('\n')[0].slice(0, 90)]
+      : [
+          `pipeline without Kafka (${o.ordering})`,
+          fmt(o.courier.recordsPerS),
+          fmt(o.courier.cpuUsPerRecord / 100, 2),
+          '',
+          `${fmt(o.courier.cpuUsPerRecord, 1)} µs/record vs raw push ${fmt(o.raw.cpuUsPerRecord, 1)} (${fmt(o.raw.recordsPerS)}/s): Courier's own ${fmt(o.overheadUsPerRecord, 1)} µs · ${fmt(o.logic.cpuUsPerRecord, 1)} µs with an instant app`,
+        ],
+  );
+}
 row('courier partition @5 ms', results.courier.partition_5ms, courierNotes(results.courier.partition_5ms, ratios.partition_vs_bound, `bound ${fmt(bound)}/s`));
 row('courier key @5 ms', results.courier.key_5ms, courierNotes(results.courier.key_5ms, null, null));
 row('courier unordered @5 ms', results.courier.unordered_5ms, courierNotes(results.courier.unordered_5ms, null, null));
