@@ -793,7 +793,26 @@ async function inFlightMemory(topic) {
       );
       await sleep(200);
     }
-    return { inFlight: stats.maxOpen, appHoldMs: HOLD_APP_MS, rssAtFullMb: round(rssAtFullMb, 1), peakRssMb: round(memoryOf(handle.pid).peakMb, 1) };
+    // Where the memory is, as Courier's own /metrics says (prom-client's process and heap gauges).
+    const breakdown = {};
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${env.COURIER_PORT}/metrics`)).text();
+      const gauge = (name) => Number(text.match(new RegExp(`^${name} (\\S+)`, 'm'))?.[1] ?? Number.NaN) / 1048576;
+      Object.assign(breakdown, {
+        heapUsedMb: round(gauge('nodejs_heap_size_used_bytes'), 1),
+        heapTotalMb: round(gauge('nodejs_heap_size_total_bytes'), 1),
+        externalMb: round(gauge('nodejs_external_memory_bytes'), 1),
+      });
+    } catch {
+      // the figures are extra; RSS is the measure
+    }
+    return {
+      inFlight: stats.maxOpen,
+      appHoldMs: HOLD_APP_MS,
+      rssAtFullMb: round(rssAtFullMb, 1),
+      peakRssMb: round(memoryOf(handle.pid).peakMb, 1),
+      ...breakdown,
+    };
   } finally {
     // Nothing is measured after this: no need to wait for the held requests.
     await stopChild(handle, 1000);
@@ -1121,7 +1140,7 @@ if (results.inFlight)
     results.inFlight.error ? '' : fmt(results.inFlight.peakRssMb),
     results.inFlight.error
       ? results.inFlight.error.split('\n')[0].slice(0, 90)
-      : `RSS ${fmt(results.inFlight.rssAtFullMb)} MB with ${fmt(results.inFlight.inFlight)} held by a ${HOLD_APP_MS / 1000} s app`,
+      : `RSS ${fmt(results.inFlight.rssAtFullMb)} MB with ${fmt(results.inFlight.inFlight)} held by a ${HOLD_APP_MS / 1000} s app · JS heap ${fmt(results.inFlight.heapUsedMb)} of ${fmt(results.inFlight.heapTotalMb)} MB · external ${fmt(results.inFlight.externalMb)} MB`,
   ]);
 const signed = (value, digits) => (value === null || value === undefined ? '—' : `${value >= 0 ? '+' : '−'}${fmt(Math.abs(value), digits)}`);
 const latNote = (l, vs) =>
