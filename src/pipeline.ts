@@ -72,6 +72,8 @@ interface Route {
   readonly config: RouteConfig;
   readonly metrics: RouteMetrics;
   readonly url: URL;
+  /** The route's backoff (delivery/retry.ts), made once. */
+  readonly policy: { readonly initialMs: number; readonly maxMs: number };
   readonly gate: AppGate;
   refused: string | undefined;
 }
@@ -165,7 +167,8 @@ export class Pipeline implements ConsumerHandlers {
         processing: deps.metrics.recordProcessing.labels({ topic }),
         attempts: new Map(),
       };
-      this.routes.set(topic, { config: routeConfig, metrics: routeMetrics, url, gate, refused: undefined });
+      const policy = { initialMs: routeConfig.retryInitialMs, maxMs: routeConfig.retryMaxMs };
+      this.routes.set(topic, { config: routeConfig, metrics: routeMetrics, url, policy, gate, refused: undefined });
     }
     deps.metrics.appUp.set(1);
     this.fetchHighWater = Math.max(2000, 4 * config.maxInFlight);
@@ -366,7 +369,7 @@ export class Pipeline implements ConsumerHandlers {
   private async pushUntilSettled(entry: Entry, runtime: PartitionRuntime): Promise<Settled> {
     const { record, route } = entry;
     const { metrics, logger } = this.deps;
-    const policy = { initialMs: route.config.retryInitialMs, maxMs: route.config.retryMaxMs };
+    const policy = route.policy;
     const prepared = preparePush(record, this.pushSettings);
     if (prepared.droppedHeaders > 0) metrics.droppedHeaders.inc({ topic: record.topic }, prepared.droppedHeaders);
     const violation = checkLimits(record, prepared, this.deps.config.limits);

@@ -71,6 +71,24 @@ function messageIdOf(record: Pick<KafkaRecord, 'topic' | 'partition' | 'offset'>
 
 const sourceByTopic = new Map<string, string>();
 
+const MILLIS = Array.from({ length: 1000 }, (_, ms) => String(ms).padStart(3, '0'));
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+
+/**
+ * `new Date(ms).toISOString()`, which costs about 0.5 µs: the records of a batch share their
+ * second, so the text up to the milliseconds is made once per second.
+ */
+export function isoTime(ms: number): string {
+  if (!Number.isSafeInteger(ms)) return new Date(ms).toISOString();
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, -4); // up to and including "."
+    isoSecond = second;
+  }
+  return `${isoPrefix}${MILLIS[ms - second * 1000]}Z`;
+}
+
 /**
  * The headers of a record's pushes, built once per record (attempts only change courier-attempt
  * and the signature). The common fields go in one object literal, in one shape, which V8 keeps
@@ -138,7 +156,7 @@ export function preparePush(record: KafkaRecord, settings: PushSettings): Prepar
     'kafka-timestamp': String(record.timestamp),
     'courier-attempt': '1',
   };
-  const time = ce?.time ?? (Number.isFinite(record.timestamp) && record.timestamp >= 0 ? new Date(record.timestamp).toISOString() : undefined);
+  const time = ce?.time ?? (Number.isFinite(record.timestamp) && record.timestamp >= 0 ? isoTime(record.timestamp) : undefined);
   if (time !== undefined) headers['ce-time'] = time;
   if (ce) for (const attribute in ce) if (!(`ce-${attribute}` in headers)) headers[`ce-${attribute}`] = ce[attribute] as string;
   if (record.key !== null) headers['kafka-key'] = percentEncode(record.key);

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { attemptHeaders, CE_TYPE, type PushSettings, percentEncode, preparePush, signatureOf } from '../../src/delivery/push.js';
+import { attemptHeaders, CE_TYPE, isoTime, type PushSettings, percentEncode, preparePush, signatureOf } from '../../src/delivery/push.js';
 import type { KafkaRecord } from '../../src/record.js';
 
 const TIMESTAMP = Date.parse('2025-01-15T12:00:00.000Z');
@@ -72,6 +72,24 @@ describe('percentEncode', () => {
         expect(decodeURIComponent(percentEncode(Buffer.from(text, 'utf8')))).toBe(text);
       }),
     );
+  });
+});
+
+describe('isoTime', () => {
+  it('equals Date#toISOString for any millisecond timestamp, in any order (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 8.64e15 }), fc.integer({ min: 1_700_000_000_000, max: 1_700_000_002_000 })), { maxLength: 50 }),
+        (stamps) => {
+          for (const ms of stamps) expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('falls back to Date#toISOString for a timestamp that is not a whole number of milliseconds', () => {
+    expect(isoTime(1_700_000_000_000.5)).toBe(new Date(1_700_000_000_000.5).toISOString());
   });
 });
 
