@@ -77,10 +77,6 @@ export const CONSUMER_DEFAULTS: Readonly<Record<string, string>> = Object.freeze
   'fetch.wait.max.ms': '500',
   'max.partition.fetch.bytes': '1048576',
   'partition.assignment.strategy': 'cooperative-sticky',
-  // Courier buffers fetched records itself (COURIER_PARTITION_BUFFER*), so librdkafka's own
-  // prefetch queue need not be its 64 MiB default: 16 MiB cost no throughput in bench/ and
-  // about 55 MB of resident memory less.
-  'queued.max.messages.kbytes': '16384',
 });
 
 export const DEFAULTS = Object.freeze({
