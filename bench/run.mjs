@@ -275,6 +275,23 @@ async function createTopic(topic, partitions, config = {}) {
   throw new Error(`topic ${topic} not visible 10 s after creation`);
 }
 
+/** bench/apps/producer.mjs pacing `rate` stamped records/s into `topic` for `seconds`. */
+function pacedProducer(topic, rate, seconds) {
+  return startChild(`produce-${topic}`, process.execPath, [
+    'bench/apps/producer.mjs',
+    '--bootstrap',
+    opt.bootstrap,
+    '--topic',
+    topic,
+    '--partitions',
+    String(PARTITIONS),
+    '--rate',
+    String(rate),
+    '--seconds',
+    String(seconds),
+  ]);
+}
+
 async function produceBulk(topic, count) {
   const producer = startChild(`produce-${topic}`, process.execPath, [
     'bench/apps/producer.mjs',
@@ -643,19 +660,7 @@ async function latencyRun({ label, topic, sink, rate, start, seconds = LATENCY_S
     const cpuBefore = cpuSecondsOf(handle.process.pid);
     const producing = seconds + LATENCY_WARMUP_MS / 1000;
     progress(`${label}: producing ${rate.toLocaleString('en')} rec/s for ${producing} s`);
-    const producer = startChild(`produce-${topic}`, process.execPath, [
-      'bench/apps/producer.mjs',
-      '--bootstrap',
-      opt.bootstrap,
-      '--topic',
-      topic,
-      '--partitions',
-      String(PARTITIONS),
-      '--rate',
-      String(rate),
-      '--seconds',
-      String(producing),
-    ]);
+    const producer = pacedProducer(topic, rate, producing);
     const done = await nextEvent(producer, 'done', producing * 1000 + 60_000, `${label} producer`);
     await stopChild(producer);
     if (done.errors > 0) throw new PhaseError(`${label}: the producer reported ${done.errors} failed deliveries`);
@@ -830,19 +835,7 @@ async function soak(rate, sink, topic) {
   });
   try {
     await sleep(3000);
-    const producer = startChild(`produce-${topic}`, process.execPath, [
-      'bench/apps/producer.mjs',
-      '--bootstrap',
-      opt.bootstrap,
-      '--topic',
-      topic,
-      '--partitions',
-      String(PARTITIONS),
-      '--rate',
-      String(rate),
-      '--seconds',
-      String(minutes * 60),
-    ]);
+    const producer = pacedProducer(topic, rate, minutes * 60);
     const t0 = nowNs();
     const cpuBefore = cpuSecondsOf(handle.pid);
     const samples = [];
