@@ -275,8 +275,8 @@ async function createTopic(topic, partitions, config = {}) {
   throw new Error(`topic ${topic} not visible 10 s after creation`);
 }
 
-/** bench/apps/producer.mjs pacing `rate` stamped records/s into `topic` for `seconds`. */
-function pacedProducer(topic, rate, seconds) {
+/** bench/apps/producer.mjs into `topic`; `mode` is `--count N` (bulk) or `--rate R --seconds S` (paced, stamped). */
+function producerChild(topic, ...mode) {
   return startChild(`produce-${topic}`, process.execPath, [
     'bench/apps/producer.mjs',
     '--bootstrap',
@@ -285,25 +285,12 @@ function pacedProducer(topic, rate, seconds) {
     topic,
     '--partitions',
     String(PARTITIONS),
-    '--rate',
-    String(rate),
-    '--seconds',
-    String(seconds),
+    ...mode,
   ]);
 }
 
 async function produceBulk(topic, count) {
-  const producer = startChild(`produce-${topic}`, process.execPath, [
-    'bench/apps/producer.mjs',
-    '--bootstrap',
-    opt.bootstrap,
-    '--topic',
-    topic,
-    '--partitions',
-    String(PARTITIONS),
-    '--count',
-    String(count),
-  ]);
+  const producer = producerChild(topic, '--count', String(count));
   const deadline = Math.max(120_000, count * 2);
   const waiting = nextEvent(producer, 'done', deadline, `producing ${count} records to ${topic}`);
   const ticker = setInterval(() => progress(`producing ${count.toLocaleString('en')} records of ${RECORD_BYTES} B to ${topic}`), 500);
@@ -660,7 +647,7 @@ async function latencyRun({ label, topic, sink, rate, start, seconds = LATENCY_S
     const cpuBefore = cpuSecondsOf(handle.process.pid);
     const producing = seconds + LATENCY_WARMUP_MS / 1000;
     progress(`${label}: producing ${rate.toLocaleString('en')} rec/s for ${producing} s`);
-    const producer = pacedProducer(topic, rate, producing);
+    const producer = producerChild(topic, '--rate', String(rate), '--seconds', String(producing));
     const done = await nextEvent(producer, 'done', producing * 1000 + 60_000, `${label} producer`);
     await stopChild(producer);
     if (done.errors > 0) throw new PhaseError(`${label}: the producer reported ${done.errors} failed deliveries`);
@@ -835,7 +822,7 @@ async function soak(rate, sink, topic) {
   });
   try {
     await sleep(3000);
-    const producer = pacedProducer(topic, rate, minutes * 60);
+    const producer = producerChild(topic, '--rate', String(rate), '--seconds', String(minutes * 60));
     const t0 = nowNs();
     const cpuBefore = cpuSecondsOf(handle.pid);
     const samples = [];

@@ -23,6 +23,15 @@ async function faultRun(options: Omit<Parameters<typeof startFaultRun>[0], 'boot
   return run;
 }
 
+/** Stops producing, waits until every record is delivered or dead-lettered, and judges the history. */
+async function judged(run: FaultRun, duplicatesAllowed: boolean, drainMs?: number) {
+  await run.stopProducing();
+  await run.drained(drainMs);
+  const verdict = await run.verdict(duplicatesAllowed);
+  expect(verdict.violations).toEqual([]);
+  return verdict;
+}
+
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seqOf = (body: Buffer) => (JSON.parse(body.toString()) as { seq: number }).seq;
 const assignedCount = async (courier: CourierProcess) => (await courier.api('/v1/assignment')).body.partitions.length as number;
@@ -44,10 +53,7 @@ describe('fault suite (real broker, continuous production, history checker)', ()
       expect(await third.stop()).toBe(0);
       await waitFor('the first member owning every partition again', async () => (await assignedCount(first)) === 6);
       await pause(1000);
-      await run.stopProducing();
-      await run.drained();
-      const verdict = await run.verdict(false);
-      expect(verdict.violations).toEqual([]);
+      const verdict = await judged(run, false);
       expect(verdict.delivered).toBe(verdict.produced);
     },
   );
@@ -60,10 +66,7 @@ describe('fault suite (real broker, continuous production, history checker)', ()
     await pause(2000);
     await members[1]?.kill();
     await pause(2000);
-    await run.stopProducing();
-    await run.drained();
-    const verdict = await run.verdict(true);
-    expect(verdict.violations).toEqual([]);
+    const verdict = await judged(run, true);
     expect(verdict.delivered).toBe(verdict.produced);
   });
 
@@ -91,10 +94,7 @@ describe('fault suite (real broker, continuous production, history checker)', ()
     expect(Date.now() - stopping).toBeLessThan(4000);
     run.courier();
     await pause(1000);
-    await run.stopProducing();
-    await run.drained();
-    const verdict = await run.verdict(false);
-    expect(verdict.violations).toEqual([]);
+    await judged(run, false);
     expect(run.app.receipts.filter((r) => seqOf(r.body) === heldSeq).length).toBe(2);
   });
 
@@ -115,10 +115,7 @@ describe('fault suite (real broker, continuous production, history checker)', ()
       await pause(3000);
       execFileSync('bash', ['scripts/kafka.sh', 'start', '--name', name], { cwd: root, stdio: 'ignore' });
       await pause(2000);
-      await run.stopProducing();
-      await run.drained();
-      const verdict = await run.verdict(true);
-      expect(verdict.violations).toEqual([]);
+      const verdict = await judged(run, true);
       expect(verdict.delivered).toBe(verdict.produced);
       await run.close();
     } finally {
@@ -139,10 +136,7 @@ describe('fault suite (real broker, continuous production, history checker)', ()
       await run.app.listen(port);
       await pause(cycle === 0 ? 5000 : 1000);
     }
-    await run.stopProducing();
-    await run.drained();
-    const verdict = await run.verdict(false);
-    expect(verdict.violations).toEqual([]);
+    const verdict = await judged(run, false);
     expect(verdict.deadLettered).toBe(0);
     expect(verdict.delivered).toBe(verdict.produced);
   });
@@ -162,10 +156,7 @@ describe('fault suite (real broker, continuous production, history checker)', ()
     await run.send('poison', JSON.stringify({ seq: -1 }));
     const poison = run.produced.find((p) => p.key === 'poison');
     await pause(2000);
-    await run.stopProducing();
-    await run.drained();
-    const verdict = await run.verdict(false);
-    expect(verdict.violations).toEqual([]);
+    await judged(run, false);
     const dead = await readAll(bootstrap, run.dlqTopic);
     expect(dead.map((d) => [headerOf(d, 'original_offset'), headerOf(d, 'error_type'), headerOf(d, 'attempts')])).toEqual([
       [String(poison?.offset), 'retries_exhausted', '4'],
@@ -193,11 +184,8 @@ describe('fault suite (real broker, continuous production, history checker)', ()
     await courier.ready();
     run.startProducing(10);
     await pause(8000);
-    await run.stopProducing();
     // About 40 records per partition at 250 ms each: well past max.poll.interval.ms in total.
-    await run.drained(60_000);
-    const verdict = await run.verdict(false);
-    expect(verdict.violations).toEqual([]);
+    const verdict = await judged(run, false, 60_000);
     expect(verdict.delivered).toBe(verdict.produced);
     const { body } = await courier.api('/v1/rebalances');
     expect(body.counts).toMatchObject({ revoke: 0, lost: 0 });
@@ -221,10 +209,7 @@ describe('fault suite (real broker, continuous production, history checker)', ()
     await courier.ready();
     run.startProducing();
     await pause(3000);
-    await run.stopProducing();
-    await run.drained();
-    const verdict = await run.verdict(false);
-    expect(verdict.violations).toEqual([]);
+    const verdict = await judged(run, false);
     const dead = await readAll(bootstrap, run.dlqTopic);
     expect(dead).toHaveLength(1);
     expect(seqOf(dead[0]?.value ?? Buffer.from('{}'))).toBe(crashSeq);
