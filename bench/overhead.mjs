@@ -15,7 +15,7 @@ import { Agent } from 'undici';
 import { loadConfig } from '../dist/config.js';
 import { Pusher } from '../dist/delivery/push.js';
 import { createMetrics } from '../dist/metrics.js';
-import { Pipeline } from '../dist/pipeline.js';
+import { Pipeline } from '../dist/pipeline/flow.js';
 import { courierAgentOptions, courierLikeHeaders, DISTINCT_KEYS, emit, post, recordValue, round } from './lib.mjs';
 
 const { values: opt } = parseArgs({

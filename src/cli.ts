@@ -1,5 +1,4 @@
-import type { LagReport } from './lag.js';
-import type { PartitionStatus, RebalanceEvent } from './pipeline.js';
+import type { LagReport, PartitionStatus, ReadinessReport, RebalancesReport } from './api/schemas.js';
 
 /** Terminal views of a running Courier's API (`courier lag`, `courier status`). Pure formatting. */
 
@@ -24,10 +23,10 @@ export function formatLag(report: LagReport): string {
 }
 
 export interface StatusView {
-  readonly readiness: { ready: boolean; reasons: Array<{ code: string; message: string }> };
+  readonly readiness: ReadinessReport;
   readonly assignment: { partitions: PartitionStatus[] };
   readonly lag: LagReport;
-  readonly rebalances: { events: RebalanceEvent[]; counts: Record<string, number> };
+  readonly rebalances: RebalancesReport;
 }
 
 export function formatStatus(view: StatusView, recent = 5): string {

@@ -3,15 +3,19 @@ import type { Registry } from 'prom-client';
 import type { Operations } from './api/server.js';
 import type { Config } from './config.js';
 import { Pusher } from './delivery/push.js';
+import { backoff } from './delivery/retry.js';
 import { KafkaSource } from './kafka/consumer.js';
 import { DeadLetterProducer } from './kafka/dlq.js';
+import { fromLibrdkafka, KafkaClientError } from './kafka/errors.js';
 import { LagMonitor } from './lag.js';
 import { createMetrics } from './metrics.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline } from './pipeline/flow.js';
 import type { Redactor } from './redact.js';
 import { sleep } from './time.js';
 
 const LAG_REFRESH_MS = 5000;
+/** Connecting to Kafka is retried on this backoff until the cluster answers. */
+const CONNECT_RETRY = { initialMs: 500, maxMs: 10_000, jitter: 'none' } as const;
 
 /** Builds every part from a validated Config. Nothing runs until `start`. */
 export function createCourier(config: Config, logger: Logger, registry: Registry, redact: Redactor, onFatal: (error: Error) => void) {
@@ -57,8 +61,9 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
           logger.info({ groupId: config.groupId, topics: config.routes.map((r) => r.topic), ordering: config.ordering }, 'consuming');
           return true;
         } catch (error) {
-          pipeline.onError(Object.assign(error as Error, { code: -195 }), false);
-          await sleep(Math.min(10_000, 500 * attempt), signal);
+          const named = error instanceof KafkaClientError ? error : fromLibrdkafka(error, { code: 'KAFKA_UNREACHABLE' });
+          pipeline.onError(named, false);
+          await sleep(backoff(attempt, CONNECT_RETRY), signal);
         }
       }
       return false;

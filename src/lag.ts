@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { LagReport, PartitionLag } from './api/schemas.js';
 import type { Metrics } from './metrics.js';
 import { type TopicPartition, type TopicPartitionOffset, tpKey } from './record.js';
 
@@ -12,21 +13,7 @@ export interface LagSource {
   watermarks(tp: TopicPartition, timeoutMs: number): Promise<{ low: number; high: number }>;
 }
 
-export interface PartitionLag {
-  readonly topic: string;
-  readonly partition: number;
-  /** The group's committed offset; null when nothing was committed yet. */
-  readonly committedOffset: number | null;
-  readonly highWatermark: number;
-  readonly lag: number;
-}
-
-export interface LagReport {
-  readonly partitions: PartitionLag[];
-  readonly totalLag: number;
-  /** When the broker was asked (ISO-8601). */
-  readonly refreshedAt: string | null;
-}
+export type { LagReport, PartitionLag };
 
 export class LagMonitor {
   private report: LagReport = { partitions: [], totalLag: 0, refreshedAt: null };

@@ -15,17 +15,16 @@ export const ErrorBody = Type.Object(
 
 export const Health = Type.Object({ status: Type.Union([Type.Literal('ok'), Type.Literal('failed')]), error: Type.Optional(Type.String()) });
 
-export const Readiness = Type.Object({
-  ready: Type.Boolean(),
-  reasons: Type.Array(
-    Type.Object({
-      code: Type.String({
-        description: 'not_subscribed | not_joined | app_down | app_refused | dlq_blocked | max_poll_exceeded | consumer_failed | stopping',
-      }),
-      message: Type.String(),
-    }),
-  ),
+const ReadinessReason = Type.Object({
+  code: Type.String({
+    description: 'not_subscribed | not_joined | app_down | app_refused | dlq_blocked | max_poll_exceeded | consumer_failed | stopping',
+  }),
+  message: Type.String(),
 });
+export type ReadinessReason = Static<typeof ReadinessReason>;
+
+export const Readiness = Type.Object({ ready: Type.Boolean(), reasons: Type.Array(ReadinessReason) });
+export type ReadinessReport = Static<typeof Readiness>;
 
 export const PartitionLag = Type.Object({
   topic: Type.String(),
@@ -37,44 +36,52 @@ export const PartitionLag = Type.Object({
   lag: Type.Integer({ minimum: 0, description: 'highWatermark − committedOffset' }),
 });
 
+export type PartitionLag = Static<typeof PartitionLag>;
+
 export const Lag = Type.Object({
   partitions: Type.Array(PartitionLag),
   totalLag: Type.Integer({ minimum: 0 }),
   refreshedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 });
+export type LagReport = Static<typeof Lag>;
 
-const PauseReason = Type.Union(
-  ['admin', 'app_down', 'app_refused', 'dlq_blocked', 'backpressure'].map((reason) => Type.Literal(reason)),
+export const PauseReason = Type.Union(
+  [Type.Literal('admin'), Type.Literal('app_down'), Type.Literal('app_refused'), Type.Literal('dlq_blocked'), Type.Literal('backpressure')],
   { description: 'admin: an operator paused it · app_down · app_refused: 401/403 from the app · dlq_blocked: a DLQ write fails · backpressure' },
 );
+export type PauseReason = Static<typeof PauseReason>;
 
-export const Assignment = Type.Object({
-  partitions: Type.Array(
-    Type.Object({
-      topic: Type.String(),
-      partition: Type.Integer({ minimum: 0 }),
-      state: Type.Union([Type.Literal('active'), Type.Literal('paused'), Type.Literal('draining')]),
-      inFlight: Type.Integer({ minimum: 0 }),
-      queued: Type.Integer({ minimum: 0, description: 'fetched records waiting for their turn' }),
-      oldestInFlightMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
-      pausedReason: Type.Union([PauseReason, Type.Null()]),
-      pausedReasons: Type.Array(PauseReason),
-    }),
-  ),
+export const PartitionStatus = Type.Object({
+  topic: Type.String(),
+  partition: Type.Integer({ minimum: 0 }),
+  state: Type.Union([Type.Literal('active'), Type.Literal('paused'), Type.Literal('draining')]),
+  inFlight: Type.Integer({ minimum: 0 }),
+  queued: Type.Integer({ minimum: 0, description: 'fetched records waiting for their turn' }),
+  oldestInFlightMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  pausedReason: Type.Union([PauseReason, Type.Null()]),
+  pausedReasons: Type.Array(PauseReason),
 });
+export type PartitionStatus = Static<typeof PartitionStatus>;
+
+export const Assignment = Type.Object({ partitions: Type.Array(PartitionStatus) });
 
 const TopicPartitionRef = Type.Object({ topic: Type.String(), partition: Type.Integer({ minimum: 0 }) });
 
+const RebalanceType = Type.Union([Type.Literal('assign'), Type.Literal('revoke'), Type.Literal('lost')]);
+export type RebalanceType = Static<typeof RebalanceType>;
+
+export const RebalanceEvent = Type.Object({
+  at: Type.String({ format: 'date-time' }),
+  type: RebalanceType,
+  partitions: Type.Array(TopicPartitionRef),
+});
+export type RebalanceEvent = Static<typeof RebalanceEvent>;
+
 export const Rebalances = Type.Object({
-  events: Type.Array(
-    Type.Object({
-      at: Type.String({ format: 'date-time' }),
-      type: Type.Union([Type.Literal('assign'), Type.Literal('revoke'), Type.Literal('lost')]),
-      partitions: Type.Array(TopicPartitionRef),
-    }),
-  ),
+  events: Type.Array(RebalanceEvent),
   counts: Type.Object({ assign: Type.Integer({ minimum: 0 }), revoke: Type.Integer({ minimum: 0 }), lost: Type.Integer({ minimum: 0 }) }),
 });
+export type RebalancesReport = Static<typeof Rebalances>;
 
 export const PauseRequest = Type.Object(
   {
@@ -94,6 +101,7 @@ export const PauseResult = Type.Object({
   changed: Type.Array(TopicPartitionRef, { description: 'partitions whose state this request changed' }),
   notAssigned: Type.Array(TopicPartitionRef, { description: 'requested partitions this instance does not own (nothing done for them)' }),
 });
+export type PauseResultBody = Static<typeof PauseResult>;
 
 /** [header, description, always present] */
 const PUSH_HEADERS: ReadonlyArray<readonly [string, string, boolean]> = [

@@ -2,19 +2,32 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { LagReport } from '../lag.js';
-import type { PartitionStatus, RebalanceEvent } from '../pipeline.js';
-import type { TopicPartition } from '../record.js';
-import { Assignment, ErrorBody, Health, Lag, PauseRequest, type PauseRequestBody, PauseResult, Readiness, Rebalances, WEBHOOKS } from './schemas.js';
+import {
+  Assignment,
+  ErrorBody,
+  Health,
+  Lag,
+  type LagReport,
+  type PartitionStatus,
+  PauseRequest,
+  type PauseRequestBody,
+  PauseResult,
+  type PauseResultBody,
+  Readiness,
+  type ReadinessReason,
+  Rebalances,
+  type RebalancesReport,
+  WEBHOOKS,
+} from './schemas.js';
 
 /** What the API reads and steers; the composition root wires it to the pipeline and lag monitor. */
 export interface Operations {
   failure(): string | undefined;
-  notReadyReasons(): Array<{ code: string; message: string }>;
+  notReadyReasons(): ReadinessReason[];
   lag(): Promise<LagReport>;
   assignment(): PartitionStatus[];
-  rebalances(): { events: readonly RebalanceEvent[]; counts: Readonly<Record<RebalanceEvent['type'], number>> };
-  adminPause(topic: string, partitions: readonly number[] | undefined, pause: boolean): { changed: TopicPartition[]; notAssigned: TopicPartition[] } | null;
+  rebalances(): RebalancesReport;
+  adminPause(topic: string, partitions: readonly number[] | undefined, pause: boolean): PauseResultBody | null;
 }
 
 export interface ServerOptions {

@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { backoff } from './retry.js';
 
 /**
  * Whether the app behind one origin can be pushed to. When an attempt finds nothing listening
@@ -50,9 +51,9 @@ export class AppGate {
 
   private async probeUntilUp(): Promise<void> {
     const probe = this.options.probe ?? tcpProbe;
-    let delay = this.options.probeInitialMs ?? 100;
-    const max = this.options.probeMaxMs ?? 2000;
-    while (!this.stopped) {
+    const policy = { initialMs: this.options.probeInitialMs ?? 100, maxMs: this.options.probeMaxMs ?? 2000, jitter: 'none' } as const;
+    for (let failures = 1; !this.stopped; failures++) {
+      const delay = backoff(failures, policy);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
         this.wake = () => {
@@ -63,7 +64,6 @@ export class AppGate {
       this.wake = undefined;
       if (this.stopped) break;
       if (await probe(this.options.url, Math.max(1000, delay))) break;
-      delay = Math.min(max, delay * 2);
     }
     const down = this.down;
     this.down = undefined;

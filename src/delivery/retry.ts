@@ -1,28 +1,61 @@
 /**
- * Delay before the next attempt: exponential backoff with full jitter, capped, and the app's
- * `Retry-After` honoured (also capped) when it sent one. Pure; `random` and `now` are injected.
+ * Courier's one retry policy: whether to try again, how long to wait, when to give up. Every wait
+ * that grows with failures (a push, a DLQ write, a probe of a down app, connecting to Kafka) takes
+ * its delay from `backoff`. Pure: `random` and `now` are injected.
  */
-export interface RetryPolicy {
+export interface Backoff {
+  /** Ceiling of the first wait. */
   readonly initialMs: number;
+  /** No wait is longer. */
   readonly maxMs: number;
+  /**
+   * `full` (default): a uniformly random wait below the ceiling, so many records failing together
+   * do not retry in lockstep. `none`: exactly the ceiling (probes and reconnects, one at a time).
+   */
+  readonly jitter?: 'full' | 'none';
+}
+
+/** The wait after `failures` consecutive failures (1 = the first): ceiling min(max, initial·2^(failures−1)). */
+export function backoff(failures: number, policy: Backoff, random: () => number = Math.random): number {
+  const exponent = Math.min(Math.max(failures - 1, 0), 52);
+  const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** exponent);
+  return policy.jitter === 'none' ? ceiling : Math.floor(random() * ceiling);
 }
 
 /**
+ * Delay before the next attempt: the app's `Retry-After` when it sent a valid one (capped by
+ * `maxMs`), else the backoff.
  * @param attempt the attempt that just failed, starting at 1
  * @param retryAfter the raw `Retry-After` header of that attempt's answer, if any
  */
 export function nextDelay(
   attempt: number,
-  policy: RetryPolicy,
+  policy: Backoff,
   retryAfter: string | undefined,
   now: number = Date.now(),
   random: () => number = Math.random,
 ): number {
   const fromHeader = retryAfter === undefined ? undefined : parseRetryAfter(retryAfter, now);
   if (fromHeader !== undefined) return Math.min(fromHeader, policy.maxMs);
-  const exponent = Math.min(Math.max(attempt - 1, 0), 52);
-  const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** exponent);
-  return Math.floor(random() * ceiling);
+  return backoff(attempt, policy, random);
+}
+
+export type RetryDecision = { readonly retry: true; readonly delayMs: number } | { readonly retry: false };
+
+/**
+ * After a failed attempt (one that counts): retry after a delay, or give up (DLQ) once
+ * `maxAttempts` attempts were made.
+ */
+export function decideRetry(
+  attempt: number,
+  maxAttempts: number,
+  policy: Backoff,
+  retryAfter: string | undefined,
+  now: number = Date.now(),
+  random: () => number = Math.random,
+): RetryDecision {
+  if (attempt >= maxAttempts) return { retry: false };
+  return { retry: true, delayMs: nextDelay(attempt, policy, retryAfter, now, random) };
 }
 
 /** `Retry-After` as milliseconds from `now`: delay-seconds or an HTTP-date; undefined if invalid. */

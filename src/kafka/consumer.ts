@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { CourierError } from '../errors.js';
 import type { KafkaRecord, TopicPartition, TopicPartitionOffset } from '../record.js';
 import { sleep } from '../time.js';
+import { fromLibrdkafka, type KafkaClientError, LIBRDKAFKA } from './errors.js';
 import { splitProperties } from './properties.js';
 
 /** The typings lag the library: these methods exist in 1.10 (lib/kafka-consumer.js). */
@@ -15,9 +16,6 @@ type RdKafkaConsumer = InstanceType<typeof rdkafka.KafkaConsumer> & {
   commitCb(offsets: TopicPartitionOffset[], cb: (error: Error | null) => void): void;
   setDefaultIsTimeoutOnlyForFirstMessage(value: boolean): void;
 };
-
-const ERR_ASSIGN_PARTITIONS = -175;
-const ERR_REVOKE_PARTITIONS = -174;
 
 /** What the consumer tells the pipeline. The pipeline decides; this file only talks to librdkafka. */
 export interface ConsumerHandlers {
@@ -31,8 +29,8 @@ export interface ConsumerHandlers {
   onRevoke(partitions: TopicPartition[], lost: boolean): Promise<void>;
   /** A batch of fetched records, in fetch order. */
   onRecords(records: KafkaRecord[]): void;
-  /** A client error; `fatal` means the consumer cannot continue. */
-  onError(error: Error, fatal: boolean): void;
+  /** A client error, named (kafka/errors.ts); `fatal` means the consumer cannot continue. */
+  onError(error: KafkaClientError, fatal: boolean): void;
   /**
    * Asked before each fetch: a promise means "enough records wait; fetch when it settles". The
    * loop fetches anyway after a second, so rebalance events keep being served.
@@ -43,7 +41,6 @@ export interface ConsumerHandlers {
 const MAX_FETCH_HOLD_MS = 1000;
 /** A commit the broker has not answered within this is reported failed (and retried by the pipeline). */
 const COMMIT_ANSWER_TIMEOUT_MS = 10_000;
-const ERR_NO_OFFSET = -168;
 
 interface CommitWaiter {
   resolve(): void;
@@ -105,8 +102,8 @@ export class KafkaSource {
     // A batch returns as soon as the first record is there; later ones only if already fetched.
     this.consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
     this.consumer.on('event.error', (error) => {
-      const fatal = Boolean((error as { isFatal?: boolean }).isFatal);
-      this.handlers.onError(error as unknown as Error, fatal);
+      const named = fromLibrdkafka(error);
+      this.handlers.onError(named, named.code === 'KAFKA_CONSUMER_FATAL');
     });
   }
 
@@ -114,7 +111,7 @@ export class KafkaSource {
   async start(connectTimeoutMs: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.consumer.connect({ timeout: connectTimeoutMs }, (error) => {
-        if (error) reject(new CourierError('KAFKA_CONNECT_FAILED', `cannot reach Kafka: ${error.message}`, { cause: error, retriable: true }));
+        if (error) reject(fromLibrdkafka(error, { prefix: 'cannot reach Kafka', code: 'KAFKA_UNREACHABLE' }));
         else resolve();
       });
     });
@@ -137,7 +134,10 @@ export class KafkaSource {
         this.consumer.consume(this.batchSize, (error, batch) => {
           if (error) {
             // Timeouts and "no more messages" are normal; anything else is reported, not fatal here.
-            if (error.code !== -185 && error.code !== -191) this.handlers.onError(error as unknown as Error, Boolean((error as { isFatal?: boolean }).isFatal));
+            if (error.code !== LIBRDKAFKA.TIMED_OUT && error.code !== LIBRDKAFKA.PARTITION_EOF) {
+              const named = fromLibrdkafka(error);
+              this.handlers.onError(named, named.code === 'KAFKA_CONSUMER_FATAL');
+            }
             resolve([]);
           } else resolve(batch);
         });
@@ -155,20 +155,20 @@ export class KafkaSource {
     const cooperative = this.consumer.rebalanceProtocol() === 'COOPERATIVE';
     this.rebalanceChain = this.rebalanceChain.then(async () => {
       try {
-        if (error.code === ERR_ASSIGN_PARTITIONS) {
+        if (error.code === LIBRDKAFKA.ASSIGN_PARTITIONS) {
           if (cooperative) this.consumer.incrementalAssign(partitions);
           else this.consumer.assign(partitions);
           this.handlers.onAssign(partitions);
-        } else if (error.code === ERR_REVOKE_PARTITIONS) {
+        } else if (error.code === LIBRDKAFKA.REVOKE_PARTITIONS) {
           const lost = this.consumer.assignmentLost();
           await this.handlers.onRevoke(partitions, lost);
           if (cooperative) this.consumer.incrementalUnassign(partitions);
           else this.consumer.unassign();
         } else {
-          this.handlers.onError(new Error(`rebalance error ${error.code}`), false);
+          this.handlers.onError(fromLibrdkafka(error, { prefix: 'rebalance error' }), false);
         }
       } catch (caught) {
-        if (this.consumer.isConnected()) this.handlers.onError(caught as Error, false);
+        if (this.consumer.isConnected()) this.handlers.onError(fromLibrdkafka(caught, { prefix: 'rebalance failed' }), false);
       }
     });
   }
@@ -217,7 +217,7 @@ export class KafkaSource {
     const waiter = this.commitWaiters[0];
     if (!waiter) return; // not ours (Courier makes every commit itself), nothing waits
     const partitionError = offsets?.find((offset) => offset.error)?.error as { message?: string } | undefined;
-    if (error && error.code !== ERR_NO_OFFSET) this.settleCommit(waiter, new Error(error.message ?? `error ${error.code}`));
+    if (error && error.code !== LIBRDKAFKA.NO_OFFSET) this.settleCommit(waiter, new Error(error.message ?? `error ${error.code}`));
     else if (partitionError) this.settleCommit(waiter, new Error(partitionError.message ?? String(partitionError)));
     else this.settleCommit(waiter, undefined);
   }

@@ -1,6 +1,7 @@
 import rdkafka from '@confluentinc/kafka-javascript';
 import { CourierError } from '../errors.js';
 import type { KafkaRecord } from '../record.js';
+import { fromLibrdkafka } from './errors.js';
 import { splitProperties } from './properties.js';
 
 type RdProducer = InstanceType<typeof rdkafka.Producer>;
@@ -18,7 +19,7 @@ export interface DeadLetterReason {
  * A3 headers, names from the seed guide, appended after the record's own headers so a consumer of
  * the DLQ sees the original record first.
  */
-export function deadLetterHeaders(record: KafkaRecord, reason: DeadLetterReason): Array<Record<string, Buffer>> {
+export function deadLetterHeaders(record: KafkaRecord, reason: DeadLetterReason, valueOmitted = false): Array<Record<string, Buffer>> {
   const headers = record.headers.map(([name, value]) => ({ [name]: value }));
   const add = (name: string, value: string) => headers.push({ [name]: Buffer.from(value, 'utf8') });
   add('original_topic', record.topic);
@@ -29,12 +30,28 @@ export function deadLetterHeaders(record: KafkaRecord, reason: DeadLetterReason)
   add('failed_at', reason.failedAt.toISOString());
   if (reason.httpStatus !== undefined) add('http_status', String(reason.httpStatus));
   add('attempts', String(reason.attempts));
+  if (valueOmitted) add('dlq_value_omitted', 'too_large');
   return headers;
 }
 
+/** librdkafka's default `receive.message.max.bytes`: the largest record the consumer can fetch. */
+const CONSUMER_FETCH_LIMIT = '100000000';
+
 /**
- * The dead-letter producer: acks=all and idempotence (config.ts forces both). `send` resolves only
- * when the broker acknowledged the write, which is what allows the source offset to move.
+ * The producer's properties: a DLQ write must never be refused by the producer itself for a record
+ * the consumer could fetch (librdkafka's producer default `message.max.bytes` is 1,000,000), so it
+ * accepts as much as the consumer receives unless the user chose a limit.
+ */
+export function deadLetterProducerProperties(properties: Readonly<Record<string, string>>): Record<string, string> {
+  return { 'message.max.bytes': properties['receive.message.max.bytes'] ?? CONSUMER_FETCH_LIMIT, ...properties };
+}
+
+/**
+ * The dead-letter producer: acks=all and idempotence (config forces both). `send` resolves only
+ * when the broker acknowledged the write, which is what allows the source offset to move. A record
+ * the broker refuses as too large is written again without its value (header
+ * `dlq_value_omitted: too_large`): the original stays readable at its source coordinates, and its
+ * partition is not blocked forever (DESIGN A3).
  */
 export class DeadLetterProducer {
   private readonly producer: RdProducer;
@@ -42,15 +59,14 @@ export class DeadLetterProducer {
   private nextId = 1;
 
   constructor(properties: Readonly<Record<string, string>>) {
-    const { global, topic } = splitProperties(properties);
+    const { global, topic } = splitProperties(deadLetterProducerProperties(properties));
     this.producer = new rdkafka.Producer({ ...global, dr_cb: true } as never, topic);
     this.producer.on('delivery-report', (error, report) => {
       const id = report.opaque as number;
       const waiter = this.pending.get(id);
       if (!waiter) return;
       this.pending.delete(id);
-      if (error)
-        waiter.reject(new CourierError('DLQ_WRITE_FAILED', `DLQ write to ${report.topic} failed: ${error.message}`, { cause: error, retriable: true }));
+      if (error) waiter.reject(dlqWriteFailed(report.topic, error));
       else waiter.resolve();
     });
   }
@@ -58,22 +74,32 @@ export class DeadLetterProducer {
   async start(connectTimeoutMs: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.producer.connect({ timeout: connectTimeoutMs }, (error) => {
-        if (error) reject(new CourierError('KAFKA_CONNECT_FAILED', `DLQ producer cannot reach Kafka: ${error.message}`, { cause: error, retriable: true }));
+        if (error) reject(fromLibrdkafka(error, { prefix: 'DLQ producer cannot reach Kafka', code: 'KAFKA_UNREACHABLE' }));
         else resolve();
       });
     });
     this.producer.setPollInterval(20);
   }
 
-  send(topic: string, record: KafkaRecord, reason: DeadLetterReason): Promise<void> {
+  async send(topic: string, record: KafkaRecord, reason: DeadLetterReason): Promise<void> {
+    try {
+      await this.produce(topic, record, reason, false);
+    } catch (error) {
+      if (!(error instanceof CourierError && error.cause instanceof Error && isTooLarge(error.cause)) || record.value === null) throw error;
+      await this.produce(topic, record, reason, true);
+    }
+  }
+
+  private produce(topic: string, record: KafkaRecord, reason: DeadLetterReason, omitValue: boolean): Promise<void> {
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       try {
-        this.producer.produce(topic, null, record.value, record.key ?? undefined, record.timestamp, id, deadLetterHeaders(record, reason));
+        const value = omitValue ? null : record.value;
+        this.producer.produce(topic, null, value, record.key ?? undefined, record.timestamp, id, deadLetterHeaders(record, reason, omitValue));
       } catch (error) {
         this.pending.delete(id);
-        reject(new CourierError('DLQ_WRITE_FAILED', `DLQ write to ${topic} failed: ${(error as Error).message}`, { cause: error, retriable: true }));
+        reject(dlqWriteFailed(topic, error));
       }
     });
   }
@@ -84,4 +110,14 @@ export class DeadLetterProducer {
     this.producer.setPollInterval(0);
     await new Promise<void>((resolve) => this.producer.disconnect(() => resolve()));
   }
+}
+
+function dlqWriteFailed(topic: string, error: unknown): CourierError {
+  const named = fromLibrdkafka(error);
+  return new CourierError('DLQ_WRITE_FAILED', `DLQ write to ${topic} failed: ${named.message}`, { cause: named, retriable: true });
+}
+
+/** The broker (or the producer) refused the record as larger than it accepts. */
+function isTooLarge(error: Error): boolean {
+  return error instanceof CourierError && error.code === 'KAFKA_RECORD_TOO_LARGE';
 }

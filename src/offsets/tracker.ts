@@ -20,7 +20,11 @@ export interface RecordTicket {
   readonly generation: number;
 }
 
-class PartitionState {
+/**
+ * One assigned partition's offsets under one generation. The pipeline keeps this handle in its
+ * partition object, so tracking and completing a record need no lookup.
+ */
+export class TrackedPartition {
   /** Set when the partition is revoked: tickets of this generation can no longer complete. */
   revoked = false;
   /** Tracked offsets not yet released, ascending; `done[i]` says whether `offsets[i]` finished. */
@@ -33,15 +37,23 @@ class PartitionState {
   /** Offset that will be committable once `offsets` is empty: one past the last record tracked. */
   private nextAfterLast = -1;
 
-  constructor(readonly generation: number) {}
+  constructor(
+    readonly tp: TopicPartition,
+    readonly generation: number,
+  ) {}
 
-  track(offset: number): boolean {
-    if (offset <= this.lastTracked) return false;
+  /**
+   * Registers a fetched record. Returns a ticket to complete it with, or null when the offset was
+   * already tracked in this generation (a re-fetch after a pause): such a record is either in
+   * flight or done already and must not be delivered again.
+   */
+  track(offset: number): RecordTicket | null {
+    if (this.revoked || offset <= this.lastTracked) return null;
     this.offsets.push(offset);
     this.done.push(false);
     this.lastTracked = offset;
     this.nextAfterLast = offset + 1;
-    return true;
+    return new Ticket(this.tp.topic, this.tp.partition, offset, this.generation, this);
   }
 
   complete(offset: number): boolean {
@@ -92,37 +104,41 @@ class PartitionState {
 
 /** A tracked record. It holds its partition's state, so completing it needs no lookup. */
 class Ticket implements RecordTicket {
-  readonly #state: PartitionState;
+  readonly #state: TrackedPartition;
   constructor(
     readonly topic: string,
     readonly partition: number,
     readonly offset: number,
     readonly generation: number,
-    state: PartitionState,
+    state: TrackedPartition,
   ) {
     this.#state = state;
   }
 
   /** The partition state this ticket belongs to, unless that generation was revoked since. */
-  get liveState(): PartitionState | undefined {
+  get liveState(): TrackedPartition | undefined {
     return this.#state.revoked ? undefined : this.#state;
   }
 }
 
 export class OffsetTracker {
-  private readonly partitions = new Map<string, { tp: TopicPartition; state: PartitionState }>();
+  private readonly partitions = new Map<string, { tp: TopicPartition; state: TrackedPartition }>();
   private nextGeneration = 1;
-  /** The last partition `track` looked up: fetched records come in runs of one partition. */
-  private lastTracked: { tp: TopicPartition; state: PartitionState } | undefined;
 
   /** Starts (or restarts) tracking a partition under a new generation; returns that generation. */
   assign(tp: TopicPartition): number {
+    return this.assignPartition(tp).generation;
+  }
+
+  /** `assign`, returning the partition's handle. */
+  assignPartition(tp: TopicPartition): TrackedPartition {
     const generation = this.nextGeneration++;
     const previous = this.partitions.get(tpKey(tp));
     if (previous) previous.state.revoked = true;
-    this.partitions.set(tpKey(tp), { tp: { topic: tp.topic, partition: tp.partition }, state: new PartitionState(generation) });
-    this.lastTracked = undefined;
-    return generation;
+    const plain = { topic: tp.topic, partition: tp.partition };
+    const state = new TrackedPartition(plain, generation);
+    this.partitions.set(tpKey(tp), { tp: plain, state });
+    return state;
   }
 
   /**
@@ -135,7 +151,6 @@ export class OffsetTracker {
     if (!entry) return null;
     this.partitions.delete(key);
     entry.state.revoked = true;
-    this.lastTracked = undefined;
     const offset = entry.state.committable();
     return offset > entry.state.committed ? { topic: tp.topic, partition: tp.partition, offset } : null;
   }
@@ -148,19 +163,9 @@ export class OffsetTracker {
     return this.partitions.get(tpKey(tp))?.state.generation;
   }
 
-  /**
-   * Registers a fetched record. Returns a ticket to complete it with, or null when the partition
-   * is not assigned or the offset was already tracked in this generation (a re-fetch after a
-   * pause): such a record is either in flight or done already and must not be delivered again.
-   */
+  /** `TrackedPartition.track` by name; null when the partition is not assigned. */
   track(tp: TopicPartition, offset: number): RecordTicket | null {
-    let entry = this.lastTracked;
-    if (entry === undefined || entry.tp.partition !== tp.partition || entry.tp.topic !== tp.topic) {
-      entry = this.partitions.get(tpKey(tp));
-      this.lastTracked = entry;
-    }
-    if (!entry?.state.track(offset)) return null;
-    return new Ticket(entry.tp.topic, entry.tp.partition, offset, entry.state.generation, entry.state);
+    return this.partitions.get(tpKey(tp))?.state.track(offset) ?? null;
   }
 
   /** Whether the ticket's partition is still tracked under the ticket's generation. */
@@ -173,7 +178,7 @@ export class OffsetTracker {
     return this.stateOf(ticket)?.complete(ticket.offset) ?? false;
   }
 
-  private stateOf(ticket: RecordTicket): PartitionState | undefined {
+  private stateOf(ticket: RecordTicket): TrackedPartition | undefined {
     if (ticket instanceof Ticket) return ticket.liveState;
     // A ticket not made here (tests, callers holding plain objects): look it up.
     const state = this.partitions.get(tpKey(ticket))?.state;

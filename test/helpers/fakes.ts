@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import type { AttemptResult } from '../../src/delivery/outcome.js';
 import type { DeadLetterReason } from '../../src/kafka/dlq.js';
-import type { DeadLetterPort, PushPort, SourcePort } from '../../src/pipeline.js';
+import type { DeadLetterPort, PushPort, SourcePort } from '../../src/pipeline/ports.js';
 import type { KafkaRecord, TopicPartition, TopicPartitionOffset } from '../../src/record.js';
 
 /** Captured before any test can install fake timers, so polling keeps real time. */

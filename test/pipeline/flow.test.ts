@@ -2,12 +2,12 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type Config, loadConfig } from '../src/config.js';
-import type { AttemptResult } from '../src/delivery/outcome.js';
-import { createMetrics } from '../src/metrics.js';
-import { Pipeline } from '../src/pipeline.js';
-import type { KafkaRecord, TopicPartition } from '../src/record.js';
-import { abortable, type Deferred, deferred, FakeDeadLetters, FakePusher, FakeSource, ok200, ProbeTarget, realSleep, record, until } from './helpers/fakes.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import type { AttemptResult } from '../../src/delivery/outcome.js';
+import { createMetrics } from '../../src/metrics.js';
+import { Pipeline } from '../../src/pipeline/flow.js';
+import type { KafkaRecord, TopicPartition } from '../../src/record.js';
+import { abortable, type Deferred, deferred, FakeDeadLetters, FakePusher, FakeSource, ok200, ProbeTarget, realSleep, record, until } from '../helpers/fakes.js';
 
 const TOPIC = 'orders';
 const p0: TopicPartition = { topic: TOPIC, partition: 0 };

@@ -1,5 +1,5 @@
-import type { Ordering } from './config.js';
-import { type TopicPartition, tpKey } from './record.js';
+import type { Ordering } from '../config.js';
+import { type TopicPartition, tpKey } from '../record.js';
 
 /**
  * Decides which fetched records may start now. A record starts when its lane is free and the
@@ -73,7 +73,8 @@ class Lane<T> {
 /** Lanes come and go with every key in key mode; emptied ones are reused. */
 const SPARE_LANES = 1024;
 
-class PartitionQueue<T> {
+/** One partition's waiting records; the handle its owner passes back to every call. */
+export class PartitionQueue<T> {
   /** Lanes by id (the partition itself, or a key); unordered mode has none. */
   readonly lanes = new Map<string, Lane<T>>();
   /** Lanes that are not busy and have a waiting record, in the order they became so. */
@@ -100,8 +101,6 @@ export class Scheduler<T extends Schedulable> {
   /** Records waiting across all partitions. */
   private waiting = 0;
   private readonly spareLanes: Lane<T>[] = [];
-  /** The last queue `enqueue` looked up: fetched records come in runs of one partition. */
-  private lastQueue: PartitionQueue<T> | undefined;
   /** Rotates which partition gets the first free slot, so one busy partition cannot starve others. */
   private cursor = 0;
   /** Null keys get a lane each: they have no order to keep. */
@@ -109,23 +108,21 @@ export class Scheduler<T extends Schedulable> {
 
   constructor(private readonly options: SchedulerOptions<T>) {}
 
-  addPartition(tp: TopicPartition): void {
+  /** Starts scheduling a partition; returns its queue, the handle for every other call. */
+  addPartition(tp: TopicPartition): PartitionQueue<T> {
     const queue = new PartitionQueue<T>(tp);
     const previous = this.queues.get(tpKey(tp));
-    if (previous) previous.removed = true;
-    this.lastQueue = undefined;
+    if (previous) this.removePartition(previous);
     this.queues.set(tpKey(tp), queue);
-    this.queueList = previous ? this.queueList.map((q) => (q === previous ? queue : q)) : [...this.queueList, queue];
+    this.queueList = [...this.queueList, queue];
+    return queue;
   }
 
   /** Forgets a partition: waiting records are dropped (not started, so never acknowledged). */
-  removePartition(tp: TopicPartition): number {
-    const key = tpKey(tp);
-    const queue = this.queues.get(key);
-    if (!queue) return 0;
+  removePartition(queue: PartitionQueue<T>): number {
+    if (queue.removed) return 0;
     queue.removed = true;
-    this.lastQueue = undefined;
-    this.queues.delete(key);
+    this.queues.delete(tpKey(queue.tp));
     this.queueList = this.queueList.filter((q) => q !== queue);
     this.inFlight -= queue.inFlight;
     this.waiting -= queue.length;
@@ -133,9 +130,8 @@ export class Scheduler<T extends Schedulable> {
   }
 
   /** Stops starting records of a partition (revoking, shutting down) and drops what waits. */
-  block(tp: TopicPartition): void {
-    const queue = this.queues.get(tpKey(tp));
-    if (!queue) return;
+  block(queue: PartitionQueue<T>): void {
+    if (queue.removed) return;
     queue.blocked = true;
     for (const [id, lane] of queue.lanes) {
       while (lane.waiting.shift() !== undefined);
@@ -150,18 +146,12 @@ export class Scheduler<T extends Schedulable> {
   }
 
   /** Holds (or releases) a partition's waiting records without dropping them. */
-  hold(tp: TopicPartition, held: boolean): void {
-    const queue = this.queues.get(tpKey(tp));
-    if (queue) queue.held = held;
+  hold(queue: PartitionQueue<T>, held: boolean): void {
+    queue.held = held;
   }
 
-  enqueue(tp: TopicPartition, item: T): boolean {
-    let queue = this.lastQueue;
-    if (queue === undefined || queue.tp.partition !== tp.partition || queue.tp.topic !== tp.topic) {
-      queue = this.queues.get(tpKey(tp));
-      this.lastQueue = queue;
-    }
-    if (!queue || queue.blocked) return false;
+  enqueue(queue: PartitionQueue<T>, item: T): boolean {
+    if (queue.removed || queue.blocked) return false;
     if (this.options.ordering === 'unordered') {
       queue.unordered.push(item);
     } else {
@@ -207,12 +197,12 @@ export class Scheduler<T extends Schedulable> {
     }
   }
 
-  inFlightOf(tp: TopicPartition): number {
-    return this.queues.get(tpKey(tp))?.inFlight ?? 0;
+  inFlightOf(queue: PartitionQueue<T>): number {
+    return queue.removed ? 0 : queue.inFlight;
   }
 
-  queuedOf(tp: TopicPartition): number {
-    return this.queues.get(tpKey(tp))?.length ?? 0;
+  queuedOf(queue: PartitionQueue<T>): number {
+    return queue.removed ? 0 : queue.length;
   }
 
   get totalInFlight(): number {

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Ordering } from '../src/config.js';
-import type { TopicPartition } from '../src/record.js';
-import { Scheduler } from '../src/scheduler.js';
+import type { Ordering } from '../../src/config.js';
+import { type PartitionQueue, Scheduler } from '../../src/pipeline/scheduler.js';
+import type { TopicPartition } from '../../src/record.js';
 
 interface Item {
   readonly key: Buffer | null;
@@ -35,13 +35,20 @@ function harness(ordering: Ordering, maxInFlight: number, partitionBuffer = 1000
     },
     backpressure: (tp, paused) => pressure.push([tp.partition, paused]),
   });
-  for (const p of partitions) scheduler.addPartition(tpOf(p));
+  const queues = new Map<number, PartitionQueue<Item>>();
+  const add = (p: number) => queues.set(p, scheduler.addPartition(tpOf(p)));
+  for (const p of partitions) add(p);
+  const q = (p: number): PartitionQueue<Item> => {
+    const queue = queues.get(p);
+    if (!queue) throw new Error(`partition ${p} was never added`);
+    return queue;
+  };
   const finish = (it: Item) => {
     expect(running.delete(it)).toBe(true);
     scheduler.finish(it);
     scheduler.dispatch();
   };
-  return { scheduler, started, running, pressure, finish };
+  return { scheduler, started, running, pressure, finish, q, add };
 }
 
 const offsetsOf = (items: readonly Item[]) => items.map((i) => i.offset);
@@ -50,16 +57,16 @@ describe('Scheduler: partition ordering', () => {
   it('starts one record per partition and the next only after finish, in offset order', () => {
     const h = harness('partition', 10, 1000, [0, 1]);
     for (let o = 0; o < 3; o++) {
-      h.scheduler.enqueue(tpOf(0), item(0, o, 'a'));
-      h.scheduler.enqueue(tpOf(1), item(1, o, `k${o}`));
+      h.scheduler.enqueue(h.q(0), item(0, o, 'a'));
+      h.scheduler.enqueue(h.q(1), item(1, o, `k${o}`));
     }
     h.scheduler.dispatch();
     expect(h.started.map((i) => [i.partition, i.offset]).sort()).toEqual([
       [0, 0],
       [1, 0],
     ]);
-    expect(h.scheduler.inFlightOf(tpOf(0))).toBe(1);
-    expect(h.scheduler.queuedOf(tpOf(0))).toBe(2);
+    expect(h.scheduler.inFlightOf(h.q(0))).toBe(1);
+    expect(h.scheduler.queuedOf(h.q(0))).toBe(2);
     h.finish(h.started[0]!);
     expect(h.started).toHaveLength(3);
     expect(h.started[2]!.offset).toBe(1);
@@ -74,7 +81,7 @@ describe('Scheduler: key ordering', () => {
     const b2 = item(0, 2, 'b');
     const a3 = item(0, 3, 'a');
     const c4 = item(0, 4, 'c');
-    for (const i of [a0, a1, b2, a3, c4]) h.scheduler.enqueue(tpOf(0), i);
+    for (const i of [a0, a1, b2, a3, c4]) h.scheduler.enqueue(h.q(0), i);
     h.scheduler.dispatch();
     expect(offsetsOf(h.started)).toEqual([0, 2, 4]);
     h.finish(a0);
@@ -92,7 +99,7 @@ describe('Scheduler: key ordering', () => {
     const n2 = item(0, 2, null);
     const a3 = item(0, 3, 'a');
     const n4 = item(0, 4, null);
-    for (const i of [n0, a1, n2, a3, n4]) h.scheduler.enqueue(tpOf(0), i);
+    for (const i of [n0, a1, n2, a3, n4]) h.scheduler.enqueue(h.q(0), i);
     h.scheduler.dispatch();
     expect(offsetsOf(h.started)).toEqual([0, 1, 2, 4]);
     h.finish(n0);
@@ -104,16 +111,16 @@ describe('Scheduler: key ordering', () => {
 
   it('keeps the same key on different partitions independent', () => {
     const h = harness('key', 10, 1000, [0, 1]);
-    h.scheduler.enqueue(tpOf(0), item(0, 0, 'a'));
-    h.scheduler.enqueue(tpOf(1), item(1, 0, 'a'));
+    h.scheduler.enqueue(h.q(0), item(0, 0, 'a'));
+    h.scheduler.enqueue(h.q(1), item(1, 0, 'a'));
     h.scheduler.dispatch();
     expect(h.started).toHaveLength(2);
   });
 
   it('distinguishes keys by bytes, not by their UTF-8 decoding', () => {
     const h = harness('key', 10);
-    h.scheduler.enqueue(tpOf(0), { partition: 0, offset: 0, key: Buffer.from([0xff]), size: 1 });
-    h.scheduler.enqueue(tpOf(0), { partition: 0, offset: 1, key: Buffer.from([0xfe]), size: 1 });
+    h.scheduler.enqueue(h.q(0), { partition: 0, offset: 0, key: Buffer.from([0xff]), size: 1 });
+    h.scheduler.enqueue(h.q(0), { partition: 0, offset: 1, key: Buffer.from([0xfe]), size: 1 });
     h.scheduler.dispatch();
     expect(h.started).toHaveLength(2);
   });
@@ -122,7 +129,7 @@ describe('Scheduler: key ordering', () => {
 describe('Scheduler: unordered', () => {
   it('starts records of one partition in parallel up to maxInFlight only', () => {
     const h = harness('unordered', 3);
-    for (let o = 0; o < 5; o++) h.scheduler.enqueue(tpOf(0), item(0, o, 'same'));
+    for (let o = 0; o < 5; o++) h.scheduler.enqueue(h.q(0), item(0, o, 'same'));
     h.scheduler.dispatch();
     expect(offsetsOf(h.started)).toEqual([0, 1, 2]);
     expect(h.scheduler.totalInFlight).toBe(3);
@@ -167,7 +174,7 @@ describe('Scheduler: invariants under random load (property)', () => {
         while (finished.length < items.length) {
           for (let n = 0; n < enqueueBatch && enqueued < items.length; n++, enqueued++) {
             const i = items[enqueued]!;
-            expect(h.scheduler.enqueue(tpOf(i.partition), i)).toBe(true);
+            expect(h.scheduler.enqueue(h.q(i.partition), i)).toBe(true);
           }
           h.scheduler.dispatch();
           check();
@@ -205,7 +212,7 @@ describe('Scheduler: invariants under random load (property)', () => {
         (keys, picks) => {
           const h = harness('key', 100);
           const items = keys.map((k, o) => item(0, o, k));
-          for (const i of items) h.scheduler.enqueue(tpOf(0), i);
+          for (const i of items) h.scheduler.enqueue(h.q(0), i);
           h.scheduler.dispatch();
           let step = 0;
           while (h.running.size > 0) {
@@ -226,12 +233,12 @@ describe('Scheduler: backpressure', () => {
   it('asks to pause a partition when its queue reaches partitionBuffer, once, and resumes at half', () => {
     const h = harness('partition', 10, 4, [0, 1]);
     const items = Array.from({ length: 6 }, (_, o) => item(0, o));
-    for (const i of items.slice(0, 3)) h.scheduler.enqueue(tpOf(0), i);
+    for (const i of items.slice(0, 3)) h.scheduler.enqueue(h.q(0), i);
     expect(h.pressure).toEqual([]);
-    h.scheduler.enqueue(tpOf(0), items[3]!);
+    h.scheduler.enqueue(h.q(0), items[3]!);
     expect(h.pressure).toEqual([[0, true]]);
-    h.scheduler.enqueue(tpOf(0), items[4]!);
-    h.scheduler.enqueue(tpOf(0), items[5]!);
+    h.scheduler.enqueue(h.q(0), items[4]!);
+    h.scheduler.enqueue(h.q(0), items[5]!);
     expect(h.pressure).toEqual([[0, true]]);
     h.scheduler.dispatch(); // starts 0, queue 5
     h.finish(items[0]!); // queue 4
@@ -249,10 +256,10 @@ describe('Scheduler: backpressure', () => {
   it('also pauses on bytes: a few large records hold as much memory as many small ones', () => {
     const h = harness('partition', 10, 1000, [0], 1000);
     const big = [item(0, 0, null, 400), item(0, 1, null, 400), item(0, 2, null, 400)];
-    h.scheduler.enqueue(tpOf(0), big[0]!);
-    h.scheduler.enqueue(tpOf(0), big[1]!);
+    h.scheduler.enqueue(h.q(0), big[0]!);
+    h.scheduler.enqueue(h.q(0), big[1]!);
     expect(h.pressure).toEqual([]);
-    h.scheduler.enqueue(tpOf(0), big[2]!);
+    h.scheduler.enqueue(h.q(0), big[2]!);
     expect(h.pressure).toEqual([[0, true]]);
     h.scheduler.dispatch(); // starts one: 800 bytes wait, above half
     expect(h.pressure).toEqual([[0, true]]);
@@ -266,14 +273,14 @@ describe('Scheduler: backpressure', () => {
   it('can pause again after resuming', () => {
     const h = harness('unordered', 1, 2);
     const items = Array.from({ length: 5 }, (_, o) => item(0, o));
-    h.scheduler.enqueue(tpOf(0), items[0]!);
-    h.scheduler.enqueue(tpOf(0), items[1]!);
+    h.scheduler.enqueue(h.q(0), items[0]!);
+    h.scheduler.enqueue(h.q(0), items[1]!);
     h.scheduler.dispatch(); // starts 0, queue 1 = half
     expect(h.pressure).toEqual([
       [0, true],
       [0, false],
     ]);
-    h.scheduler.enqueue(tpOf(0), items[2]!);
+    h.scheduler.enqueue(h.q(0), items[2]!);
     expect(h.pressure.at(-1)).toEqual([0, true]);
   });
 });
@@ -282,46 +289,48 @@ describe('Scheduler: block and removePartition', () => {
   it('block() drops the queued records, refuses new ones and starts nothing more of that partition', () => {
     const h = harness('partition', 10, 1000, [0, 1]);
     const items = [item(0, 0), item(0, 1), item(0, 2)];
-    for (const i of items) h.scheduler.enqueue(tpOf(0), i);
+    for (const i of items) h.scheduler.enqueue(h.q(0), i);
     h.scheduler.dispatch();
-    h.scheduler.block(tpOf(0));
-    expect(h.scheduler.queuedOf(tpOf(0))).toBe(0);
-    expect(h.scheduler.enqueue(tpOf(0), item(0, 3))).toBe(false);
+    h.scheduler.block(h.q(0));
+    expect(h.scheduler.queuedOf(h.q(0))).toBe(0);
+    expect(h.scheduler.enqueue(h.q(0), item(0, 3))).toBe(false);
     h.finish(items[0]!);
     expect(offsetsOf(h.started)).toEqual([0]);
     expect(h.scheduler.totalInFlight).toBe(0);
-    expect(h.scheduler.enqueue(tpOf(1), item(1, 0))).toBe(true);
+    expect(h.scheduler.enqueue(h.q(1), item(1, 0))).toBe(true);
   });
 
-  it('enqueue to a partition never added is refused', () => {
+  it('enqueue to a removed partition is refused', () => {
     const h = harness('partition', 10);
-    expect(h.scheduler.enqueue(tpOf(9), item(9, 0))).toBe(false);
+    const removed = h.q(0);
+    h.scheduler.removePartition(removed);
+    expect(h.scheduler.enqueue(removed, item(0, 0))).toBe(false);
   });
 
   it('removePartition returns the dropped queue length, frees its in-flight slots and ignores its later finish', () => {
     const h = harness('partition', 2, 1000, [0, 1]);
     const p0 = [item(0, 0), item(0, 1), item(0, 2)];
     const p1 = [item(1, 0), item(1, 1)];
-    for (const i of p0) h.scheduler.enqueue(tpOf(0), i);
+    for (const i of p0) h.scheduler.enqueue(h.q(0), i);
     h.scheduler.dispatch();
     expect(h.scheduler.totalInFlight).toBe(1);
-    for (const i of p1) h.scheduler.enqueue(tpOf(1), i);
+    for (const i of p1) h.scheduler.enqueue(h.q(1), i);
     h.scheduler.dispatch();
     expect(h.scheduler.totalInFlight).toBe(2);
-    expect(h.scheduler.removePartition(tpOf(0))).toBe(2);
+    expect(h.scheduler.removePartition(h.q(0))).toBe(2);
     expect(h.scheduler.totalInFlight).toBe(1);
-    expect(h.scheduler.removePartition(tpOf(0))).toBe(0);
+    expect(h.scheduler.removePartition(h.q(0))).toBe(0);
     // Re-assigned meanwhile: the old record's late finish must not free a slot of the new queue.
-    h.scheduler.addPartition(tpOf(0));
+    h.add(0);
     const fresh = [item(0, 10), item(0, 11)];
-    for (const i of fresh) h.scheduler.enqueue(tpOf(0), i);
+    for (const i of fresh) h.scheduler.enqueue(h.q(0), i);
     h.scheduler.dispatch();
-    expect(h.scheduler.inFlightOf(tpOf(0))).toBe(1);
+    expect(h.scheduler.inFlightOf(h.q(0))).toBe(1);
     h.scheduler.finish(p0[0]!);
-    expect(h.scheduler.inFlightOf(tpOf(0))).toBe(1);
+    expect(h.scheduler.inFlightOf(h.q(0))).toBe(1);
     h.scheduler.dispatch();
     expect(h.started.filter((i) => i.partition === 0).map((i) => i.offset)).toEqual([0, 10]);
-    expect(h.scheduler.removePartition(tpOf(0))).toBe(1);
+    expect(h.scheduler.removePartition(h.q(0))).toBe(1);
     expect(h.scheduler.totalInFlight).toBe(1);
     h.finish(p1[0]!);
     expect(h.started.map((i) => [i.partition, i.offset])).toEqual([
@@ -330,6 +339,6 @@ describe('Scheduler: block and removePartition', () => {
       [0, 10],
       [1, 1],
     ]);
-    expect(h.scheduler.enqueue(tpOf(0), item(0, 3))).toBe(false);
+    expect(h.scheduler.enqueue(h.q(0), item(0, 3))).toBe(false);
   });
 });

@@ -1,0 +1,98 @@
+import type { Logger } from 'pino';
+import { errorMessage } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { TopicPartitionOffset } from '../record.js';
+import type { OffsetTracker } from './tracker.js';
+
+/** Where commits go (kafka/consumer.ts): resolves once the broker has them. */
+export interface CommitTarget {
+  commit(offsets: readonly TopicPartitionOffset[]): Promise<void>;
+}
+
+export interface CommitterOptions {
+  readonly tracker: OffsetTracker;
+  readonly metrics: Pick<Metrics, 'commits' | 'maxPollExceeded'>;
+  readonly logger: Logger;
+  /** Commit whatever moved on this cadence… */
+  readonly intervalMs: number;
+  /** …and after this many completed records, whichever comes first. */
+  readonly every: number;
+}
+
+/**
+ * When offsets reach Kafka. The tracker decides what may be committed; this decides when: on a
+ * cadence, after every N completions, and synchronously on revoke and stop. One commit at a time,
+ * each waiting for the broker's answer; a cadence commit asked for while one already waits to
+ * start is that same commit (it reads the tracker when it starts). After `max.poll.interval.ms`
+ * was exceeded the member has left the group: nothing of that generation is committed until the
+ * next assignment.
+ */
+export class Committer {
+  private target: CommitTarget | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private queuedCadence: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private completedSinceCommit = 0;
+  private exceededAt: string | undefined;
+
+  constructor(private readonly options: CommitterOptions) {}
+
+  start(target: CommitTarget): void {
+    this.target = target;
+    this.timer = setInterval(() => void this.commit(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the cadence; explicit commits still go through. */
+  stopCadence(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** A record was acknowledged or dead-lettered. */
+  completed(): void {
+    if (++this.completedSinceCommit >= this.options.every) {
+      this.completedSinceCommit = 0;
+      void this.commit();
+    }
+  }
+
+  /** librdkafka left the group: this generation's offsets are no longer ours to commit. */
+  maxPollExceeded(): void {
+    this.exceededAt = new Date().toISOString();
+    this.options.metrics.maxPollExceeded.inc();
+  }
+
+  /** A new assignment: the member is back in the group. */
+  rejoined(): void {
+    this.exceededAt = undefined;
+  }
+
+  /** When max.poll.interval.ms was exceeded, while the member is out of the group. */
+  get maxPollExceededAt(): string | undefined {
+    return this.exceededAt;
+  }
+
+  /** Commits `offsets` (revoke), or every partition whose committable offset moved. */
+  commit(offsets?: readonly TopicPartitionOffset[]): Promise<void> {
+    if (!offsets && this.queuedCadence) return this.queuedCadence;
+    const run = async () => {
+      if (!offsets) this.queuedCadence = undefined;
+      const target = this.target;
+      if (!target || this.exceededAt) return;
+      const candidates = offsets ? offsets.map((o) => ({ ...o, generation: -1 })) : this.options.tracker.commitCandidates();
+      if (candidates.length === 0) return;
+      try {
+        await target.commit(candidates.map(({ topic, partition, offset }) => ({ topic, partition, offset })));
+        for (const c of candidates) if (c.generation >= 0) this.options.tracker.markCommitted(c, c.offset, c.generation);
+        this.options.metrics.commits.inc({ result: 'success' });
+      } catch (error) {
+        this.options.metrics.commits.inc({ result: 'failure' });
+        this.options.logger.warn({ err: errorMessage(error) }, 'offset commit failed; will retry');
+      }
+    };
+    this.chain = this.chain.then(run, run);
+    if (!offsets) this.queuedCadence = this.chain;
+    return this.chain;
+  }
+}

@@ -1,0 +1,379 @@
+import type { Logger } from 'pino';
+import { bootstrapHint, type Config } from '../config.js';
+import { errorMessage } from '../errors.js';
+import type { ConsumerHandlers } from '../kafka/consumer.js';
+import type { KafkaClientError } from '../kafka/errors.js';
+import type { Metrics } from '../metrics.js';
+import { Committer } from '../offsets/committer.js';
+import { OffsetTracker } from '../offsets/tracker.js';
+import { type KafkaRecord, type TopicPartition, tpKey } from '../record.js';
+import { sleep } from '../time.js';
+import { Attempts } from './attempts.js';
+import { Operator } from './operator.js';
+import { type Delivery, OwnedPartition } from './partition.js';
+import type { DeadLetterPort, PushPort, SourcePort } from './ports.js';
+import { buildRoutes, type Route } from './route.js';
+import { Scheduler } from './scheduler.js';
+
+/**
+ * The whole flow, in one place:
+ *
+ *   fetched record → partition.accept (tracker ticket) → scheduler (ordering, in-flight cap)
+ *     → attempts.settle: push, retry with backoff, hold while the app is down,
+ *       ack | DLQ write (retried until the broker acks it) | abandoned (revoke, stop)
+ *     → tracker.complete → committer commits the contiguous done prefix.
+ *
+ * An offset is committed only through the tracker, and the tracker only moves past records that
+ * were acknowledged or whose DLQ write was acknowledged. Everything that stops early (revoke,
+ * shutdown) leaves its record incomplete, so it is delivered again by whoever reads next.
+ */
+
+export interface PipelineDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly deadLetters: DeadLetterPort;
+  readonly pusher: PushPort;
+  /** Called when the Kafka client reports a fatal error: the process should stop. */
+  readonly onFatal?: (error: Error) => void;
+}
+
+/** How often an idle app is probed, so readiness notices it is gone before a record does. */
+const APP_WATCH_MS = 5000;
+/** "cannot reach Kafka" is logged at most this often. */
+const UNREACHABLE_LOG_MS = 30_000;
+
+export class Pipeline implements ConsumerHandlers {
+  private readonly tracker = new OffsetTracker();
+  private readonly routes: Map<string, Route>;
+  private readonly partitions = new Map<string, OwnedPartition>();
+  private readonly scheduler: Scheduler<Delivery>;
+  private readonly attempts: Attempts;
+  private readonly committer: Committer;
+  private readonly operator: Operator;
+  private source: SourcePort | undefined;
+  private joined = false;
+  private stopping = false;
+  private pushesAborted = false;
+  /** Fetching holds while this many records wait, until half of them started. */
+  private readonly fetchHighWater: number;
+  private fetchWaiters: Array<() => void> = [];
+  private lastUnreachableLogAt = 0;
+  fatalError: Error | undefined;
+
+  constructor(private readonly deps: PipelineDeps) {
+    const { config, metrics, logger } = deps;
+    this.routes = buildRoutes(config.routes, metrics, (origin, up, reason) => this.appChanged(origin, up, reason));
+    metrics.appUp.set(1);
+    this.fetchHighWater = Math.max(2000, 4 * config.maxInFlight);
+    this.scheduler = new Scheduler<Delivery>({
+      ordering: config.ordering,
+      maxInFlight: config.maxInFlight,
+      partitionBuffer: config.partitionBuffer,
+      partitionBufferBytes: config.partitionBufferBytes,
+      start: (delivery) => this.start(delivery),
+      backpressure: (tp, paused) => this.partitions.get(tpKey(tp))?.setPaused('backpressure', paused),
+      drained: () => this.wakeFetch(),
+    });
+    this.committer = new Committer({ tracker: this.tracker, metrics, logger, intervalMs: config.commitIntervalMs, every: config.commitEveryRecords });
+    this.attempts = new Attempts({
+      config,
+      logger,
+      metrics,
+      pusher: deps.pusher,
+      deadLetters: deps.deadLetters,
+      owns: (ticket) => this.tracker.owns(ticket),
+      pushesAborted: () => this.pushesAborted,
+      refused: (route, reason) => this.appRefused(route, reason),
+    });
+    const flow = this;
+    this.operator = new Operator(
+      {
+        groupId: config.groupId,
+        partitions: this.partitions,
+        routes: this.routes,
+        get fatalError() {
+          return flow.fatalError;
+        },
+        get stopping() {
+          return flow.stopping;
+        },
+        get attached() {
+          return flow.source !== undefined;
+        },
+        get joined() {
+          return flow.joined;
+        },
+        get maxPollExceededAt() {
+          return flow.committer.maxPollExceededAt;
+        },
+        queuedOf: (partition) => this.scheduler.queuedOf(partition.queue),
+        hold: (partition, held) => {
+          this.scheduler.hold(partition.queue, held);
+          if (!held) this.scheduler.dispatch();
+        },
+      },
+      metrics,
+      logger,
+    );
+  }
+
+  /** Starts committing through `source`; records arrive through the ConsumerHandlers methods. */
+  attach(source: SourcePort): void {
+    this.source = source;
+    for (const route of this.routes.values()) route.gate.watch(APP_WATCH_MS);
+    this.committer.start(source);
+  }
+
+  // ---- Kafka → pipeline ---------------------------------------------------------------------
+
+  onAssign(partitions: TopicPartition[]): void {
+    for (const tp of partitions) {
+      const route = this.routes.get(tp.topic);
+      if (!route) continue; // only routed topics are subscribed
+      const partition = OwnedPartition.assign(
+        tp,
+        route,
+        this.tracker,
+        (owned) => this.scheduler.addPartition(owned),
+        (owned, paused) => this.pauseFetching(owned, paused),
+      );
+      this.partitions.set(tpKey(tp), partition);
+      if (!route.gate.isUp) partition.setPaused('app_down', true);
+      if (route.refused) partition.setPaused('app_refused', true);
+      this.operator.assigned(partition);
+    }
+    this.joined = true;
+    this.committer.rejoined();
+    this.operator.recordRebalance('assign', partitions);
+  }
+
+  async onRevoke(revoked: TopicPartition[], lost: boolean): Promise<void> {
+    const partitions = revoked.map((tp) => this.partitions.get(tpKey(tp))).filter((p): p is OwnedPartition => p !== undefined);
+    for (const partition of partitions) {
+      partition.revoke();
+      this.scheduler.block(partition.queue);
+      // Lost: another member may own it already. Forget it now so no commit (periodic, or
+      // triggered by an answer arriving while we drain) can be made for it.
+      if (lost) this.tracker.revoke(partition.tp);
+    }
+    this.releaseFetch();
+    // In-flight pushes of a revoked partition get the grace period; whatever finishes later is
+    // fenced by the tracker (its partition, or its generation, is gone) and never committed.
+    if (!lost) await drain(partitions, this.deps.config.shutdownGraceMs);
+    const final = [];
+    for (const partition of partitions) {
+      const offset = this.tracker.revoke(partition.tp);
+      if (offset && !lost) final.push(offset);
+      this.scheduler.removePartition(partition.queue);
+      this.partitions.delete(tpKey(partition.tp));
+      this.operator.revoked(partition);
+    }
+    // Synchronous with the rebalance: the next owner starts from what we committed here.
+    if (final.length > 0) await this.committer.commit(final);
+    this.operator.recordRebalance(lost ? 'lost' : 'revoke', revoked);
+  }
+
+  onRecords(records: KafkaRecord[]): void {
+    let lastTopic = '';
+    let topicCount = 0;
+    // A batch comes in runs of one partition: look its partition up once per run.
+    let partition: OwnedPartition | undefined;
+    for (const record of records) {
+      if (record.topic !== lastTopic) {
+        if (topicCount > 0) this.deps.metrics.recordsConsumed.inc({ topic: lastTopic }, topicCount);
+        lastTopic = record.topic;
+        topicCount = 0;
+        partition = undefined;
+      }
+      topicCount++;
+      if (partition?.tp.partition !== record.partition) partition = this.partitions.get(tpKey(record));
+      const delivery = partition?.accept(record);
+      if (delivery) this.scheduler.enqueue(delivery.partition.queue, delivery);
+    }
+    if (topicCount > 0) this.deps.metrics.recordsConsumed.inc({ topic: lastTopic }, topicCount);
+    this.scheduler.dispatch();
+  }
+
+  /**
+   * Holds the next fetch while enough records wait and every partition that can run has some:
+   * fetching then would only make librdkafka pause (and purge) the partitions that are full. A
+   * partition with nothing waiting must not starve behind busier ones (partition parallelism
+   * would collapse exactly when the app is slow), so an idle one lets the fetch go at once.
+   */
+  beforeFetch(): Promise<void> | undefined {
+    if (this.scheduler.totalWaiting < this.fetchHighWater || this.scheduler.hasIdlePartition()) return undefined;
+    return new Promise((resolve) => this.fetchWaiters.push(resolve));
+  }
+
+  onError(error: KafkaClientError, fatal: boolean): void {
+    const { logger, config } = this.deps;
+    const err = { message: error.message, code: error.code, librdkafkaCode: error.librdkafkaCode };
+    if (fatal) {
+      this.fatalError = error;
+      logger.fatal({ err }, 'Kafka client failed fatally');
+      this.deps.onFatal?.(error);
+    } else if (error.code === 'KAFKA_UNREACHABLE') {
+      // Say what the seed guide says about it, at most every 30 s.
+      const now = Date.now();
+      if (now - this.lastUnreachableLogAt <= UNREACHABLE_LOG_MS) return;
+      this.lastUnreachableLogAt = now;
+      logger.warn({ err, hint: bootstrapHint(config.bootstrapServers, config.runningInKubernetes) }, `cannot reach Kafka at ${config.bootstrapServers}`);
+    } else if (error.code === 'KAFKA_MAX_POLL_EXCEEDED') {
+      // librdkafka left the group: the partitions come back as `lost`, so nothing of this
+      // generation is committed; the next assignment clears the flag.
+      this.committer.maxPollExceeded();
+      logger.error({ err }, 'max.poll.interval.ms exceeded: left the group; nothing of this generation will be committed');
+    } else logger.warn({ err }, 'Kafka client error');
+  }
+
+  // ---- delivery -------------------------------------------------------------------------------
+
+  private start(delivery: Delivery): void {
+    this.deps.metrics.inFlight.hot.value++;
+    delivery.startedAt = Date.now();
+    delivery.partition.inFlight.add(delivery);
+    delivery.task = this.deliver(delivery).then(
+      () => this.finished(delivery),
+      (error) => {
+        this.deps.logger.error({ err: error, offset: delivery.record.offset, ...delivery.partition.tp }, 'delivery failed unexpectedly');
+        this.finished(delivery);
+      },
+    );
+  }
+
+  private async deliver(delivery: Delivery): Promise<void> {
+    const settlement = await this.attempts.settle(delivery);
+    if (settlement === 'abandoned' || !this.tracker.complete(delivery.ticket)) return;
+    const { route } = delivery.partition;
+    if (settlement === 'ack') route.delivered.inc();
+    route.processing.observe((Date.now() - delivery.record.fetchedAt) / 1000);
+    this.committer.completed();
+  }
+
+  private finished(delivery: Delivery): void {
+    delivery.partition.inFlight.delete(delivery);
+    this.deps.metrics.inFlight.hot.value--;
+    this.scheduler.finish(delivery);
+    if (!this.stopping) this.scheduler.dispatch();
+    this.releaseFetch();
+  }
+
+  private releaseFetch(): void {
+    if (this.fetchWaiters.length > 0 && this.scheduler.totalWaiting <= this.fetchHighWater >> 1) this.wakeFetch();
+  }
+
+  private wakeFetch(): void {
+    for (const wake of this.fetchWaiters.splice(0)) wake();
+  }
+
+  // ---- the app's state → partitions ----------------------------------------------------------
+
+  private pauseFetching(tp: TopicPartition, paused: boolean): void {
+    if (!this.source) return;
+    try {
+      if (paused) this.source.pause([tp]);
+      else this.source.resume([tp]);
+    } catch (error) {
+      this.deps.logger.warn({ err: errorMessage(error), ...tp, paused }, 'pause/resume failed');
+    }
+  }
+
+  private partitionsOfOrigin(origin: string): OwnedPartition[] {
+    return [...this.partitions.values()].filter((partition) => partition.route.url.origin === origin);
+  }
+
+  private appChanged(origin: string, up: boolean, reason: string | undefined): void {
+    // The gate has already changed state when it calls back.
+    this.deps.metrics.appUp.set([...this.routes.values()].every((route) => route.gate.isUp) ? 1 : 0);
+    if (up) this.deps.logger.info({ app: origin }, 'app reachable again; resuming');
+    else this.deps.logger.warn({ app: origin, reason }, 'app unreachable; holding records and pausing until it answers');
+    for (const partition of this.partitionsOfOrigin(origin)) {
+      if (partition.isPausedFor('app_down') !== !up) partition.setPaused('app_down', !up);
+    }
+  }
+
+  private appRefused(route: Route, reason: string | undefined): void {
+    if (route.refused === reason) return;
+    const wasRefused = route.refused !== undefined;
+    route.refused = reason;
+    this.deps.metrics.appRefused.set([...this.routes.values()].some((r) => r.refused !== undefined) ? 1 : 0);
+    if (reason) this.deps.logger.error({ app: route.url.origin, reason }, 'app refuses Courier (check COURIER_APP_TOKEN / signing secret); holding records');
+    else this.deps.logger.info({ app: route.url.origin }, 'app accepts Courier again');
+    for (const partition of this.partitionsOfOrigin(route.url.origin)) {
+      if (reason && !wasRefused) partition.setPaused('app_refused', true);
+      if (!reason && wasRefused) partition.setPaused('app_refused', false);
+    }
+  }
+
+  // ---- shutdown --------------------------------------------------------------------------------
+
+  /**
+   * SIGTERM: stop fetching, let in-flight pushes finish within the grace period, commit the
+   * acknowledged prefix, leave the group.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const { logger, config } = this.deps;
+    this.committer.stopCadence();
+    await this.source?.stopFetching();
+    const partitions = [...this.partitions.values()];
+    for (const partition of partitions) {
+      this.scheduler.block(partition.queue);
+      partition.soft.abort();
+    }
+    for (const route of this.routes.values()) route.gate.stop();
+    const inFlight = partitions.reduce((n, p) => n + p.inFlight.size, 0);
+    logger.info({ inFlight, graceMs: config.shutdownGraceMs }, 'stopping: draining in-flight pushes');
+    if (!(await drain(partitions, config.shutdownGraceMs))) {
+      // Grace over: cancel what still runs (its records stay uncommitted and go to the next owner).
+      this.pushesAborted = true;
+      await this.deps.pusher.abortAll();
+      await Promise.allSettled(partitions.flatMap((p) => p.tasks()));
+    }
+    await this.committer.commit();
+    await this.source?.close();
+    logger.info('stopped: offsets committed, group left');
+  }
+
+  // ---- for the API (pipeline/operator.ts) ------------------------------------------------------
+
+  commit(): Promise<void> {
+    return this.committer.commit();
+  }
+
+  rebalances() {
+    return this.operator.rebalances();
+  }
+
+  assignment(now?: number) {
+    return this.operator.assignment(now);
+  }
+
+  notReadyReasons() {
+    return this.operator.notReadyReasons();
+  }
+
+  adminPause(topic: string, partitions: readonly number[] | undefined, pause: boolean) {
+    return this.operator.adminPause(topic, partitions, pause);
+  }
+
+  assignedPartitions(): TopicPartition[] {
+    return [...this.partitions.values()].map((partition) => partition.tp);
+  }
+
+  get failed(): boolean {
+    return this.fatalError !== undefined;
+  }
+}
+
+/** Waits for the partitions' in-flight deliveries, up to `graceMs`; true when they all finished. */
+async function drain(partitions: readonly OwnedPartition[], graceMs: number): Promise<boolean> {
+  const tasks = partitions.flatMap((partition) => partition.tasks());
+  if (tasks.length === 0) return true;
+  const graceOver = new AbortController();
+  const finished = await Promise.race([Promise.allSettled(tasks).then(() => true), sleep(graceMs, graceOver.signal).then(() => false)]);
+  graceOver.abort(); // clears the timer, which would otherwise keep the process alive
+  return finished;
+}

@@ -1,0 +1,152 @@
+import type { Logger } from 'pino';
+import type { PartitionStatus, RebalanceEvent, RebalancesReport, RebalanceType } from '../api/schemas.js';
+import type { Metrics } from '../metrics.js';
+import { type TopicPartition, tpKey } from '../record.js';
+import type { OwnedPartition } from './partition.js';
+import type { Route } from './route.js';
+
+const HISTORY_LIMIT = 200;
+/** An operator's pause survives a revoke followed by an assign of the same partition within this. */
+const ADMIN_PAUSE_MEMORY_MS = 60_000;
+
+/** What the operator view reads of the flow. */
+export interface FlowView {
+  readonly groupId: string;
+  readonly partitions: ReadonlyMap<string, OwnedPartition>;
+  readonly routes: ReadonlyMap<string, Route>;
+  readonly fatalError: Error | undefined;
+  readonly stopping: boolean;
+  readonly attached: boolean;
+  readonly joined: boolean;
+  readonly maxPollExceededAt: string | undefined;
+  queuedOf(partition: OwnedPartition): number;
+  /** Holds (or releases) a partition's waiting records; releasing dispatches. */
+  hold(partition: OwnedPartition, held: boolean): void;
+}
+
+/**
+ * What operators see and steer: rebalance history, readiness reasons, the assignment snapshot, and
+ * admin pause (remembered across a quick revoke and re-assign of the same partition).
+ */
+export class Operator {
+  private readonly history: RebalanceEvent[] = [];
+  private readonly counts = { assign: 0, revoke: 0, lost: 0 };
+  /**
+   * Partitions an operator paused, with when they were last revoked (undefined while owned). They
+   * stay paused across rebalances while they stay ours: with the eager protocol a partition we keep
+   * is revoked and assigned again in the same rebalance, so a recent revoke does not forget it.
+   */
+  private readonly adminPaused = new Map<string, number | undefined>();
+
+  constructor(
+    private readonly view: FlowView,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {}
+
+  recordRebalance(type: RebalanceType, partitions: readonly TopicPartition[]): void {
+    this.history.push({ at: new Date().toISOString(), type, partitions: partitions.map(({ topic, partition }) => ({ topic, partition })) });
+    if (this.history.length > HISTORY_LIMIT) this.history.shift();
+    this.counts[type]++;
+    this.metrics.rebalances.inc({ type });
+    this.logger.info({ type, partitions: partitions.map((tp) => `${tp.topic}-${tp.partition}`) }, 'rebalance');
+  }
+
+  rebalances(): RebalancesReport {
+    return { events: [...this.history], counts: { ...this.counts } };
+  }
+
+  /** A partition was assigned: pause it again if an operator had paused it recently. */
+  assigned(partition: OwnedPartition): void {
+    const key = tpKey(partition.tp);
+    if (!this.adminPaused.has(key)) return;
+    const revokedAt = this.adminPaused.get(key);
+    if (revokedAt === undefined || Date.now() - revokedAt < ADMIN_PAUSE_MEMORY_MS) {
+      this.adminPaused.set(key, undefined);
+      partition.setPaused('admin', true);
+      this.view.hold(partition, true);
+    } else this.adminPaused.delete(key);
+  }
+
+  revoked(partition: OwnedPartition): void {
+    const key = tpKey(partition.tp);
+    if (this.adminPaused.has(key)) this.adminPaused.set(key, Date.now());
+  }
+
+  /**
+   * Operator pause/resume. `partitions` omitted: every partition of the topic we own. Returns null
+   * when Courier does not consume the topic.
+   */
+  adminPause(topic: string, partitions: readonly number[] | undefined, pause: boolean): { changed: TopicPartition[]; notAssigned: TopicPartition[] } | null {
+    if (!this.view.routes.has(topic)) return null;
+    const owned = [...this.view.partitions.values()].filter((partition) => partition.tp.topic === topic);
+    const wanted = partitions ?? owned.map((partition) => partition.tp.partition);
+    const changed: TopicPartition[] = [];
+    const notAssigned: TopicPartition[] = [];
+    for (const number of new Set(wanted)) {
+      const tp = { topic, partition: number };
+      const key = tpKey(tp);
+      const partition = this.view.partitions.get(key);
+      if (!partition) {
+        notAssigned.push(tp);
+        continue;
+      }
+      if (this.adminPaused.has(key) === pause) continue;
+      if (pause) this.adminPaused.set(key, undefined);
+      else this.adminPaused.delete(key);
+      partition.setPaused('admin', pause);
+      this.view.hold(partition, pause);
+      changed.push(tp);
+    }
+    if (changed.length > 0)
+      this.logger.info({ topic, partitions: changed.map((tp) => tp.partition), pause }, pause ? 'paused by operator' : 'resumed by operator');
+    return { changed, notAssigned };
+  }
+
+  /** Every owned partition with its state, in-flight count, age of the oldest in flight, pause reasons. */
+  assignment(now = Date.now()): PartitionStatus[] {
+    return [...this.view.partitions.values()].map((partition) => {
+      const oldest = partition.oldestStartedAt();
+      const pausedReasons = [...partition.pauseReasons.keys()];
+      return {
+        topic: partition.tp.topic,
+        partition: partition.tp.partition,
+        state: partition.revoking ? 'draining' : pausedReasons.length > 0 ? 'paused' : 'active',
+        inFlight: partition.inFlight.size,
+        queued: this.view.queuedOf(partition),
+        oldestInFlightMs: oldest === undefined ? null : now - oldest,
+        pausedReason: pausedReasons[0] ?? null,
+        pausedReasons,
+      };
+    });
+  }
+
+  /** Why Courier is not ready, as stable codes with a sentence each; empty when ready. */
+  notReadyReasons(): Array<{ code: string; message: string }> {
+    const { view } = this;
+    const reasons: Array<{ code: string; message: string }> = [];
+    if (view.fatalError) reasons.push({ code: 'consumer_failed', message: `the Kafka consumer failed: ${view.fatalError.message}` });
+    if (view.stopping) reasons.push({ code: 'stopping', message: 'shutting down' });
+    if (!view.attached) reasons.push({ code: 'not_subscribed', message: 'not connected to Kafka yet' });
+    else if (!view.joined) reasons.push({ code: 'not_joined', message: `subscribed, waiting for the first assignment of group ${view.groupId}` });
+    const seen = new Set<string>();
+    for (const route of view.routes.values()) {
+      if (seen.has(route.url.origin)) continue;
+      seen.add(route.url.origin);
+      if (!route.gate.isUp) reasons.push({ code: 'app_down', message: `nothing answers at ${route.url.origin} (${route.gate.downReason}); records are held` });
+      if (route.refused)
+        reasons.push({
+          code: 'app_refused',
+          message: `${route.url.origin} answers ${route.refused.replace('http_', 'HTTP ')}: check COURIER_APP_TOKEN / COURIER_SIGNING_SECRET`,
+        });
+    }
+    if (view.maxPollExceededAt) {
+      reasons.push({ code: 'max_poll_exceeded', message: `max.poll.interval.ms was exceeded at ${view.maxPollExceededAt}; rejoining the group` });
+    }
+    const blocked = [...view.partitions.values()].filter((partition) => partition.isPausedFor('dlq_blocked'));
+    if (blocked.length > 0) {
+      reasons.push({ code: 'dlq_blocked', message: `DLQ writes fail for ${blocked.map((partition) => partition.name).join(', ')}; their offsets are held` });
+    }
+    return reasons;
+  }
+}

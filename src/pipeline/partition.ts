@@ -1,0 +1,100 @@
+import { setMaxListeners } from 'node:events';
+import type { PauseReason } from '../api/schemas.js';
+import type { OffsetTracker, RecordTicket, TrackedPartition } from '../offsets/tracker.js';
+import type { KafkaRecord, TopicPartition } from '../record.js';
+import type { Route } from './route.js';
+import type { PartitionQueue, Schedulable } from './scheduler.js';
+
+export type { PauseReason };
+
+/** One fetched record on its way: from the scheduler's queue until acknowledged, dead-lettered or abandoned. */
+export interface Delivery extends Schedulable {
+  readonly record: KafkaRecord;
+  readonly ticket: RecordTicket;
+  readonly partition: OwnedPartition;
+  /** Set when the record starts: when, and the delivery's promise (for draining). */
+  startedAt: number;
+  task: Promise<void> | undefined;
+}
+
+/**
+ * Everything Courier holds for one partition it owns, in one object: its route, its offsets in the
+ * tracker, its queue in the scheduler, the records in flight, the signal that tells their waits to
+ * give up, and why it is paused.
+ */
+export class OwnedPartition {
+  /** Aborted on revoke or shutdown: waits (backoff, app down, DLQ retries) give up at once. */
+  readonly soft = new AbortController();
+  readonly inFlight = new Set<Delivery>();
+  /** Pause reasons are counted: two DLQ writes failing in one partition need two successes to resume. */
+  readonly pauseReasons = new Map<PauseReason, number>();
+  private pausedInKafka = false;
+  revoking = false;
+
+  constructor(
+    readonly tp: TopicPartition,
+    readonly route: Route,
+    readonly offsets: TrackedPartition,
+    readonly queue: PartitionQueue<Delivery>,
+    /** Pauses or resumes fetching of this partition in Kafka. */
+    private readonly pauseFetching: (tp: TopicPartition, paused: boolean) => void,
+  ) {
+    // Every record waiting in this partition listens on the signal.
+    setMaxListeners(0, this.soft.signal);
+  }
+
+  static assign(
+    tp: TopicPartition,
+    route: Route,
+    tracker: OffsetTracker,
+    addQueue: (tp: TopicPartition) => PartitionQueue<Delivery>,
+    pauseFetching: (tp: TopicPartition, paused: boolean) => void,
+  ): OwnedPartition {
+    return new OwnedPartition(tp, route, tracker.assignPartition(tp), addQueue(tp), pauseFetching);
+  }
+
+  /** A fetched record, ready for the scheduler; null when it is a re-fetch or the partition is going. */
+  accept(record: KafkaRecord): Delivery | null {
+    if (this.revoking) return null;
+    const ticket = this.offsets.track(record.offset);
+    if (!ticket) return null;
+    const size = (record.value?.length ?? 0) + (record.key?.length ?? 0);
+    return { record, ticket, partition: this, key: record.key, size, startedAt: 0, task: undefined, scheduled: undefined };
+  }
+
+  setPaused(reason: PauseReason, on: boolean): void {
+    const count = (this.pauseReasons.get(reason) ?? 0) + (on ? 1 : -1);
+    if (count > 0) this.pauseReasons.set(reason, count);
+    else this.pauseReasons.delete(reason);
+    const shouldPause = this.pauseReasons.size > 0;
+    if (shouldPause === this.pausedInKafka || this.revoking) return;
+    this.pausedInKafka = shouldPause;
+    this.pauseFetching(this.tp, shouldPause);
+  }
+
+  isPausedFor(reason: PauseReason): boolean {
+    return this.pauseReasons.has(reason);
+  }
+
+  /** Being taken away: start nothing more, stop waiting (in-flight pushes get the grace period). */
+  revoke(): void {
+    this.revoking = true;
+    this.soft.abort();
+  }
+
+  oldestStartedAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const delivery of this.inFlight) if (oldest === undefined || delivery.startedAt < oldest) oldest = delivery.startedAt;
+    return oldest;
+  }
+
+  tasks(): Promise<void>[] {
+    const tasks: Promise<void>[] = [];
+    for (const delivery of this.inFlight) if (delivery.task) tasks.push(delivery.task);
+    return tasks;
+  }
+
+  get name(): string {
+    return `${this.tp.topic}-${this.tp.partition}`;
+  }
+}

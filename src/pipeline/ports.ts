@@ -1,0 +1,24 @@
+import type { AttemptResult } from '../delivery/outcome.js';
+import type { DeadLetterReason } from '../kafka/dlq.js';
+import type { CommitTarget } from '../offsets/committer.js';
+import type { KafkaRecord, TopicPartition } from '../record.js';
+
+/** What the pipeline needs from Kafka (kafka/consumer.ts). */
+export interface SourcePort extends CommitTarget {
+  pause(partitions: readonly TopicPartition[]): void;
+  resume(partitions: readonly TopicPartition[]): void;
+  stopFetching(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the pipeline needs from the DLQ producer (kafka/dlq.ts). */
+export interface DeadLetterPort {
+  send(topic: string, record: KafkaRecord, reason: DeadLetterReason): Promise<void>;
+}
+
+/** What the pipeline needs from HTTP (delivery/push.ts). */
+export interface PushPort {
+  push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number): Promise<AttemptResult>;
+  /** Cancels every request still running: only at shutdown, once the grace period is over. */
+  abortAll(): Promise<void>;
+}
