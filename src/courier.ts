@@ -19,7 +19,7 @@ const CONNECT_RETRY = { initialMs: 500, maxMs: 10_000, jitter: 'none' } as const
 
 /** Builds every part from a validated Config. Nothing runs until `start`. */
 export function createCourier(config: Config, logger: Logger, registry: Registry, redact: Redactor, onFatal: (error: Error) => void) {
-  const metrics = createMetrics(registry);
+  const metrics = createMetrics(registry, { topics: config.routes.map((route) => route.topic) });
   const pusher = new Pusher({ connections: Math.max(config.maxInFlight, 1) });
   const deadLetters = new DeadLetterProducer(config.producer);
   const pipeline = new Pipeline({ config, logger, metrics, deadLetters, pusher, onFatal });

@@ -1,4 +1,5 @@
 import { Counter, type CounterConfiguration, collectDefaultMetrics, Gauge, Histogram, type Metric, type MetricValue, type Registry } from 'prom-client';
+import { ATTEMPT_RESULTS, DEAD_LETTER_REASONS } from './delivery/outcome.js';
 
 /*
  * The per-record metrics (attempts, deliveries, in-flight, the two per-record histograms) are
@@ -121,9 +122,30 @@ export class HotHistogram {
   }
 }
 
-/** A5 metrics on an injected registry (no globals, so tests and several instances stay apart). */
-export function createMetrics(registry: Registry, options: { defaultMetrics?: boolean } = {}) {
+/**
+ * A5 metrics on an injected registry (no globals, so tests and several instances stay apart).
+ * Every labelled counter is exported at 0 for each known label value (the configured `topics`,
+ * every result and reason) from the start: `rate()` and `absent()` need a series before the first event.
+ */
+export function createMetrics(registry: Registry, options: { defaultMetrics?: boolean; topics?: readonly string[] } = {}) {
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const metrics = buildMetrics(registry);
+  const zero = <L extends string>(counter: Counter<L>, labels: Record<L, string>) => counter.inc(labels, 0);
+  for (const topic of options.topics ?? []) {
+    zero(metrics.recordsConsumed, { topic });
+    zero(metrics.recordsDelivered, { topic });
+    zero(metrics.droppedHeaders, { topic });
+    for (const reason of DEAD_LETTER_REASONS) zero(metrics.recordsDeadLettered, { topic, reason });
+    for (const result of ATTEMPT_RESULTS) zero(metrics.deliveryAttempts, { topic, result });
+    metrics.deliveryDuration.labels({ topic });
+    metrics.recordProcessing.labels({ topic });
+  }
+  for (const result of ['success', 'failure']) zero(metrics.commits, { result });
+  for (const type of ['assign', 'revoke', 'lost']) zero(metrics.rebalances, { type });
+  return metrics;
+}
+
+function buildMetrics(registry: Registry) {
   const registers = [registry];
   return {
     registry,
@@ -190,7 +212,7 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
   };
 }
 
-export type Metrics = ReturnType<typeof createMetrics>;
+export type Metrics = ReturnType<typeof buildMetrics>;
 
 /** A gauge without labels whose value is a plain number (`hot.value`), read when scraped. */
 function hotGauge(config: { name: string; help: string; registers: Registry[] }): Gauge & { hot: { value: number } } {

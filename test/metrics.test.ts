@@ -76,3 +76,33 @@ describe('hot-path counters and gauge', () => {
     expect(text).toContain('courier_in_flight 0');
   });
 });
+
+describe('labelled counters before their first event', () => {
+  it('are exported at 0 for every configured topic and every known result, reason and type', async () => {
+    const registry = new Registry();
+    createMetrics(registry, { defaultMetrics: false, topics: ['orders', 'payments'] });
+    const text = await registry.metrics();
+    for (const topic of ['orders', 'payments']) {
+      expect(text).toContain(`courier_records_consumed_total{topic="${topic}"} 0`);
+      expect(text).toContain(`courier_records_delivered_total{topic="${topic}"} 0`);
+      for (const reason of ['rejected_by_app', 'retries_exhausted', 'record_too_large', 'too_many_headers', 'headers_too_large']) {
+        expect(text).toContain(`courier_records_dead_lettered_total{topic="${topic}",reason="${reason}"} 0`);
+      }
+      for (const result of ['2xx', '3xx', '4xx', '5xx', 'timeout', 'connection_lost', 'unreachable']) {
+        expect(text).toContain(`courier_delivery_attempts_total{topic="${topic}",result="${result}"} 0`);
+      }
+      expect(text).toContain(`courier_delivery_duration_seconds_count{topic="${topic}"} 0`);
+    }
+    for (const result of ['success', 'failure']) expect(text).toContain(`courier_commits_total{result="${result}"} 0`);
+    for (const type of ['assign', 'revoke', 'lost']) expect(text).toContain(`courier_rebalances_total{type="${type}"} 0`);
+  });
+
+  it('then count from 0: a hot counter child adds to the zero series', async () => {
+    const registry = new Registry();
+    const metrics = createMetrics(registry, { defaultMetrics: false, topics: ['orders'] });
+    metrics.recordsDelivered.hot({ topic: 'orders' }).inc(2);
+    const text = await registry.metrics();
+    expect(text).toContain('courier_records_delivered_total{topic="orders"} 2');
+    expect(text.match(/courier_records_delivered_total\{topic="orders"\}/g)).toHaveLength(1);
+  });
+});

@@ -58,3 +58,23 @@ export function classify(result: AttemptResult): Outcome {
     }
   }
 }
+
+/** The `result` label of `courier_delivery_attempts_total`. */
+export function resultLabel(result: AttemptResult): string {
+  switch (result.kind) {
+    case 'response':
+      return `${Math.floor(result.status / 100)}xx`;
+    case 'timeout':
+      return 'timeout';
+    case 'unreachable':
+      return 'unreachable';
+    case 'connection-lost':
+      return 'connection_lost';
+  }
+}
+
+/** Every `result` label `resultLabel` gives (1xx never ends a request): exported at 0 from start-up. */
+export const ATTEMPT_RESULTS = ['2xx', '3xx', '4xx', '5xx', 'timeout', 'connection_lost', 'unreachable'] as const;
+
+/** Every DLQ `error_type` (and `reason` label): the app's answers, and the push limits (delivery/limits.ts). */
+export const DEAD_LETTER_REASONS = ['rejected_by_app', 'retries_exhausted', 'record_too_large', 'too_many_headers', 'headers_too_large'] as const;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { checkLimits } from '../delivery/limits.js';
-import { type AttemptResult, classify } from '../delivery/outcome.js';
+import { type AttemptResult, classify, resultLabel } from '../delivery/outcome.js';
 import { attemptHeaders, type PushSettings, preparePush } from '../delivery/push.js';
 import { backoff, decideRetry } from '../delivery/retry.js';
 import { errorMessage } from '../errors.js';
@@ -144,20 +144,6 @@ export class Attempts {
       'record dead-lettered',
     );
     return true;
-  }
-}
-
-/** The `result` label of `courier_delivery_attempts_total`. */
-export function resultLabel(result: AttemptResult): string {
-  switch (result.kind) {
-    case 'response':
-      return `${Math.floor(result.status / 100)}xx`;
-    case 'timeout':
-      return 'timeout';
-    case 'unreachable':
-      return 'unreachable';
-    case 'connection-lost':
-      return 'connection_lost';
   }
 }
 

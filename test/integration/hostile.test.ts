@@ -57,8 +57,7 @@ describe('hostile records', () => {
         COURIER_GROUP_ID: groupId,
         COURIER_TOPICS: topic,
         COURIER_TARGET_URL: app.url,
-        KAFKA_MESSAGE_MAX_BYTES: String(BIG),
-        KAFKA_FETCH_MAX_BYTES: String(BIG * 2),
+        // Default Kafka settings: the DLQ producer must accept any record the consumer fetched.
       }),
     ).start();
     cleanups.push(() => courier.kill());
@@ -94,6 +93,45 @@ describe('hostile records', () => {
     ]);
     expect(dead[2]?.value?.length).toBe(5 * 1024 * 1024);
     expect((await courier.api('/healthz')).status).toBe(200);
+  });
+});
+
+describe('a record too large for its DLQ topic', () => {
+  it('is dead-lettered without its value (dlq_value_omitted: too_large) and the commit moves on, with default settings', async () => {
+    const topic = uniqueName('oversize');
+    const groupId = uniqueName('oversize-group');
+    await createTopics(bootstrap, [
+      { topic, partitions: 1, config: { 'max.message.bytes': String(BIG) } },
+      { topic: `${topic}.dlq`, partitions: 1, config: { 'max.message.bytes': String(1024 * 1024) } },
+    ]);
+    const app = new TestApp(() => ({ status: 200 }));
+    await app.listen();
+    cleanups.push(() => app.close());
+    await produce(
+      bootstrap,
+      topic,
+      [
+        { key: 'before', value: 'a' },
+        { key: 'six-mb', value: Buffer.alloc(6 * 1024 * 1024, 0x42), headers: { note: 'kept' } },
+        { key: 'after', value: 'b' },
+      ],
+      { 'message.max.bytes': BIG },
+    );
+    const courier = new CourierProcess(courierEnv(bootstrap, { COURIER_GROUP_ID: groupId, COURIER_TOPICS: topic, COURIER_TARGET_URL: app.url })).start();
+    cleanups.push(() => courier.kill());
+    await waitFor('every record delivered or dead-lettered and committed', () => committedAtEnd(topic, groupId), 60_000);
+
+    expect(app.receipts.map((r) => r.headers['kafka-key'])).toEqual(['before', 'after']);
+    const dead = await readAll(bootstrap, `${topic}.dlq`);
+    expect(dead).toHaveLength(1);
+    const [only] = dead;
+    if (!only) throw new Error('no DLQ record');
+    expect(only.key?.toString()).toBe('six-mb');
+    expect(only.value ?? null).toBeNull();
+    expect(headerOf(only, 'error_type')).toBe('record_too_large');
+    expect(headerOf(only, 'dlq_value_omitted')).toBe('too_large');
+    expect(headerOf(only, 'note')).toBe('kept');
+    expect(headerOf(only, 'original_offset')).toBe('1');
   });
 });
 
