@@ -37,11 +37,11 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
   const operations: Operations = {
     // Error texts from librdkafka can quote configuration values: never answer a secret.
     failure: () => (pipeline.fatalError ? redact(pipeline.fatalError.message) : undefined),
-    notReadyReasons: () => pipeline.notReadyReasons().map((reason) => ({ code: reason.code, message: redact(reason.message) })),
+    notReadyReasons: () => pipeline.operator.notReadyReasons().map((reason) => ({ code: reason.code, message: redact(reason.message) })),
     lag: () => lag.refresh(),
-    assignment: () => pipeline.assignment(),
-    rebalances: () => pipeline.rebalances(),
-    adminPause: (topic, partitions, pause) => pipeline.adminPause(topic, partitions, pause),
+    assignment: () => pipeline.operator.assignment(),
+    rebalances: () => pipeline.operator.rebalances(),
+    adminPause: (topic, partitions, pause) => pipeline.operator.adminPause(topic, partitions, pause),
   };
 
   let started = false;

@@ -9,7 +9,7 @@ import { OffsetTracker } from '../offsets/tracker.js';
 import { type KafkaRecord, type TopicPartition, tpKey } from '../record.js';
 import { sleep } from '../time.js';
 import { Attempts } from './attempts.js';
-import { Operator } from './operator.js';
+import { type FlowState, Operator } from './operator.js';
 import { type Delivery, OwnedPartition } from './partition.js';
 import type { DeadLetterPort, PushPort, SourcePort } from './ports.js';
 import { buildRoutes, type Route } from './route.js';
@@ -50,16 +50,15 @@ export class Pipeline implements ConsumerHandlers {
   private readonly scheduler: Scheduler<Delivery>;
   private readonly attempts: Attempts;
   private readonly committer: Committer;
-  private readonly operator: Operator;
+  /** Rebalance history, readiness reasons, assignment snapshot, admin pause. */
+  readonly operator: Operator;
   private source: SourcePort | undefined;
-  private joined = false;
-  private stopping = false;
+  private readonly state: FlowState = { attached: false, joined: false, stopping: false, fatalError: undefined };
   private pushesAborted = false;
   /** Fetching holds while this many records wait, until half of them started. */
   private readonly fetchHighWater: number;
   private fetchWaiters: Array<() => void> = [];
   private lastUnreachableLogAt = 0;
-  fatalError: Error | undefined;
 
   constructor(private readonly deps: PipelineDeps) {
     const { config, metrics, logger } = deps;
@@ -86,41 +85,15 @@ export class Pipeline implements ConsumerHandlers {
       pushesAborted: () => this.pushesAborted,
       refused: (route, reason) => this.appRefused(route, reason),
     });
-    const flow = this;
-    this.operator = new Operator(
-      {
-        groupId: config.groupId,
-        partitions: this.partitions,
-        routes: this.routes,
-        get fatalError() {
-          return flow.fatalError;
-        },
-        get stopping() {
-          return flow.stopping;
-        },
-        get attached() {
-          return flow.source !== undefined;
-        },
-        get joined() {
-          return flow.joined;
-        },
-        get maxPollExceededAt() {
-          return flow.committer.maxPollExceededAt;
-        },
-        queuedOf: (partition) => this.scheduler.queuedOf(partition.queue),
-        hold: (partition, held) => {
-          this.scheduler.hold(partition.queue, held);
-          if (!held) this.scheduler.dispatch();
-        },
-      },
-      metrics,
-      logger,
-    );
+    const { groupId } = config;
+    const view = { groupId, state: this.state, partitions: this.partitions, routes: this.routes, scheduler: this.scheduler, committer: this.committer };
+    this.operator = new Operator(view, metrics, logger);
   }
 
   /** Starts committing through `source`; records arrive through the ConsumerHandlers methods. */
   attach(source: SourcePort): void {
     this.source = source;
+    this.state.attached = true;
     for (const route of this.routes.values()) route.gate.watch(APP_WATCH_MS);
     this.committer.start(source);
   }
@@ -143,7 +116,7 @@ export class Pipeline implements ConsumerHandlers {
       if (route.refused) partition.setPaused('app_refused', true);
       this.operator.assigned(partition);
     }
-    this.joined = true;
+    this.state.joined = true;
     this.committer.rejoined();
     this.operator.recordRebalance('assign', partitions);
   }
@@ -210,7 +183,7 @@ export class Pipeline implements ConsumerHandlers {
     const { logger, config } = this.deps;
     const err = { message: error.message, code: error.code, librdkafkaCode: error.librdkafkaCode };
     if (fatal) {
-      this.fatalError = error;
+      this.state.fatalError = error;
       logger.fatal({ err }, 'Kafka client failed fatally');
       this.deps.onFatal?.(error);
     } else if (error.code === 'KAFKA_UNREACHABLE') {
@@ -255,7 +228,7 @@ export class Pipeline implements ConsumerHandlers {
     delivery.partition.inFlight.delete(delivery);
     this.deps.metrics.inFlight.hot.value--;
     this.scheduler.finish(delivery);
-    if (!this.stopping) this.scheduler.dispatch();
+    if (!this.state.stopping) this.scheduler.dispatch();
     this.releaseFetch();
   }
 
@@ -313,8 +286,8 @@ export class Pipeline implements ConsumerHandlers {
    * acknowledged prefix, leave the group.
    */
   async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
+    if (this.state.stopping) return;
+    this.state.stopping = true;
     const { logger, config } = this.deps;
     this.committer.stopCadence();
     await this.source?.stopFetching();
@@ -337,34 +310,18 @@ export class Pipeline implements ConsumerHandlers {
     logger.info('stopped: offsets committed, group left');
   }
 
-  // ---- for the API (pipeline/operator.ts) ------------------------------------------------------
+  // ---- for the API (the rest is in `operator`) --------------------------------------------------
 
   commit(): Promise<void> {
     return this.committer.commit();
-  }
-
-  rebalances() {
-    return this.operator.rebalances();
-  }
-
-  assignment(now?: number) {
-    return this.operator.assignment(now);
-  }
-
-  notReadyReasons() {
-    return this.operator.notReadyReasons();
-  }
-
-  adminPause(topic: string, partitions: readonly number[] | undefined, pause: boolean) {
-    return this.operator.adminPause(topic, partitions, pause);
   }
 
   assignedPartitions(): TopicPartition[] {
     return [...this.partitions.values()].map((partition) => partition.tp);
   }
 
-  get failed(): boolean {
-    return this.fatalError !== undefined;
+  get fatalError(): Error | undefined {
+    return this.state.fatalError;
   }
 }
 

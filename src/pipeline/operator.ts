@@ -1,27 +1,34 @@
 import type { Logger } from 'pino';
 import type { PartitionStatus, RebalanceEvent, RebalancesReport, RebalanceType } from '../api/schemas.js';
 import type { Metrics } from '../metrics.js';
+import type { Committer } from '../offsets/committer.js';
 import { type TopicPartition, tpKey } from '../record.js';
-import type { OwnedPartition } from './partition.js';
+import type { Delivery, OwnedPartition } from './partition.js';
 import type { Route } from './route.js';
+import type { Scheduler } from './scheduler.js';
 
 const HISTORY_LIMIT = 200;
 /** An operator's pause survives a revoke followed by an assign of the same partition within this. */
 const ADMIN_PAUSE_MEMORY_MS = 60_000;
 
-/** What the operator view reads of the flow. */
+/** The flow's lifecycle, as the flow sets it and readiness reads it. */
+export interface FlowState {
+  /** Attached to the Kafka consumer (connected and subscribed). */
+  attached: boolean;
+  /** Has had an assignment. */
+  joined: boolean;
+  stopping: boolean;
+  fatalError: Error | undefined;
+}
+
+/** What the operator view reads and steers of the flow. */
 export interface FlowView {
   readonly groupId: string;
+  readonly state: Readonly<FlowState>;
   readonly partitions: ReadonlyMap<string, OwnedPartition>;
   readonly routes: ReadonlyMap<string, Route>;
-  readonly fatalError: Error | undefined;
-  readonly stopping: boolean;
-  readonly attached: boolean;
-  readonly joined: boolean;
-  readonly maxPollExceededAt: string | undefined;
-  queuedOf(partition: OwnedPartition): number;
-  /** Holds (or releases) a partition's waiting records; releasing dispatches. */
-  hold(partition: OwnedPartition, held: boolean): void;
+  readonly scheduler: Scheduler<Delivery>;
+  readonly committer: Committer;
 }
 
 /**
@@ -64,7 +71,7 @@ export class Operator {
     if (revokedAt === undefined || Date.now() - revokedAt < ADMIN_PAUSE_MEMORY_MS) {
       this.adminPaused.set(key, undefined);
       partition.setPaused('admin', true);
-      this.view.hold(partition, true);
+      this.view.scheduler.hold(partition.queue, true);
     } else this.adminPaused.delete(key);
   }
 
@@ -95,9 +102,10 @@ export class Operator {
       if (pause) this.adminPaused.set(key, undefined);
       else this.adminPaused.delete(key);
       partition.setPaused('admin', pause);
-      this.view.hold(partition, pause);
+      this.view.scheduler.hold(partition.queue, pause);
       changed.push(tp);
     }
+    if (!pause) this.view.scheduler.dispatch();
     if (changed.length > 0)
       this.logger.info({ topic, partitions: changed.map((tp) => tp.partition), pause }, pause ? 'paused by operator' : 'resumed by operator');
     return { changed, notAssigned };
@@ -113,7 +121,7 @@ export class Operator {
         partition: partition.tp.partition,
         state: partition.revoking ? 'draining' : pausedReasons.length > 0 ? 'paused' : 'active',
         inFlight: partition.inFlight.size,
-        queued: this.view.queuedOf(partition),
+        queued: this.view.scheduler.queuedOf(partition.queue),
         oldestInFlightMs: oldest === undefined ? null : now - oldest,
         pausedReason: pausedReasons[0] ?? null,
         pausedReasons,
@@ -124,11 +132,12 @@ export class Operator {
   /** Why Courier is not ready, as stable codes with a sentence each; empty when ready. */
   notReadyReasons(): Array<{ code: string; message: string }> {
     const { view } = this;
+    const { state } = view;
     const reasons: Array<{ code: string; message: string }> = [];
-    if (view.fatalError) reasons.push({ code: 'consumer_failed', message: `the Kafka consumer failed: ${view.fatalError.message}` });
-    if (view.stopping) reasons.push({ code: 'stopping', message: 'shutting down' });
-    if (!view.attached) reasons.push({ code: 'not_subscribed', message: 'not connected to Kafka yet' });
-    else if (!view.joined) reasons.push({ code: 'not_joined', message: `subscribed, waiting for the first assignment of group ${view.groupId}` });
+    if (state.fatalError) reasons.push({ code: 'consumer_failed', message: `the Kafka consumer failed: ${state.fatalError.message}` });
+    if (state.stopping) reasons.push({ code: 'stopping', message: 'shutting down' });
+    if (!state.attached) reasons.push({ code: 'not_subscribed', message: 'not connected to Kafka yet' });
+    else if (!state.joined) reasons.push({ code: 'not_joined', message: `subscribed, waiting for the first assignment of group ${view.groupId}` });
     const seen = new Set<string>();
     for (const route of view.routes.values()) {
       if (seen.has(route.url.origin)) continue;
@@ -140,8 +149,9 @@ export class Operator {
           message: `${route.url.origin} answers ${route.refused.replace('http_', 'HTTP ')}: check COURIER_APP_TOKEN / COURIER_SIGNING_SECRET`,
         });
     }
-    if (view.maxPollExceededAt) {
-      reasons.push({ code: 'max_poll_exceeded', message: `max.poll.interval.ms was exceeded at ${view.maxPollExceededAt}; rejoining the group` });
+    const exceededAt = view.committer.maxPollExceededAt;
+    if (exceededAt) {
+      reasons.push({ code: 'max_poll_exceeded', message: `max.poll.interval.ms was exceeded at ${exceededAt}; rejoining the group` });
     }
     const blocked = [...view.partitions.values()].filter((partition) => partition.isPausedFor('dlq_blocked'));
     if (blocked.length > 0) {

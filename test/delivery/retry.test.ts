@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nextDelay, parseRetryAfter } from '../../src/delivery/retry.js';
+import { backoff, decideRetry, nextDelay, parseRetryAfter } from '../../src/delivery/retry.js';
 
 const NOW = Date.parse('2025-01-15T12:00:00.000Z');
 const policy = { initialMs: 200, maxMs: 30_000 };
@@ -97,5 +97,47 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('later', NOW)).toBeUndefined();
     expect(parseRetryAfter('-1', NOW)).toBeUndefined();
     expect(parseRetryAfter('2.5', NOW)).toBeUndefined();
+  });
+});
+
+describe('backoff: the one delay for pushes, DLQ writes, probes and reconnects', () => {
+  it('without jitter is exactly min(max, initial·2^(failures−1)), never decreasing (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        (failures, initialMs, extra) => {
+          const policy = { initialMs, maxMs: initialMs + extra, jitter: 'none' } as const;
+          const delay = backoff(failures, policy);
+          expect(delay).toBe(Math.min(policy.maxMs, initialMs * 2 ** Math.min(failures - 1, 52)));
+          expect(backoff(failures + 1, policy)).toBeGreaterThanOrEqual(delay);
+        },
+      ),
+    );
+  });
+
+  it('gives the DLQ and probe sequences Courier used before (500 → 5000 ms; 100 → 2000 ms)', () => {
+    const dlq = { initialMs: 500, maxMs: 5000, jitter: 'none' } as const;
+    expect([1, 2, 3, 4, 5, 9].map((n) => backoff(n, dlq))).toEqual([500, 1000, 2000, 4000, 5000, 5000]);
+    const probe = { initialMs: 100, maxMs: 2000, jitter: 'none' } as const;
+    expect([1, 2, 3, 4, 5, 6].map((n) => backoff(n, probe))).toEqual([100, 200, 400, 800, 1600, 2000]);
+  });
+});
+
+describe('decideRetry: whether, how long, give up', () => {
+  it('gives up exactly when the attempt that failed was the last allowed one (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 1000 }), (attempt, maxAttempts) => {
+        const decision = decideRetry(attempt, maxAttempts, policy, undefined, NOW, fixed(0.5));
+        expect(decision.retry).toBe(attempt < maxAttempts);
+        if (decision.retry) expect(decision.delayMs).toBe(nextDelay(attempt, policy, undefined, NOW, fixed(0.5)));
+      }),
+    );
+  });
+
+  it('honours Retry-After in the delay while attempts remain', () => {
+    expect(decideRetry(1, 5, policy, '4', NOW, fixed(0.5))).toEqual({ retry: true, delayMs: 4000 });
+    expect(decideRetry(5, 5, policy, '4', NOW, fixed(0.5))).toEqual({ retry: false });
   });
 });

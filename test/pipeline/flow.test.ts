@@ -61,7 +61,7 @@ function harness(env: Record<string, string> = {}, parts: { pusher?: FakePusher;
 
 const at = (r: { partition: number; offset: number }) => `${r.partition}:${r.offset}`;
 const is2xx = (result: AttemptResult) => result.kind === 'response' && result.status >= 200 && result.status < 300;
-const reasonCodes = (pipeline: Pipeline) => pipeline.notReadyReasons().map((r) => r.code);
+const reasonCodes = (pipeline: Pipeline) => pipeline.operator.notReadyReasons().map((r) => r.code);
 
 // ---- 1. property ---------------------------------------------------------------------------------
 
@@ -430,7 +430,7 @@ describe('Pipeline: revoke', () => {
       await pipeline.onRevoke([p0], true);
       expect(pusher.callsOf(0, 2)[0]!.result).toBeUndefined(); // still running, not waited for
       expect(source.commits).toHaveLength(0);
-      expect(pipeline.rebalances().counts.lost).toBe(1);
+      expect(pipeline.operator.rebalances().counts.lost).toBe(1);
     } finally {
       await pipeline.stop();
     }
@@ -468,26 +468,26 @@ describe('Pipeline: admin pause', () => {
     try {
       pipeline.attach(source);
       pipeline.onAssign([p0, p1]);
-      expect(pipeline.adminPause('unknown-topic', [0], true)).toBeNull();
-      expect(pipeline.adminPause(TOPIC, [0, 7], true)).toEqual({ changed: [p0], notAssigned: [{ topic: TOPIC, partition: 7 }] });
+      expect(pipeline.operator.adminPause('unknown-topic', [0], true)).toBeNull();
+      expect(pipeline.operator.adminPause(TOPIC, [0, 7], true)).toEqual({ changed: [p0], notAssigned: [{ topic: TOPIC, partition: 7 }] });
       expect(source.pauseCount(p0)).toBe(1);
 
       pipeline.onRecords([record(0, 0), record(0, 1), record(1, 0), record(1, 1)]);
       await until(() => source.committed(p1) === 2, 2000, 'partition 1 delivered');
       expect(pusher.calls.filter((c) => c.partition === 0)).toEqual([]);
-      expect(pipeline.assignment().find((s) => s.partition === 0)).toMatchObject({ state: 'paused', pausedReason: 'admin', queued: 2 });
+      expect(pipeline.operator.assignment().find((s) => s.partition === 0)).toMatchObject({ state: 'paused', pausedReason: 'admin', queued: 2 });
 
       // Eager protocol: the partition is revoked and assigned again in the same rebalance.
       await pipeline.onRevoke([p0], false);
       pipeline.onAssign([p0]);
       expect(source.pauseCount(p0)).toBe(2);
-      expect(pipeline.assignment().find((s) => s.partition === 0)).toMatchObject({ state: 'paused', pausedReason: 'admin' });
+      expect(pipeline.operator.assignment().find((s) => s.partition === 0)).toMatchObject({ state: 'paused', pausedReason: 'admin' });
       pipeline.onRecords([record(0, 0), record(0, 1)]);
       await realSleep(30);
       expect(pusher.calls.filter((c) => c.partition === 0)).toEqual([]);
       expect(source.committed(p0)).toBeLessThanOrEqual(0);
 
-      expect(pipeline.adminPause(TOPIC, [0], false)).toEqual({ changed: [p0], notAssigned: [] });
+      expect(pipeline.operator.adminPause(TOPIC, [0], false)).toEqual({ changed: [p0], notAssigned: [] });
       await until(() => source.committed(p0) === 2, 2000, 'partition 0 delivered after resume');
       expect(source.resumeCount(p0)).toBe(1);
       expect(pusher.calls.filter((c) => c.partition === 0).map((c) => c.offset)).toEqual([0, 1]);
