@@ -535,7 +535,8 @@ export function loadConfig(sources: ConfigSources): Config {
     routes.push({ ...rest, dlqTopic });
   }
 
-  if (problems.length > 0) throw new ConfigError(problems);
+  // The warnings go with the problems: an unknown variable is often the cause ("did you mean …").
+  if (problems.length > 0) throw new ConfigError(problems, warnings);
 
   const secrets = [
     adminToken,

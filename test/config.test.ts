@@ -183,6 +183,21 @@ describe('loadConfig: every problem at once, each with its fix', () => {
     expect(settingsOf(problems)).toEqual(['COURIER_ADMIN_TOKEN', 'COURIER_APP_TOKEN']);
   });
 
+  it('puts the hints about unknown variables in the error too: a misspelt name is often the cause', () => {
+    let error: ConfigError | undefined;
+    try {
+      load({ COURIER_GROUP_ID: 'g', COURIER_TOPIC: 'orders', COURIER_TARGET_URL: 'http://app/x' });
+    } catch (thrown) {
+      error = thrown as ConfigError;
+    }
+    expect(settingsOf(error!.problems)).toEqual(['COURIER_TOPICS']);
+    expect(error!.notes).toEqual(['ignoring unknown variable COURIER_TOPIC (did you mean COURIER_TOPICS?)']);
+    const lines = error!.message.split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toMatch(/^ {2}- COURIER_TOPICS: /);
+    expect(lines[2]).toBe('  note: ignoring unknown variable COURIER_TOPIC (did you mean COURIER_TOPICS?)');
+  });
+
   it('warns (does not fail) about an unknown COURIER_ variable and suggests the close name', () => {
     const config = load({ ...BASE, COURIER_MAX_INFLIGHT: '10' });
     expect(config.warnings.some((w) => w.includes('COURIER_MAX_INFLIGHT') && w.includes('COURIER_MAX_IN_FLIGHT'))).toBe(true);
