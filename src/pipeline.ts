@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
-import { bootstrapHint, type Config, type RouteConfig } from './config.js';
+import { bootstrapHint, type Config, type RouteConfig } from './config/index.js';
 import { AppGate } from './delivery/app-gate.js';
 import { checkLimits } from './delivery/limits.js';
 import type { AttemptResult } from './delivery/outcome.js';
@@ -359,7 +359,7 @@ export class Pipeline implements ConsumerHandlers {
     if (this.tracker.complete(entry.ticket)) {
       if (settled.kind === 'ack') entry.route.metrics.delivered.inc();
       entry.route.metrics.processing.observe((Date.now() - entry.record.fetchedAt) / 1000);
-      if (++this.completedSinceCommit >= this.deps.config.commitEveryRecords) {
+      if (++this.completedSinceCommit >= this.deps.config.commitEvery) {
         this.completedSinceCommit = 0;
         void this.commit();
       }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bootstrapHint, CONSUMER_DEFAULTS, type Config, type ConfigSources, kafkaEnvToProperty, loadConfig } from '../src/config.js';
+import { bootstrapHint, CONSUMER_DEFAULTS, type Config, type ConfigSources, kafkaEnvToProperty, loadConfig } from '../src/config/index.js';
 import { ConfigError, type ConfigProblem } from '../src/errors.js';
 
 const BASE = { COURIER_GROUP_ID: 'orders-processor', COURIER_TOPICS: 'orders', COURIER_TARGET_URL: 'http://localhost:3000/events' };

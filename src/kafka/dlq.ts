@@ -33,7 +33,7 @@ export function deadLetterHeaders(record: KafkaRecord, reason: DeadLetterReason)
 }
 
 /**
- * The dead-letter producer: acks=all and idempotence (config.ts forces both). `send` resolves only
+ * The dead-letter producer: acks=all and idempotence (config/kafka.ts forces both). `send` resolves only
  * when the broker acknowledged the write, which is what allows the source offset to move.
  */
 export class DeadLetterProducer {
