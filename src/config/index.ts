@@ -1,5 +1,5 @@
 /** Configuration: declarations (settings.ts), loading (load.ts), librdkafka properties (kafka.ts), docs (docs.ts). */
-export { settingsHelp } from './docs.js';
+export { readmeSettingsTable, SETTINGS_TABLE_END, SETTINGS_TABLE_START, settingsHelp, settingsTable, withSettingsTable } from './docs.js';
 export { bootstrapHint, CONSUMER_DEFAULTS, DEFAULT_BOOTSTRAP_SERVERS, KAFKA_VARIABLES, kafkaEnvToProperty } from './kafka.js';
 export type { Kind, Parsed } from './kinds.js';
 export { loadConfig } from './load.js';
