@@ -14,12 +14,12 @@ export const nowNs = () => process.hrtime.bigint();
 export const nsToS = (ns) => Number(ns) / 1e9;
 
 /**
- * The consumer configuration Courier builds (src/config.ts CONSUMER_DEFAULTS plus what loadConfig
+ * The consumer configuration Courier builds (src/config/kafka.ts CONSUMER_DEFAULTS plus what loadConfig
  * forces), split into global and topic properties the way src/kafka/properties.ts does (the JS
  * binding ignores topic properties such as auto.offset.reset in the global configuration).
  */
 export async function courierConsumerSettings(bootstrap, groupId) {
-  const { CONSUMER_DEFAULTS } = await import('../dist/config.js');
+  const { CONSUMER_DEFAULTS } = await import('../dist/config/index.js');
   const { splitProperties } = await import('../dist/kafka/properties.js');
   if (!CONSUMER_DEFAULTS || !splitProperties) throw new Error('dist/ lacks CONSUMER_DEFAULTS or splitProperties: run scripts/setup.sh');
   const { global, topic } = splitProperties({

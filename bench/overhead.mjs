@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Agent } from 'undici';
-import { loadConfig } from '../dist/config.js';
+import { loadConfig } from '../dist/config/index.js';
 import { Pusher } from '../dist/delivery/push.js';
 import { createMetrics } from '../dist/metrics.js';
 import { Pipeline } from '../dist/pipeline/flow.js';
@@ -83,7 +83,7 @@ async function pipelineRun(instant = false) {
     async close() {},
   };
   const pipeline = new Pipeline({
-    config: { ...config, commitEveryRecords: 1000 },
+    config: { ...config, commitEvery: 1000 },
     logger: pino({ level: 'silent' }),
     metrics,
     deadLetters: { send: async () => {} },

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Operations } from './api/server.js';
-import type { Config } from './config.js';
+import type { Config } from './config/index.js';
 import { Pusher } from './delivery/push.js';
 import { backoff } from './delivery/retry.js';
 import { KafkaSource } from './kafka/consumer.js';

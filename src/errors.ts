@@ -40,15 +40,20 @@ export interface ConfigProblem {
 
 export class ConfigError extends CourierError {
   readonly problems: readonly ConfigProblem[];
+  /** Warnings found on the way (e.g. an unknown variable and the name it is close to): often the cause. */
+  readonly notes: readonly string[];
 
-  constructor(problems: readonly ConfigProblem[]) {
+  constructor(problems: readonly ConfigProblem[], notes: readonly string[] = []) {
     super(
       'CONFIG_INVALID',
-      `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems
-        .map((p) => `  - ${p.setting}: ${p.problem}. Fix: ${p.fix}`)
-        .join('\n')}`,
+      [
+        `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):`,
+        ...problems.map((p) => `  - ${p.setting}: ${p.problem}. Fix: ${p.fix}`),
+        ...notes.map((note) => `  note: ${note}`),
+      ].join('\n'),
     );
     this.problems = problems;
+    this.notes = notes;
   }
 }
 

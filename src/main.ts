@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildServer } from './api/server.js';
 import { formatLag, formatStatus } from './cli.js';
-import { DEFAULTS, loadConfig, SETTINGS } from './config.js';
+import { DEFAULTS, loadConfig, settingsHelp } from './config/index.js';
 import { createCourier } from './courier.js';
 import { ConfigError } from './errors.js';
 import { runInjector } from './inject/index.js';
@@ -15,7 +15,6 @@ import { createRedactor } from './redact.js';
 const EXIT_CONFIG = 78; // sysexits EX_CONFIG
 
 function help(): string {
-  const width = Math.max(...SETTINGS.map(([name]) => name.length));
   return [
     'courier: Kafka → HTTP sidecar. Consumes topics, POSTs each record to your app, retries,',
     'dead-letters, and commits an offset only after the app answered 2xx or the DLQ write landed.',
@@ -29,9 +28,7 @@ function help(): string {
     '  courier --help | --version',
     '',
     'Configuration (environment; COURIER_CONFIG may name a YAML/JSON file, environment wins):',
-    ...SETTINGS.map(([name, , text]) => `  ${name.padEnd(width)}  ${text}`),
-    `  ${'KAFKA_BOOTSTRAP_SERVERS'.padEnd(width)}  brokers (default localhost:9092)`,
-    `  ${'KAFKA_*'.padEnd(width)}  any librdkafka property: KAFKA_SESSION_TIMEOUT_MS=45000 → session.timeout.ms`,
+    ...settingsHelp(),
     '',
     `Exit codes: 0 stopped cleanly, ${EXIT_CONFIG} invalid configuration (every problem listed), 1 fatal error.`,
   ].join('\n');

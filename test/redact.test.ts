@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config/index.js';
 import { createRedactor, isSecretProperty, REDACTED } from '../src/redact.js';
 
 const base = { COURIER_GROUP_ID: 'g', COURIER_TOPICS: 'orders', COURIER_TARGET_URL: 'http://127.0.0.1:3000/x' };

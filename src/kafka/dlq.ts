@@ -47,7 +47,7 @@ export function deadLetterProducerProperties(properties: Readonly<Record<string,
 }
 
 /**
- * The dead-letter producer: acks=all and idempotence (config forces both). `send` resolves only
+ * The dead-letter producer: acks=all and idempotence (config/kafka.ts forces both). `send` resolves only
  * when the broker acknowledged the write, which is what allows the source offset to move. A record
  * the broker refuses as too large is written again without its value (header
  * `dlq_value_omitted: too_large`): the original stays readable at its source coordinates, and its

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import type { Config } from '../config/index.js';
 import { checkLimits } from '../delivery/limits.js';
 import { type AttemptResult, classify, resultLabel } from '../delivery/outcome.js';
 import { attemptHeaders, type PushSettings, preparePush } from '../delivery/push.js';

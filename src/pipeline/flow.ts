@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { bootstrapHint, type Config } from '../config.js';
+import { bootstrapHint, type Config } from '../config/index.js';
 import { errorMessage } from '../errors.js';
 import type { ConsumerHandlers } from '../kafka/consumer.js';
 import type { KafkaClientError } from '../kafka/errors.js';
@@ -74,7 +74,7 @@ export class Pipeline implements ConsumerHandlers {
       backpressure: (tp, paused) => this.partitions.get(tpKey(tp))?.setPaused('backpressure', paused),
       drained: () => this.wakeFetch(),
     });
-    this.committer = new Committer({ tracker: this.tracker, metrics, logger, intervalMs: config.commitIntervalMs, every: config.commitEveryRecords });
+    this.committer = new Committer({ tracker: this.tracker, metrics, logger, intervalMs: config.commitIntervalMs, every: config.commitEvery });
     this.attempts = new Attempts({
       config,
       logger,

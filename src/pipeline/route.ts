@@ -1,4 +1,4 @@
-import type { RouteConfig } from '../config.js';
+import type { RouteConfig } from '../config/index.js';
 import { AppGate } from '../delivery/app-gate.js';
 import type { Backoff } from '../delivery/retry.js';
 import type { HotCounter, HotHistogramChild, Metrics } from '../metrics.js';

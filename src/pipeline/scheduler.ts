@@ -1,4 +1,4 @@
-import type { Ordering } from '../config.js';
+import type { Ordering } from '../config/index.js';
 import { type TopicPartition, tpKey } from '../record.js';
 
 /**

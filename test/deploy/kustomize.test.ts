@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/index.js';
 import { find, type Manifest, parseDocuments, restrictedViolations, validate } from './manifests.js';
 import { unknownFields } from './strict-fields.js';
 import { KUSTOMIZE_VERSION, kustomize, run, TOOLS_TIMEOUT_MS } from './tools.js';

@@ -1,7 +1,7 @@
 import jsonpatch from 'fast-json-patch';
 import { Pod } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/index.js';
 import { escapePointer, pointer, review, reviewBody } from '../../src/inject/admission.js';
 import { courierSidecar, MIN_TERMINATION_GRACE_SECONDS } from '../../src/inject/sidecar.js';
 import { restrictedViolations } from '../deploy/manifests.js';

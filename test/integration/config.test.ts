@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DECLARATIONS } from '../../src/config/index.js';
 
 const root = resolve(import.meta.dirname, '../..');
 
@@ -43,7 +44,14 @@ describe('the courier command', () => {
   it('--help lists every setting', () => {
     const result = runCourier({}, ['--help']);
     expect(result.status).toBe(0);
-    for (const name of ['COURIER_GROUP_ID', 'COURIER_TOPICS', 'COURIER_TARGET_URL', 'COURIER_DLQ_TOPIC', 'KAFKA_BOOTSTRAP_SERVERS'])
-      expect(result.stdout).toContain(name);
+    for (const name of [...DECLARATIONS.map((setting) => setting.env), 'COURIER_CONFIG', 'KAFKA_BOOTSTRAP_SERVERS', 'KAFKA_*'])
+      expect(result.stdout).toMatch(new RegExp(`^ {2}${name.replace('*', '\\*')} `, 'm'));
+  });
+
+  it('shows the hint about a misspelt variable with the problems it causes', () => {
+    const result = runCourier({ COURIER_GROUP_ID: 'g', COURIER_TOPIC: 'orders', COURIER_TARGET_URL: 'http://127.0.0.1:9/x' });
+    expect(result.status).toBe(78);
+    expect(result.stderr).toContain('  - COURIER_TOPICS: is required when COURIER_TARGET_URL is set');
+    expect(result.stderr).toContain('  note: ignoring unknown variable COURIER_TOPIC (did you mean COURIER_TOPICS?)');
   });
 });

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { CONSUMER_DEFAULTS } from '../../src/config.js';
+import { CONSUMER_DEFAULTS } from '../../src/config/index.js';
 import { KafkaSource } from '../../src/kafka/consumer.js';
 import type { KafkaRecord, TopicPartition } from '../../src/record.js';
 import { committedOffsets, createTopics, produce, uniqueName } from '../helpers/kafka.js';

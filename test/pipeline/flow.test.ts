@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type Config, loadConfig } from '../../src/config.js';
+import { type Config, loadConfig } from '../../src/config/index.js';
 import type { AttemptResult } from '../../src/delivery/outcome.js';
 import { createMetrics } from '../../src/metrics.js';
 import { Pipeline } from '../../src/pipeline/flow.js';

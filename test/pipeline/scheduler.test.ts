@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Ordering } from '../../src/config.js';
+import type { Ordering } from '../../src/config/index.js';
 import { type PartitionQueue, Scheduler } from '../../src/pipeline/scheduler.js';
 import type { TopicPartition } from '../../src/record.js';
 

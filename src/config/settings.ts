@@ -1,0 +1,275 @@
+import { headerToken, httpUrl, int, type Kind, matching, oneOf, port, signingSecrets, text, topicList } from './kinds.js';
+
+/**
+ * Every COURIER_* setting, declared once: loading, validation, per-route overrides, `--help` and the
+ * README table all come from here. The variable names and file keys are a contract (DESIGN.md A1).
+ */
+
+export const ORDERINGS = ['partition', 'key', 'unordered'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type Ordering = (typeof ORDERINGS)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Setting<T = unknown> {
+  /** The file key, and the Config field of the same name when `lands` is not set. */
+  readonly key: string;
+  readonly env: `COURIER_${string}`;
+  readonly kind: Kind<T>;
+  readonly default?: T;
+  /** The fix when it is missing, for a setting Courier cannot run without. */
+  readonly required?: string;
+  /** What `--help` and the README say when there is no default and it is not always required. */
+  readonly whenUnset?: string;
+  /** May be overridden per route in the file (`routes[].<key>`); the value lands in each RouteConfig. */
+  readonly perRoute?: true;
+  /** Where the value lands when it is not a Config field of the same name. */
+  readonly lands?: 'routes' | 'limits' | 'signingKeys';
+  /** Redacted from logs; may come from a mounted file named by `<env>_FILE`. */
+  readonly secret?: true;
+  /** One line of `--help`. */
+  readonly help: string;
+  /** The README's meaning cell (markdown), when it says more than `help`. */
+  readonly doc?: string;
+}
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+export const SETTINGS = [
+  {
+    key: 'groupId',
+    env: 'COURIER_GROUP_ID',
+    kind: text(),
+    required: 'set it to the consumer group, e.g. COURIER_GROUP_ID=order-service-processor',
+    help: 'consumer group id',
+  },
+  {
+    key: 'topics',
+    env: 'COURIER_TOPICS',
+    kind: topicList(),
+    whenUnset: 'required unless the file defines routes',
+    lands: 'routes',
+    help: 'comma-separated topics (the file may give a list)',
+  },
+  {
+    key: 'targetUrl',
+    env: 'COURIER_TARGET_URL',
+    kind: httpUrl(),
+    whenUnset: 'required unless the file defines routes',
+    lands: 'routes',
+    help: 'URL the records of COURIER_TOPICS are POSTed to',
+  },
+  {
+    key: 'ordering',
+    env: 'COURIER_ORDERING',
+    kind: oneOf(ORDERINGS, 'an ordering mode'),
+    default: 'partition',
+    help: 'one record in flight per partition (partition), in order per key with keys in parallel (key), or no order (unordered)',
+    doc: '`partition`: one record in flight per partition · `key`: in order per key, keys in parallel (a null key has no order to keep) · `unordered`',
+  },
+  {
+    key: 'maxInFlight',
+    env: 'COURIER_MAX_IN_FLIGHT',
+    kind: int(1, 100_000),
+    default: 256,
+    help: 'records in flight across all partitions',
+  },
+  {
+    key: 'partitionBuffer',
+    env: 'COURIER_PARTITION_BUFFER',
+    kind: int(1, 1_000_000),
+    default: 2000,
+    help: 'fetched records waiting per partition before that partition is paused',
+  },
+  {
+    key: 'partitionBufferBytes',
+    env: 'COURIER_PARTITION_BUFFER_BYTES',
+    kind: int(1024, GiB),
+    default: 16 * MiB,
+    help: 'bytes of fetched record values and keys waiting per partition before that partition is paused',
+    doc: 'bytes of fetched record values and keys waiting per partition before that partition is paused: memory stays bounded however far the app falls behind',
+  },
+  {
+    key: 'maxRecordBytes',
+    env: 'COURIER_MAX_RECORD_BYTES',
+    kind: int(0, GiB),
+    default: MiB,
+    lands: 'limits',
+    help: 'a larger record value is never pushed: DLQ as record_too_large',
+    doc: 'a larger record value is never pushed: DLQ with `error_type=record_too_large`',
+  },
+  {
+    key: 'maxHeaders',
+    env: 'COURIER_MAX_HEADERS',
+    kind: int(0, 10_000),
+    default: 100,
+    lands: 'limits',
+    help: 'a record with more headers is never pushed: DLQ as too_many_headers',
+    doc: 'a record with more headers is never pushed: DLQ with `error_type=too_many_headers`',
+  },
+  {
+    key: 'maxHeaderBytes',
+    env: 'COURIER_MAX_HEADER_BYTES',
+    kind: int(0, MiB),
+    default: 8192,
+    lands: 'limits',
+    help: 'a record whose headers take more bytes as HTTP headers is never pushed: DLQ as headers_too_large',
+    doc:
+      'a record whose `kafka-header-*` lines (names plus percent-encoded values) take more bytes is never pushed: DLQ with `error_type=headers_too_large` ' +
+      '(most HTTP servers refuse more than 8–16 KiB of headers)',
+  },
+  {
+    key: 'maxAttempts',
+    env: 'COURIER_MAX_ATTEMPTS',
+    kind: int(1, 1000),
+    default: 5,
+    perRoute: true,
+    help: 'attempts per record before the DLQ, first included',
+  },
+  {
+    key: 'retryInitialMs',
+    env: 'COURIER_RETRY_INITIAL_MS',
+    kind: int(1),
+    default: 200,
+    perRoute: true,
+    help: 'first backoff ceiling (exponential backoff with full jitter)',
+    doc: 'first backoff ceiling: exponential backoff with full jitter, capped by `COURIER_RETRY_MAX_MS`',
+  },
+  {
+    key: 'retryMaxMs',
+    env: 'COURIER_RETRY_MAX_MS',
+    kind: int(1),
+    default: 30_000,
+    perRoute: true,
+    help: 'backoff cap, also caps Retry-After',
+    doc: 'backoff cap; `Retry-After` is honoured up to the cap',
+  },
+  {
+    key: 'requestTimeoutMs',
+    env: 'COURIER_REQUEST_TIMEOUT_MS',
+    kind: int(1),
+    default: 30_000,
+    perRoute: true,
+    help: 'time one attempt may take',
+  },
+  {
+    key: 'dlqTopic',
+    env: 'COURIER_DLQ_TOPIC',
+    kind: text('topic name, {topic} replaced'),
+    default: '{topic}.dlq',
+    perRoute: true,
+    help: 'dead-letter topic template',
+  },
+  {
+    key: 'commitIntervalMs',
+    env: 'COURIER_COMMIT_INTERVAL_MS',
+    kind: int(10, 3_600_000),
+    default: 1000,
+    help: 'commit cadence',
+    doc: 'commit cadence: on this interval, or after `COURIER_COMMIT_EVERY` completed records, whichever comes first; only partitions that moved',
+  },
+  {
+    key: 'commitEvery',
+    env: 'COURIER_COMMIT_EVERY',
+    kind: int(1),
+    default: 1000,
+    help: 'also commit after this many completed records',
+  },
+  {
+    key: 'shutdownGraceMs',
+    env: 'COURIER_SHUTDOWN_GRACE_MS',
+    kind: int(0, 3_600_000),
+    default: 20_000,
+    help: 'time in-flight pushes get on SIGTERM and on a partition revoke',
+  },
+  {
+    key: 'host',
+    env: 'COURIER_HOST',
+    kind: text('IP address or host name'),
+    default: '0.0.0.0',
+    help: "address Courier's own API listens on",
+  },
+  {
+    key: 'port',
+    env: 'COURIER_PORT',
+    kind: port(),
+    default: 8080,
+    help: "port of Courier's own API (health, metrics, lag, status)",
+  },
+  {
+    key: 'adminToken',
+    env: 'COURIER_ADMIN_TOKEN',
+    kind: headerToken(),
+    secret: true,
+    help: 'bearer token of the admin endpoints (POST /v1/pause, /v1/resume); unset: they are off',
+    doc: 'bearer token of the admin endpoints (`POST /v1/pause`, `POST /v1/resume`); unset: they are off',
+  },
+  {
+    key: 'appToken',
+    env: 'COURIER_APP_TOKEN',
+    kind: headerToken(),
+    secret: true,
+    help: 'sent to the app as Authorization: Bearer <token>',
+    doc: 'sent to the app as `Authorization: Bearer <token>`',
+  },
+  {
+    key: 'signingSecret',
+    env: 'COURIER_SIGNING_SECRET',
+    kind: signingSecrets(),
+    secret: true,
+    lands: 'signingKeys',
+    help: 'Standard Webhooks signing secrets; during a rotation each signs, the first first',
+    doc: 'Standard Webhooks signatures; during a rotation each secret signs, the first first, so the app verifies with whichever key it holds',
+  },
+  {
+    key: 'logLevel',
+    env: 'COURIER_LOG_LEVEL',
+    kind: oneOf(LOG_LEVELS, 'a log level'),
+    default: 'info',
+    help: 'JSON log lines (pino)',
+  },
+  {
+    key: 'instanceId',
+    env: 'COURIER_INSTANCE_ID',
+    kind: matching(
+      /^[a-zA-Z0-9._-]{1,249}$/,
+      'letters, digits, . _ -',
+      'a valid group.instance.id',
+      'use letters, digits, ".", "_" and "-", e.g. the pod name',
+    ),
+    help: 'static group membership id (group.instance.id), e.g. the pod name: a restart within the session timeout causes no rebalance',
+    doc: 'static group membership (`group.instance.id`), e.g. the pod name: a restart within `session.timeout.ms` causes no rebalance',
+  },
+] as const satisfies readonly Setting[];
+
+/** Read before the settings above, and not a setting itself: it names where the file settings are. */
+export const CONFIG_FILE_VARIABLE = {
+  env: 'COURIER_CONFIG',
+  help: 'optional YAML/JSON file with the settings above (by file key), `kafka` (librdkafka properties) and `routes`',
+} as const;
+
+type Declared = (typeof SETTINGS)[number];
+export type SettingKey = Declared['key'];
+
+/** The type a declaration's kind yields; undefined is possible only when there is no default and it is not required. */
+type ValueOf<S> = S extends { kind: Kind<infer T> } ? (S extends { default: unknown } | { required: string } ? T : T | undefined) : never;
+type LandsIn<S> = S extends { perRoute: true } ? 'routes' : S extends { lands: infer Where } ? Where : 'config';
+
+/** The loaded value of every setting, by key. */
+export type SettingValues = { -readonly [S in Declared as S['key']]: ValueOf<S> };
+/** The settings whose value lands in `where`, by key (the Config field, a `limits` field, …). */
+export type SettingsLandingIn<Where extends string> = { readonly [S in Declared as LandsIn<S> extends Where ? S['key'] : never]: ValueOf<S> };
+/** Settings a route of the file may override, by key. */
+export type RouteSettings = { readonly [S in Declared as S extends { perRoute: true } ? S['key'] : never]: ValueOf<S> };
+
+export type Defaults = { readonly [S in Declared as S extends { default: unknown } ? S['key'] : never]: ValueOf<S> };
+export const DEFAULTS: Defaults = Object.freeze(
+  Object.fromEntries(SETTINGS.filter((setting) => 'default' in setting).map((setting) => [setting.key, setting.default])),
+) as Defaults;
+
+/** Every setting, typed loosely, for the generic loops. */
+export const DECLARATIONS: readonly Setting[] = SETTINGS;
+export const ROUTE_SETTINGS: readonly Setting[] = DECLARATIONS.filter((setting) => setting.perRoute);
+
+/** The variable of a setting, for messages that name it. */
+export const ENV = Object.freeze(Object.fromEntries(SETTINGS.map((setting) => [setting.key, setting.env]))) as { readonly [K in SettingKey]: string };

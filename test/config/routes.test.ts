@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { ROUTE_KEYS } from '../../src/config/index.js';
+import { BASE, load, problemsOf, reader, settingsOf } from './helpers.js';
+
+describe('loadConfig: retry budget vs max.poll.interval.ms', () => {
+  it('rejects a retry budget that does not fit in max.poll.interval.ms', () => {
+    // 10 × 30000 + 9 × 30000 = 570000 ≥ 300000
+    const problems = problemsOf({ ...BASE, COURIER_MAX_ATTEMPTS: '10' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.setting).toContain('retry budget');
+    expect(problems[0]!.problem).toContain('570000');
+    expect(problems[0]!.problem).toContain('300000');
+  });
+
+  it('accepts the same budget when KAFKA_MAX_POLL_INTERVAL_MS is raised', () => {
+    expect(load({ ...BASE, COURIER_MAX_ATTEMPTS: '10', KAFKA_MAX_POLL_INTERVAL_MS: '600000' }).consumer['max.poll.interval.ms']).toBe('600000');
+  });
+
+  it('rejects a budget exactly equal to max.poll.interval.ms (5 × 30000 + 4 × 30000 = 270000)', () => {
+    expect(problemsOf({ ...BASE, KAFKA_MAX_POLL_INTERVAL_MS: '270000' })[0]!.setting).toContain('retry budget');
+    expect(load({ ...BASE, KAFKA_MAX_POLL_INTERVAL_MS: '270001' }).routes).toHaveLength(1);
+  });
+
+  it('rejects a non-numeric max.poll.interval.ms', () => {
+    expect(settingsOf(problemsOf({ ...BASE, KAFKA_MAX_POLL_INTERVAL_MS: 'soon' }))).toContain('KAFKA_MAX_POLL_INTERVAL_MS');
+  });
+});
+
+describe('loadConfig: dead-letter topic', () => {
+  it('applies the {topic} template', () => {
+    const config = load({ ...BASE, COURIER_TOPICS: 'orders,payments', COURIER_DLQ_TOPIC: 'dead.{topic}.letters' });
+    expect(config.routes.map((r) => r.dlqTopic)).toEqual(['dead.orders.letters', 'dead.payments.letters']);
+  });
+
+  it('accepts a fixed DLQ topic shared by all routes', () => {
+    expect(load({ ...BASE, COURIER_TOPICS: 'a,b', COURIER_DLQ_TOPIC: 'all-dead' }).routes.map((r) => r.dlqTopic)).toEqual(['all-dead', 'all-dead']);
+  });
+
+  it('rejects a DLQ topic equal to the consumed topic', () => {
+    const problems = problemsOf({ ...BASE, COURIER_DLQ_TOPIC: '{topic}' });
+    expect(settingsOf(problems)).toEqual(['COURIER_DLQ_TOPIC']);
+    expect(problems[0]!.problem).toContain('also consumes');
+  });
+
+  it('rejects a DLQ topic that is another consumed topic', () => {
+    expect(settingsOf(problemsOf({ ...BASE, COURIER_TOPICS: 'orders,orders.dlq' }))).toContain('COURIER_DLQ_TOPIC');
+  });
+
+  it('rejects a template that gives an invalid topic name', () => {
+    expect(problemsOf({ ...BASE, COURIER_DLQ_TOPIC: '{topic}/dlq' })[0]!.problem).toContain('not a valid topic name');
+  });
+});
+
+describe('loadConfig: per-route settings in the file', () => {
+  const withRoute = (fields: string) => reader({ 'c.yaml': `groupId: g\nroutes:\n  - topic: orders\n    url: http://app/x\n${fields}` });
+
+  it('allows topic, url and the settings declared per route', () => {
+    expect(ROUTE_KEYS).toEqual(['topic', 'url', 'maxAttempts', 'retryInitialMs', 'retryMaxMs', 'requestTimeoutMs', 'dlqTopic']);
+  });
+
+  it('rejects routes[].maxAttempts over 1000 exactly as COURIER_MAX_ATTEMPTS, at the route', () => {
+    const fromVariable = problemsOf({ ...BASE, COURIER_MAX_ATTEMPTS: '5000' });
+    const fromRoute = problemsOf({ COURIER_CONFIG: 'c.yaml' }, withRoute('    maxAttempts: 5000\n'));
+    const same = { problem: '5000 is out of range', fix: 'write a whole number between 1 and 1000' };
+    expect(fromVariable).toEqual([{ setting: 'COURIER_MAX_ATTEMPTS', ...same }]);
+    expect(fromRoute).toEqual([{ setting: 'c.yaml: routes[0].maxAttempts', ...same }]);
+  });
+
+  it.each([
+    ['maxAttempts', 'COURIER_MAX_ATTEMPTS', '0'],
+    ['retryInitialMs', 'COURIER_RETRY_INITIAL_MS', 'soon'],
+    ['retryMaxMs', 'COURIER_RETRY_MAX_MS', '-5'],
+    ['requestTimeoutMs', 'COURIER_REQUEST_TIMEOUT_MS', '1.5'],
+  ])('rejects routes[].%s like %s (%s)', (key, variable, value) => {
+    const [fromVariable] = problemsOf({ ...BASE, [variable]: value });
+    const [fromRoute] = problemsOf({ COURIER_CONFIG: 'c.yaml' }, withRoute(`    ${key}: "${value}"\n`));
+    expect(fromRoute).toEqual({ ...fromVariable, setting: `c.yaml: routes[0].${key}` });
+  });
+
+  it('rejects a route dlqTopic that is not text instead of ignoring it', () => {
+    expect(settingsOf(problemsOf({ COURIER_CONFIG: 'c.yaml' }, withRoute('    dlqTopic: [a, b]\n')))).toEqual(['c.yaml: routes[0].dlqTopic']);
+  });
+
+  it('takes the top-level value for what a route does not set, and the route value over it', () => {
+    const [route] = load({ COURIER_CONFIG: 'c.yaml', COURIER_MAX_ATTEMPTS: '3', COURIER_RETRY_MAX_MS: '900' }, withRoute('    retryMaxMs: 1000\n')).routes;
+    expect(route).toMatchObject({ maxAttempts: 3, retryMaxMs: 1000 });
+  });
+});
