@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-export { committedOffsets, endOffsets, kafka, sum, withAdmin } from '../scripts/lib/kafka.mjs';
+export { committedOffsets, endOffsets, groupOffsetReader, kafka, sum, withAdmin } from '../scripts/lib/kafka.mjs';
 
 export const RECORD_BYTES = 1024;
 export const DISTINCT_KEYS = 1024;

@@ -17,6 +17,7 @@ import {
   cpuSecondsOf,
   endOffsets,
   freePort,
+  groupOffsetReader,
   kafka,
   memoryOf,
   nowNs,
@@ -445,6 +446,7 @@ async function delivered({ label, name, command, args, env, sink, topic, group, 
   await resetSink(sink);
   const ends = await endOffsets(admin, topic);
   if (sum(ends) !== count) throw new PhaseError(`${label}: ${topic} holds ${sum(ends)} records, expected ${count}`);
+  const offsets = await groupOffsetReader(opt.bootstrap, group);
   const t0 = nowNs();
   const handle = startChild(name, command, args, { env });
   let firstNs;
@@ -468,7 +470,7 @@ async function delivered({ label, name, command, args, env, sink, topic, group, 
         break;
       }
       try {
-        left = remaining(ends, await committedOffsets(admin, group, topic));
+        left = remaining(ends, await offsets.committed(topic));
       } catch {
         // the group does not exist yet
       }
@@ -507,6 +509,7 @@ async function delivered({ label, name, command, args, env, sink, topic, group, 
     };
   } finally {
     offFirst();
+    await offsets.close();
     const exit = await stopChild(handle, stopGraceMs);
     if (exit && exit.code !== 0 && exit.signal !== 'SIGTERM' && !stopping)
       say(`${name} exited with ${exit.code ?? exit.signal} after SIGTERM (log: ${handle.logPath})`);
@@ -837,7 +840,7 @@ async function soak(rate, sink, topic) {
     const cpuAfter = cpuSecondsOf(handle.pid);
     const produced = (await nextEvent(producer, 'done', 30_000, 'soak producer').catch(() => undefined))?.produced;
     const settled = samples.filter(([minute]) => minute >= 1);
-    const lag = remaining(await endOffsets(admin, topic), await committedOffsets(admin, group, topic));
+    const lag = remaining(await endOffsets(admin, topic), await committedOffsets(opt.bootstrap, group, topic));
     return {
       minutes,
       rate,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local single-node Apache Kafka (KRaft combined broker+controller) for Courier
-# development and tests, without Docker: the jars come from Maven Central via
-# scripts/kafka/pom.xml and the broker runs as a plain background JVM.
+# development and tests, without Docker: the jars come from the local Maven
+# repository, or from Maven Central when they are not all there, via
+# scripts/kafka/pom.xml; the broker runs as a plain background JVM.
 #
 # Usage:
 #   scripts/kafka.sh fetch
@@ -88,24 +89,33 @@ cmd_fetch() {
   if ! libs_ready; then
     command -v mvn >/dev/null || die "mvn not found (needed once to download Kafka jars)"
     command -v java >/dev/null || die "java not found (Kafka needs Java 17+)"
-    log "fetching Kafka $KAFKA_VERSION jars from Maven Central into ${LIBS#"$REPO_ROOT"/} (first run only)..."
     tmp=$KAFKA_HOME/libs.tmp.$$
     rm -rf "$tmp"
     mkdir -p "$KAFKA_HOME"
-    # mvn -q still prints ANSI colour resets; strip them, and keep stdout for
-    # the address.
-    if ! mvn -B -q -f "$POM" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 |
-        sed -e 's/\x1b\[[0-9;]*m//g' -e '/^[[:space:]]*$/d' >&2; then
+    # Offline first, so that the log can say where the jars came from: the local Maven repository
+    # (~/.m2/repository unless settings.xml says otherwise) when it holds them all, else Maven Central.
+    local from="the local Maven repository"
+    log "fetching Kafka $KAFKA_VERSION jars into ${LIBS#"$REPO_ROOT"/} (first run only)..."
+    if ! mvn -B -q -o -f "$POM" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" >/dev/null 2>&1; then
       rm -rf "$tmp"
-      die "mvn dependency:copy-dependencies failed"
+      from="Maven Central"
+      log "downloading Kafka $KAFKA_VERSION jars from Maven Central (not all in the local Maven repository; first run only)..."
+      # mvn -q still prints ANSI colour resets; strip them, and keep stdout for
+      # the address.
+      if ! mvn -B -q -f "$POM" dependency:copy-dependencies \
+          -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 |
+          sed -e 's/\x1b\[[0-9;]*m//g' -e '/^[[:space:]]*$/d' >&2; then
+        rm -rf "$tmp"
+        die "mvn dependency:copy-dependencies failed"
+      fi
     fi
     [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar ]] || { rm -rf "$tmp"; die "kafka jar missing after mvn"; }
     # Write the marker before the swap so a half-copied dir is never "ready".
     pom_stamp >"$tmp/.fetched"
     rm -rf "$LIBS"
     mv "$tmp" "$LIBS"
-    log "fetched $(find "$LIBS" -name '*.jar' | wc -l) jars"
+    log "Kafka $KAFKA_VERSION: $(find "$LIBS" -name '*.jar' | wc -l) jars from $from in ${LIBS#"$REPO_ROOT"/}"
   fi
   exec {FETCH_LOCK_FD}>&-
 }

@@ -27,8 +27,30 @@ fi
 # npm ci only when node_modules is missing, stale, or the native client does not load.
 stamp=node_modules/.courier-installed
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || ! node -e "require('@confluentinc/kafka-javascript')" >/dev/null 2>&1; then
-  log "installing npm dependencies (builds librdkafka against the system libraries, about 75 s)"
-  CKJS_LINKING=dynamic npm ci --no-audit --no-fund --loglevel=error
+  log "installing npm dependencies: @confluentinc/kafka-javascript builds librdkafka against the system libraries (about 2 to 3 minutes on two cores)"
+  # npm prints nothing while the native build runs: a line every 15 s says it is still going.
+  (
+    trap 'kill "$tick" 2>/dev/null; exit 0' TERM
+    elapsed=0
+    while :; do
+      sleep 15 &
+      tick=$!
+      wait "$tick"
+      elapsed=$((elapsed + 15))
+      log "still building @confluentinc/kafka-javascript (${elapsed} s)"
+    done
+  ) &
+  ticker=$!
+  # Also when setup stops early (Ctrl-C): the ticker would go on printing.
+  trap 'kill "$ticker" 2>/dev/null || true' EXIT
+  started=$SECONDS
+  npm_status=0
+  CKJS_LINKING=dynamic npm ci --no-audit --no-fund --loglevel=error || npm_status=$?
+  kill "$ticker" 2>/dev/null || true
+  wait "$ticker" 2>/dev/null || true
+  trap - EXIT
+  [ "$npm_status" -eq 0 ] || { log "npm ci failed (exit $npm_status)"; exit "$npm_status"; }
+  log "npm dependencies installed in $((SECONDS - started)) s"
   touch "$stamp"
 fi
 

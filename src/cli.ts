@@ -57,3 +57,34 @@ export function formatStatus(view: StatusView, recent = 5): string {
   ];
   return lines.join('\n');
 }
+
+/**
+ * The API `courier lag` / `courier status` read: --url U (or --url=U), else the one a Courier started
+ * with the same environment listens on. COURIER_PORT, unless it is a Kubernetes service link
+ * ("tcp://…", which Courier ignores too) or 0 (a free port: only --url can find it); COURIER_HOST when
+ * it names one address, loopback when it is unset or a wildcard (0.0.0.0, ::). A COURIER_CONFIG file
+ * is not read: the inspecting shell need not have Courier's whole configuration.
+ */
+export function apiBaseUrl(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  defaultPort: number,
+): { url: string } | { error: string } {
+  const flag = args.findIndex((arg) => arg === '--url' || arg.startsWith('--url='));
+  if (flag >= 0) {
+    const url = args[flag] === '--url' ? args[flag + 1] : args[flag]?.slice('--url='.length);
+    return url && !url.startsWith('--') ? { url } : { error: '--url needs a value, e.g. --url http://127.0.0.1:8080' };
+  }
+  const portText = env.COURIER_PORT?.trim();
+  const port = !portText || portText.startsWith('tcp://') ? defaultPort : Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) return { error: `COURIER_PORT=${portText} is not a port: give --url` };
+  if (port === 0) return { error: 'COURIER_PORT=0 lets Courier pick a free port: give --url (Courier logs the port as "api listening")' };
+  const host = env.COURIER_HOST?.trim().replace(/^\[(.*)\]$/, '$1');
+  const address = !host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return { url: `http://${address.includes(':') ? `[${address}]` : address}:${port}` };
+}
+
+/** `courier status`'s exit code, so that scripts can wait on it (like `kubectl wait`): 0 ready, 1 not ready. */
+export function statusExitCode(view: Pick<StatusView, 'readiness'>): number {
+  return view.readiness.ready ? 0 : 1;
+}

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildServer } from './api/server.js';
-import { formatLag, formatStatus } from './cli.js';
+import { apiBaseUrl, formatLag, formatStatus, statusExitCode } from './cli.js';
 import { DEFAULTS, loadConfig, settingsHelp } from './config/index.js';
 import { createCourier } from './courier.js';
 import { ConfigError } from './errors.js';
@@ -21,8 +21,8 @@ function help(): string {
     '',
     'Usage:',
     '  courier                         run the sidecar (configured by the environment below)',
-    '  courier lag [--url U] [--json]  lag per partition of a running Courier (default U: http://127.0.0.1:$COURIER_PORT)',
-    '  courier status [--url U] [--json]  partitions, state, lag and the last rebalances of a running Courier',
+    '  courier lag [--url U] [--json]  lag per partition of a running Courier (default U: http://$COURIER_HOST:$COURIER_PORT, loopback for 0.0.0.0)',
+    '  courier status [--url U] [--json]  partitions, state, lag and the last rebalances of a running Courier; exits 0 ready, 1 not ready or unreachable',
     '  courier openapi                 print the OpenAPI document',
     '  courier inject                  serve the sidecar-injecting admission webhook over HTTPS (COURIER_INJECT_*; docs/deploy.md)',
     '  courier --help | --version',
@@ -41,8 +41,12 @@ function version(): string {
 
 /** `courier lag` / `courier status`: read a running instance's API. */
 async function inspect(command: 'lag' | 'status', args: string[]): Promise<number> {
-  const urlIndex = args.indexOf('--url');
-  const base = (urlIndex >= 0 ? args[urlIndex + 1] : undefined) ?? `http://127.0.0.1:${process.env.COURIER_PORT || DEFAULTS.port}`;
+  const target = apiBaseUrl(args, process.env, DEFAULTS.port);
+  if ('error' in target) {
+    process.stderr.write(`courier ${command}: ${target.error}\n`);
+    return 2;
+  }
+  const base = target.url;
   const get = async (path: string) => {
     const response = await fetch(new URL(path, base));
     return response.json() as Promise<never>;
@@ -51,12 +55,12 @@ async function inspect(command: 'lag' | 'status', args: string[]): Promise<numbe
     if (command === 'lag') {
       const lag = await get('/v1/lag');
       process.stdout.write(`${args.includes('--json') ? JSON.stringify(lag, null, 2) : formatLag(lag)}\n`);
-    } else {
-      const [readiness, assignment, lag, rebalances] = await Promise.all([get('/readyz'), get('/v1/assignment'), get('/v1/lag'), get('/v1/rebalances')]);
-      const view = { readiness, assignment, lag, rebalances };
-      process.stdout.write(`${args.includes('--json') ? JSON.stringify(view, null, 2) : formatStatus(view)}\n`);
+      return 0;
     }
-    return 0;
+    const [readiness, assignment, lag, rebalances] = await Promise.all([get('/readyz'), get('/v1/assignment'), get('/v1/lag'), get('/v1/rebalances')]);
+    const view = { readiness, assignment, lag, rebalances };
+    process.stdout.write(`${args.includes('--json') ? JSON.stringify(view, null, 2) : formatStatus(view)}\n`);
+    return statusExitCode(view);
   } catch (error) {
     process.stderr.write(`courier ${command}: cannot read ${base}: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatLag, formatStatus, table } from '../src/cli.js';
+import { apiBaseUrl, formatLag, formatStatus, statusExitCode, table } from '../src/cli.js';
 
 describe('terminal views', () => {
   it('aligns text left and numbers right', () => {
@@ -55,5 +55,39 @@ describe('terminal views', () => {
     expect(text).toMatch(/orders\s+0\s+paused\s+1\s+30\s+2\s+4\s+app_down/);
     expect(text).toContain('rebalances: assign 1, revoke 0, lost 0');
     expect(text).toContain('2026-11-26T00:00:00.000Z  assign  orders-0');
+  });
+});
+
+describe('courier lag / courier status: which API they read', () => {
+  const url = (env: Record<string, string>, args: string[] = []) => apiBaseUrl(args, env, 8080);
+
+  it('reads --url when given, in either form', () => {
+    expect(url({ COURIER_PORT: '9000' }, ['--url', 'http://courier:8081'])).toEqual({ url: 'http://courier:8081' });
+    expect(url({}, ['--json', '--url=http://courier:8081'])).toEqual({ url: 'http://courier:8081' });
+    expect(url({}, ['--url'])).toEqual({ error: expect.stringContaining('--url needs a value') });
+    expect(url({}, ['--url', '--json'])).toEqual({ error: expect.stringContaining('--url needs a value') });
+  });
+
+  it("else follows COURIER_PORT, and COURIER_HOST when it names one address, as the instance's own environment would", () => {
+    expect(url({})).toEqual({ url: 'http://127.0.0.1:8080' });
+    expect(url({ COURIER_PORT: '9000' })).toEqual({ url: 'http://127.0.0.1:9000' });
+    expect(url({ COURIER_PORT: '9000', COURIER_HOST: '0.0.0.0' })).toEqual({ url: 'http://127.0.0.1:9000' });
+    expect(url({ COURIER_HOST: '::' })).toEqual({ url: 'http://127.0.0.1:8080' });
+    expect(url({ COURIER_HOST: '[::]' })).toEqual({ url: 'http://127.0.0.1:8080' });
+    expect(url({ COURIER_HOST: '10.1.2.3', COURIER_PORT: '9000' })).toEqual({ url: 'http://10.1.2.3:9000' });
+    expect(url({ COURIER_HOST: '::1' })).toEqual({ url: 'http://[::1]:8080' });
+    expect(url({ COURIER_HOST: 'localhost' })).toEqual({ url: 'http://localhost:8080' });
+  });
+
+  it('ignores a Kubernetes service link in COURIER_PORT, as Courier does, and asks for --url when no port can be known', () => {
+    expect(url({ COURIER_PORT: 'tcp://10.96.0.12:8080' })).toEqual({ url: 'http://127.0.0.1:8080' });
+    expect(url({ COURIER_PORT: '0' })).toEqual({ error: expect.stringContaining('give --url') });
+    expect(url({ COURIER_PORT: 'eighty' })).toEqual({ error: expect.stringContaining('give --url') });
+    expect(url({ COURIER_PORT: '70000' })).toEqual({ error: expect.stringContaining('give --url') });
+  });
+
+  it('status exits 0 only when Courier is ready, so that scripts can wait on it', () => {
+    expect(statusExitCode({ readiness: { ready: true, reasons: [] } })).toBe(0);
+    expect(statusExitCode({ readiness: { ready: false, reasons: [{ code: 'app_down', message: 'nothing answers' }] } })).toBe(1);
   });
 });

@@ -4,7 +4,7 @@
 // Exit 0 when every check passes, 1 when a check fails, 2 on timeout or when Courier exits early.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { committedOffsets, endOffsets, kafka, readAll, sum, withAdmin } from '../lib/kafka.mjs';
+import { committedOffsets, endOffsets, groupOffsetReader, kafka, readAll, sum, withAdmin } from '../lib/kafka.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -71,6 +71,7 @@ console.log(`demo: produced ${N} records to ${opt.topic} in ${Date.now() - t0} m
 // ---------------------------------------------------------------- watch ----
 const admin = kafka(opt.bootstrap).admin();
 await admin.connect();
+const offsets = await groupOffsetReader(opt.bootstrap, opt.group);
 const deadline = t0 + Number(opt['timeout-s']) * 1000;
 let ends = new Map();
 let committed = new Map();
@@ -91,7 +92,7 @@ while (!tDone) {
     break;
   }
   try {
-    [ends, committed] = await Promise.all([endOffsets(admin, opt.topic), committedOffsets(admin, opt.group, opt.topic)]);
+    [ends, committed] = await Promise.all([endOffsets(admin, opt.topic), offsets.committed(opt.topic)]);
   } catch (error) {
     console.error(`demo: offset query failed (${error.message}); retrying`);
   }
@@ -113,6 +114,7 @@ while (!tDone) {
 }
 if (tty) process.stdout.write('\n');
 await admin.disconnect();
+await offsets.close();
 
 if (failure) {
   console.log(`\ndemo: FAILED: ${failure}`);
@@ -125,7 +127,10 @@ if (failure) {
 const checks = [];
 const check = (ok, text) => checks.push({ ok, text });
 
-const [finalEnds, finalCommitted] = await withAdmin(opt.bootstrap, (a) => Promise.all([endOffsets(a, opt.topic), committedOffsets(a, opt.group, opt.topic)]));
+const [finalEnds, finalCommitted] = await Promise.all([
+  withAdmin(opt.bootstrap, (a) => endOffsets(a, opt.topic)),
+  committedOffsets(opt.bootstrap, opt.group, opt.topic),
+]);
 const dlq = await readAll(opt.bootstrap, dlqTopic);
 const stats = await appStats();
 const seconds = (tDone - t0) / 1000;

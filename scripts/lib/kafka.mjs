@@ -22,10 +22,46 @@ export async function endOffsets(admin, topic) {
   return new Map(offsets.map((p) => [p.partition, Number(p.high)]));
 }
 
-/** Map partition → committed offset of the group (-1 when none). */
-export async function committedOffsets(admin, groupId, topic) {
-  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  return new Map((result?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+/**
+ * Reads a group's committed offsets with a consumer that never joins the group. Not with the admin
+ * client (fetchOffsets): librdkafka 2.15 answers a NOT_COORDINATOR reply to its OffsetFetch by handing
+ * a coordinator query to the client's consumer group, which an admin client does not have, and the
+ * process dies of SIGSEGV; a fresh broker answers so while it loads __consumer_offsets, which is when
+ * the demo and the benchmark first ask.
+ */
+export async function groupOffsetReader(bootstrap, groupId) {
+  const consumer = new rdkafka.KafkaConsumer({ 'bootstrap.servers': bootstrap, 'group.id': groupId, 'enable.auto.commit': false, log_level: 0 }, {});
+  await new Promise((resolve, reject) => consumer.connect({}, (error) => (error ? reject(error) : resolve())));
+  const partitionsOf = new Map();
+  return {
+    /** Map partition → committed offset of the group (-1 when none). */
+    async committed(topic) {
+      let partitions = partitionsOf.get(topic);
+      if (!partitions) {
+        const metadata = await new Promise((resolve, reject) =>
+          consumer.getMetadata({ topic, timeout: 10_000 }, (error, data) => (error ? reject(error) : resolve(data))),
+        );
+        partitions = (metadata.topics.find((t) => t.name === topic)?.partitions ?? []).map((p) => ({ topic, partition: p.id }));
+        if (partitions.length > 0) partitionsOf.set(topic, partitions);
+      }
+      if (partitions.length === 0) return new Map();
+      const offsets = await new Promise((resolve, reject) =>
+        consumer.committed(partitions, 10_000, (error, result) => (error ? reject(error) : resolve(result))),
+      );
+      return new Map(offsets.map((p) => [p.partition, p.offset ?? -1]));
+    },
+    close: () => new Promise((resolve) => consumer.disconnect(() => resolve())),
+  };
+}
+
+/** Map partition → committed offset of the group (-1 when none), with a reader of its own. */
+export async function committedOffsets(bootstrap, groupId, topic) {
+  const reader = await groupOffsetReader(bootstrap, groupId);
+  try {
+    return await reader.committed(topic);
+  } finally {
+    await reader.close();
+  }
 }
 
 export const sum = (map) => [...map.values()].reduce((a, b) => a + Math.max(0, b), 0);

@@ -47,15 +47,28 @@ export async function produce(bootstrap: string, topic: string, records: Produce
   }
 }
 
-/** Committed offset per partition for the group (-1 when none). */
+/**
+ * Committed offset per partition for the group (-1 when none), read with a consumer that never joins
+ * the group. Not with the admin client (KafkaJS fetchOffsets): librdkafka 2.15 answers a
+ * NOT_COORDINATOR reply to its OffsetFetch by handing a coordinator query to the client's consumer
+ * group, which an admin client does not have, and the process dies of SIGSEGV
+ * (rd_kafka_handle_OffsetFetch → rd_kafka_cgrp_op(rkcg=NULL)). A fresh broker answers so while it
+ * loads __consumer_offsets: it killed the vitest worker of examples.test.ts on a first run.
+ */
 export async function committedOffsets(bootstrap: string, groupId: string, topic: string): Promise<Map<number, number>> {
-  const admin = kafka(bootstrap).admin();
-  await admin.connect();
+  const consumer = new rdkafka.KafkaConsumer({ 'bootstrap.servers': bootstrap, 'group.id': groupId, 'enable.auto.commit': false, log_level: 0 } as never, {});
+  const metadata = await new Promise<rdkafka.Metadata>((resolve, reject) =>
+    consumer.connect({ topic, timeout: 10_000 }, (error, data) => (error ? reject(error) : resolve(data))),
+  );
   try {
-    const [result] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return new Map((result?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+    const partitions = (metadata.topics.find((t) => t.name === topic)?.partitions ?? []).map((p) => ({ topic, partition: p.id }));
+    if (partitions.length === 0) return new Map();
+    const offsets = await new Promise<rdkafka.TopicPartitionOffset[]>((resolve, reject) =>
+      consumer.committed(partitions, 10_000, (error, result) => (error ? reject(error) : resolve(result))),
+    );
+    return new Map(offsets.map((p) => [p.partition, p.offset ?? -1]));
   } finally {
-    await admin.disconnect();
+    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
   }
 }
 

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { describe, expect, inject, it } from 'vitest';
@@ -53,7 +53,13 @@ describe("Courier's operations API against a real broker", () => {
       execFileSync(process.execPath, ['dist/main.js', 'lag', '--url', await instance.apiUrl(), '--json'], { cwd: root, encoding: 'utf8' }),
     );
     expect(cli.totalLag).toBe(100);
-    const status = execFileSync(process.execPath, ['dist/main.js', 'status', '--url', await instance.apiUrl()], { cwd: root, encoding: 'utf8' });
+    // Without --url: the API of a Courier started with the same COURIER_HOST and COURIER_PORT.
+    const { hostname, port } = new URL(await instance.apiUrl());
+    const status = execFileSync(process.execPath, ['dist/main.js', 'status'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, COURIER_HOST: hostname, COURIER_PORT: port },
+    });
     expect(status).toContain(topic);
     expect(status).toMatch(/rebalances: assign 1/);
 
@@ -71,11 +77,16 @@ describe("Courier's operations API against a real broker", () => {
       return answer.status === 503 && answer.body.reasons.some((r: { code: string }) => r.code === 'app_down') ? answer : undefined;
     });
     expect(down.body.ready).toBe(false);
+    // `courier status` exits 1 while not ready, so that scripts can wait on it.
+    const notReady = spawnSync(process.execPath, ['dist/main.js', 'status', '--url', await instance.apiUrl()], { cwd: root, encoding: 'utf8' });
+    expect(notReady.status, notReady.stderr).toBe(1);
+    expect(notReady.stdout).toMatch(/^NOT READY: .*app_down/);
     expect((await instance.api('/healthz')).status).toBe(200);
     expect((await instance.api('/v1/pause', { method: 'POST', body: { topic: 'x' }, token: 'anything' })).status).toBe(404);
 
     await app.listen(port);
     await waitFor('200 ready', async () => (await instance.api('/readyz')).status === 200);
+    expect(spawnSync(process.execPath, ['dist/main.js', 'status', '--url', await instance.apiUrl()], { cwd: root }).status).toBe(0);
   });
 
   it('/metrics parses as Prometheus text and its delivered and dead-lettered counters equal what the app and the DLQ saw', async () => {
