@@ -40,6 +40,7 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
     notReadyReasons: () => pipeline.operator.notReadyReasons().map((reason) => ({ code: reason.code, message: redact(reason.message) })),
     lag: () => lag.refresh(),
     assignment: () => pipeline.operator.assignment(),
+    routes: () => pipeline.operator.routes(),
     rebalances: () => pipeline.operator.rebalances(),
     adminPause: (topic, partitions, pause) => pipeline.operator.adminPause(topic, partitions, pause),
   };

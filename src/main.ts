@@ -174,6 +174,7 @@ const OFFLINE: Parameters<typeof buildServer>[0]['operations'] = {
   notReadyReasons: () => [],
   lag: async () => ({ partitions: [], totalLag: 0, refreshedAt: null }),
   assignment: () => [],
+  routes: () => [],
   rebalances: () => ({ events: [], counts: { assign: 0, revoke: 0, lost: 0 } }),
   adminPause: () => null,
 };

@@ -135,6 +135,7 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     zero(metrics.recordsConsumed, { topic });
     zero(metrics.recordsDelivered, { topic });
     zero(metrics.droppedHeaders, { topic });
+    zero(metrics.overloads, { topic });
     for (const reason of DEAD_LETTER_REASONS) zero(metrics.recordsDeadLettered, { topic, reason });
     for (const result of ATTEMPT_RESULTS) zero(metrics.deliveryAttempts, { topic, result });
     metrics.deliveryDuration.labels({ topic });
@@ -203,6 +204,18 @@ function buildMetrics(registry: Registry) {
       help: 'Times max.poll.interval.ms was exceeded and the member left the group',
       registers,
     }),
+    overloads: bufferedCounter({
+      name: 'courier_overload_total',
+      help: 'Overload answers (429; 503 with Retry-After): the record waited, no attempt counted',
+      labelNames: ['topic'],
+      registers,
+    }),
+    routeConcurrencyLimit: sampledGauge({
+      name: 'courier_route_concurrency_limit',
+      help: "The route's adaptive limit of pushes at once (1 while the route is held)",
+      labelNames: ['topic'],
+      registers,
+    }),
     droppedHeaders: new Counter({
       name: 'courier_record_headers_dropped_total',
       help: 'Record headers left out of a push because their name is not an HTTP token',
@@ -213,6 +226,18 @@ function buildMetrics(registry: Registry) {
 }
 
 export type Metrics = ReturnType<typeof buildMetrics>;
+
+/** A labelled gauge read from `sample()` when scraped (set by whoever owns the values). */
+function sampledGauge<L extends string>(config: { name: string; help: string; labelNames: readonly L[]; registers: Registry[] }) {
+  const source: { sample: () => Array<[Record<L, string>, number]> } = { sample: () => [] };
+  const gauge = new Gauge<L>({
+    ...config,
+    collect() {
+      for (const [labels, value] of source.sample()) this.set(labels, value);
+    },
+  });
+  return Object.assign(gauge, { source });
+}
 
 /** A gauge without labels whose value is a plain number (`hot.value`), read when scraped. */
 function hotGauge(config: { name: string; help: string; registers: Registry[] }): Gauge & { hot: { value: number } } {

@@ -17,7 +17,8 @@ export const Health = Type.Object({ status: Type.Union([Type.Literal('ok'), Type
 
 const ReadinessReason = Type.Object({
   code: Type.String({
-    description: 'not_subscribed | not_joined | app_down | app_refused | dlq_blocked | max_poll_exceeded | consumer_failed | stopping',
+    description:
+      'not_subscribed | not_joined | app_down | app_refused | app_failing | app_misrouted | dlq_blocked | max_poll_exceeded | consumer_failed | stopping',
   }),
   message: Type.String(),
 });
@@ -63,7 +64,26 @@ export const PartitionStatus = Type.Object({
 });
 export type PartitionStatus = Static<typeof PartitionStatus>;
 
-export const Assignment = Type.Object({ partitions: Type.Array(PartitionStatus) });
+export const RouteStatus = Type.Object({
+  topic: Type.String(),
+  url: Type.String({ description: 'where the route POSTs' }),
+  state: Type.Union([Type.Literal('ok'), Type.Literal('app_failing'), Type.Literal('app_misrouted')], {
+    description:
+      'app_failing: every record fails, none succeeds (outage): held, failures cost no attempts · app_misrouted: 3xx/404/405/415 and no 2xx since: held, never DLQ',
+  }),
+  concurrencyLimit: Type.Integer({
+    minimum: 1,
+    description: 'adaptive limit of pushes at once: halves on overload answers, grows back on success; 1 while held',
+  }),
+  pushing: Type.Integer({ minimum: 0, description: 'requests out now' }),
+  started: Type.Integer({ minimum: 0, description: 'records started and not settled (pushing or waiting)' }),
+  since: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'when the route became app_failing or app_misrouted' }),
+  status: Type.Union([Type.Integer(), Type.Null()], { description: 'app_misrouted: the last misroute status' }),
+  location: Type.Union([Type.String(), Type.Null()], { description: 'app_misrouted: where a 3xx pointed (never followed)' }),
+});
+export type RouteStatus = Static<typeof RouteStatus>;
+
+export const Assignment = Type.Object({ partitions: Type.Array(PartitionStatus), routes: Type.Array(RouteStatus) });
 
 const TopicPartitionRef = Type.Object({ topic: Type.String(), partition: Type.Integer({ minimum: 0 }) });
 

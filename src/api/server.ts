@@ -17,6 +17,7 @@ import {
   type ReadinessReason,
   Rebalances,
   type RebalancesReport,
+  type RouteStatus,
   WEBHOOKS,
 } from './schemas.js';
 
@@ -26,6 +27,7 @@ export interface Operations {
   notReadyReasons(): ReadinessReason[];
   lag(): Promise<LagReport>;
   assignment(): PartitionStatus[];
+  routes(): RouteStatus[];
   rebalances(): RebalancesReport;
   adminPause(topic: string, partitions: readonly number[] | undefined, pause: boolean): PauseResultBody | null;
 }
@@ -164,7 +166,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.get(
     '/v1/assignment',
     { schema: { summary: 'Assigned partitions with state, in-flight count and pause reasons', tags: ['operations'], response: { 200: Assignment } } },
-    async () => ({ partitions: operations.assignment() }),
+    async () => ({ partitions: operations.assignment(), routes: operations.routes() }),
   );
 
   app.get(

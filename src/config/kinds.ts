@@ -121,6 +121,36 @@ export function topicList(): Kind<readonly string[]> {
   };
 }
 
+/** HTTP statuses, comma-separated in the environment; the file may also give a YAML list. */
+export function statusList(min: number, max: number): Kind<readonly number[]> {
+  const fix = `write statuses between ${min} and ${max}, e.g. 409 or 409,410`;
+  return {
+    accepts: `statuses ${min}–${max}, comma-separated`,
+    parse(raw) {
+      const items =
+        typeof raw === 'string'
+          ? raw
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : typeof raw === 'number'
+            ? [raw]
+            : Array.isArray(raw)
+              ? raw
+              : undefined;
+      if (!items) return { problem: 'must be a comma-separated string or a list of HTTP statuses', fix };
+      const statuses: number[] = [];
+      for (const item of items) {
+        const text = String(item).trim();
+        const status = Number(text);
+        if (!/^\d{3}$/.test(text) || status < min || status > max) return { problem: `"${text}" is not an HTTP status between ${min} and ${max}`, fix };
+        statuses.push(status);
+      }
+      return { value: [...new Set(statuses)] };
+    },
+  };
+}
+
 /** Standard Webhooks secrets, space-separated during a rotation; the value is the decoded keys, the first signs. */
 export function signingSecrets(): Kind<readonly Buffer[]> {
   return {

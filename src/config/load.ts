@@ -3,7 +3,7 @@ import { ConfigError, type ConfigProblem, errorMessage } from '../errors.js';
 import { isServiceLink, kafkaProperties } from './kafka.js';
 import type { Report } from './kinds.js';
 import { buildRoutes } from './routes.js';
-import { CONFIG_FILE_VARIABLE, DECLARATIONS, ENV, type SettingKey, type SettingValues } from './settings.js';
+import { CONFIG_FILE_VARIABLE, DECLARATIONS, ENV, ROUTE_SETTINGS, type RouteSettings, type SettingKey, type SettingValues } from './settings.js';
 import { didYouMean, unknownKeyFix } from './suggest.js';
 import type { Config, ConfigSources } from './types.js';
 
@@ -40,7 +40,6 @@ export function loadConfig(sources: ConfigSources): Config {
     );
   }
   const kafka = kafkaProperties({ env, fileKafka: file.kafka, configPath, groupId: values.groupId, instanceId: values.instanceId }, report, warnings);
-  const { maxAttempts, retryInitialMs, retryMaxMs, requestTimeoutMs, dlqTopic } = values;
   const routes = buildRoutes(
     {
       fileRoutes: file.routes,
@@ -49,7 +48,7 @@ export function loadConfig(sources: ConfigSources): Config {
       topicsFrom: origins.topics,
       targetUrl: values.targetUrl,
       targetUrlFrom: origins.targetUrl,
-      defaults: { maxAttempts, retryInitialMs, retryMaxMs, requestTimeoutMs, dlqTopic },
+      defaults: Object.fromEntries(ROUTE_SETTINGS.map((setting) => [setting.key, values[setting.key as SettingKey]])) as RouteSettings,
       dlqTopicFrom: origins.dlqTopic,
       maxPollIntervalMs: kafka.maxPollIntervalMs,
     },

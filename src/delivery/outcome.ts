@@ -3,7 +3,13 @@
  * that decides whether a record is acknowledged, retried, dead-lettered or held is here alone.
  */
 export type AttemptResult =
-  | { readonly kind: 'response'; readonly status: number; readonly retryAfter?: string | undefined }
+  | {
+      readonly kind: 'response';
+      readonly status: number;
+      readonly retryAfter?: string | undefined;
+      /** Where a 3xx points (never followed; reported so the operator can fix the URL). */
+      readonly location?: string | undefined;
+    }
   /** No answer within the per-attempt timeout; the request may have reached the app. */
   | { readonly kind: 'timeout' }
   /** Nothing reached the app: connection refused, DNS failure, no route, connect timeout. */
@@ -11,17 +17,47 @@ export type AttemptResult =
   /** The connection died after the request was (at least partly) sent. */
   | { readonly kind: 'connection-lost'; readonly code: string };
 
+/**
+ * What an answer means (DESIGN A2, v2). Only `failure` costs the record an attempt; `overload`,
+ * `misrouted`, `refused` and `down` hold it without one, because they say nothing about the record.
+ */
 export type Outcome =
-  /** 2xx: the offset may be committed. */
-  | { readonly action: 'ack' }
-  /** Transient: try again after a delay, counted as an attempt. */
-  | { readonly action: 'retry'; readonly reason: string }
-  /** The app rejected this record for good. */
-  | { readonly action: 'dead-letter'; readonly reason: string }
-  /** The app is not there: hold the record, pause, probe; not an attempt, never a DLQ write. */
-  | { readonly action: 'app-down'; readonly reason: string }
+  /** 2xx, or a status the route lists in `ackStatuses`: the offset may be committed. */
+  | { readonly class: 'ack' }
+  /** 429, or 503 with Retry-After: the app asks for less; wait, never an attempt, never DLQ. */
+  | { readonly class: 'overload'; readonly reason: string }
+  /** 408, 5xx, timeout, connection dropped after sending: an attempt; back off, then DLQ. */
+  | { readonly class: 'failure'; readonly reason: string }
   /** 401/403: the app refuses Courier itself (token or signature); hold and report, never DLQ. */
-  | { readonly action: 'app-refused'; readonly reason: string };
+  | { readonly class: 'refused'; readonly reason: string }
+  /** 3xx, 404, 405, 415 while the route has had no 2xx since the answer began: a wrong URL, not a bad record. */
+  | { readonly class: 'misrouted'; readonly reason: string }
+  /** Any other 4xx, or a misroute status while other records of the route succeed: DLQ at once. */
+  | { readonly class: 'rejected'; readonly reason: string }
+  /** Nothing reached the app: hold, pause, probe; not an attempt, never a DLQ write. */
+  | { readonly class: 'down'; readonly reason: string };
+
+export type OutcomeClass = Outcome['class'];
+
+/** What the route knows that the answer alone does not tell. */
+export interface RouteView {
+  /** Statuses the route counts as acknowledgements besides 2xx (e.g. 409 for idempotent handlers). */
+  readonly ackStatuses: ReadonlySet<number>;
+  /**
+   * Whether the route has had a 2xx since this record first got a misroute answer (3xx, 404, 405,
+   * 415): then the app works for others and the answer is about this record.
+   */
+  readonly succeededSinceMisroute: boolean;
+}
+
+const NO_ACK_STATUSES: ReadonlySet<number> = new Set();
+/** A route that has seen nothing: for callers without one. */
+export const FRESH_ROUTE: RouteView = Object.freeze({ ackStatuses: NO_ACK_STATUSES, succeededSinceMisroute: false });
+
+/** Answers that mean "this URL, path, method or content type is wrong" when nothing of the route succeeds. */
+export function isMisrouteStatus(status: number): boolean {
+  return (status >= 300 && status < 400) || status === 404 || status === 405 || status === 415;
+}
 
 /** Socket error codes that prove the request never reached the app. */
 const NOTHING_SENT = new Set([
@@ -39,22 +75,25 @@ export function isUnreachableCode(code: string): boolean {
   return NOTHING_SENT.has(code);
 }
 
-export function classify(result: AttemptResult): Outcome {
+export function classify(result: AttemptResult, route: RouteView = FRESH_ROUTE): Outcome {
   switch (result.kind) {
     case 'unreachable':
-      return { action: 'app-down', reason: result.code };
+      return { class: 'down', reason: result.code };
     case 'timeout':
-      return { action: 'retry', reason: 'timeout' };
+      return { class: 'failure', reason: 'timeout' };
     case 'connection-lost':
-      return { action: 'retry', reason: 'connection_lost' };
+      return { class: 'failure', reason: 'connection_lost' };
     case 'response': {
       const { status } = result;
-      if (status >= 200 && status < 300) return { action: 'ack' };
-      if (status === 401 || status === 403) return { action: 'app-refused', reason: `http_${status}` };
-      if (status === 408 || status === 429 || status >= 500) return { action: 'retry', reason: `http_${status}` };
-      // 1xx cannot end a request; 3xx are not followed (a webhook URL that redirects is a
-      // misconfiguration best seen in the DLQ); every other 4xx is the app saying "never".
-      return { action: 'dead-letter', reason: `http_${status}` };
+      const reason = `http_${status}`;
+      if ((status >= 200 && status < 300) || route.ackStatuses.has(status)) return { class: 'ack' };
+      if (status === 429 || (status === 503 && result.retryAfter !== undefined)) return { class: 'overload', reason };
+      if (status === 401 || status === 403) return { class: 'refused', reason };
+      if (status === 408 || status >= 500) return { class: 'failure', reason };
+      // Redirects are never followed: a signed body must not leave the configured origin.
+      if (isMisrouteStatus(status)) return { class: route.succeededSinceMisroute ? 'rejected' : 'misrouted', reason };
+      // 1xx cannot end a request; every other 4xx is the app saying "never" for this record.
+      return { class: 'rejected', reason };
     }
   }
 }

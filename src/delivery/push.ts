@@ -213,6 +213,7 @@ const MAX_DRAINED_BODY = 64 * 1024;
 class AttemptHandler implements Dispatcher.DispatchHandler {
   private status = 0;
   private retryAfter: string | undefined;
+  private location: string | undefined;
   private bodyBytes = 0;
   private tooLong = false;
 
@@ -224,6 +225,10 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.status = statusCode;
     const retryAfter = headers['retry-after'];
     this.retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
+    if (statusCode >= 300 && statusCode < 400) {
+      const location = headers.location;
+      this.location = Array.isArray(location) ? location[0] : location;
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -236,12 +241,18 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.settle({ kind: 'response', status: this.status, retryAfter: this.retryAfter });
+    this.settle(this.answer());
+  }
+
+  private answer(): AttemptResult {
+    return this.location === undefined
+      ? { kind: 'response', status: this.status, retryAfter: this.retryAfter }
+      : { kind: 'response', status: this.status, retryAfter: this.retryAfter, location: this.location };
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.tooLong) {
-      this.settle({ kind: 'response', status: this.status, retryAfter: this.retryAfter });
+      this.settle(this.answer());
       return;
     }
     const code = errorCode(error);

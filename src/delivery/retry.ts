@@ -10,16 +10,20 @@ export interface Backoff {
   readonly maxMs: number;
   /**
    * `full` (default): a uniformly random wait below the ceiling, so many records failing together
-   * do not retry in lockstep. `none`: exactly the ceiling (probes and reconnects, one at a time).
+   * do not retry in lockstep. `equal`: between half the ceiling and the ceiling, so the sum of the
+   * waits has a floor (record pushes: a healthy record must outlast the outage window, see
+   * config defaults). `none`: exactly the ceiling (probes and reconnects, one at a time).
    */
-  readonly jitter?: 'full' | 'none';
+  readonly jitter?: 'full' | 'equal' | 'none';
 }
 
 /** The wait after `failures` consecutive failures (1 = the first): ceiling min(max, initial·2^(failures−1)). */
 export function backoff(failures: number, policy: Backoff, random: () => number = Math.random): number {
   const exponent = Math.min(Math.max(failures - 1, 0), 52);
   const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** exponent);
-  return policy.jitter === 'none' ? ceiling : Math.floor(random() * ceiling);
+  if (policy.jitter === 'none') return ceiling;
+  if (policy.jitter === 'equal') return Math.floor(ceiling / 2 + (random() * ceiling) / 2);
+  return Math.floor(random() * ceiling);
 }
 
 /**
@@ -38,6 +42,24 @@ export function nextDelay(
   const fromHeader = retryAfter === undefined ? undefined : parseRetryAfter(retryAfter, now);
   if (fromHeader !== undefined) return Math.min(fromHeader, policy.maxMs);
   return backoff(attempt, policy, random);
+}
+
+/**
+ * The wait after an overload answer (429; 503 with Retry-After), which is never an attempt: the
+ * app's Retry-After up to `retryAfterMaxMs` (an hour by default: the app knows best how long it
+ * needs), else the backoff of the overloads in a row.
+ */
+export function overloadDelay(
+  retryAfter: string | undefined,
+  overloads: number,
+  policy: Backoff,
+  retryAfterMaxMs: number,
+  now: number = Date.now(),
+  random: () => number = Math.random,
+): number {
+  const fromHeader = retryAfter === undefined ? undefined : parseRetryAfter(retryAfter, now);
+  if (fromHeader !== undefined) return Math.min(fromHeader, retryAfterMaxMs);
+  return backoff(overloads, policy, random);
 }
 
 export type RetryDecision = { readonly retry: true; readonly delayMs: number } | { readonly retry: false };

@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import { checkLimits } from '../delivery/limits.js';
 import { type AttemptResult, classify, resultLabel } from '../delivery/outcome.js';
 import { attemptHeaders, type PushSettings, preparePush } from '../delivery/push.js';
-import { backoff, decideRetry } from '../delivery/retry.js';
+import { backoff, decideRetry, overloadDelay } from '../delivery/retry.js';
 import { errorMessage } from '../errors.js';
 import type { DeadLetterReason } from '../kafka/dlq.js';
 import type { Metrics } from '../metrics.js';
@@ -53,56 +53,116 @@ export class Attempts {
     return (await this.writeDeadLetter(delivery, verdict.reason)) ? 'dead-lettered' : 'abandoned';
   }
 
+  /**
+   * Pushes until the answer settles the record. The record holds one of its route's permits only
+   * while a request is out (the scheduler took the first one); it gives the permit back to wait
+   * and takes one again before the next push. Only failures cost attempts (DESIGN A2 v2).
+   */
   private async pushUntilSettled(delivery: Delivery): Promise<Verdict> {
     const { record, partition } = delivery;
     const { route } = partition;
     const signal = partition.soft.signal;
-    const prepared = preparePush(record, this.pushSettings);
-    if (prepared.droppedHeaders > 0) this.deps.metrics.droppedHeaders.inc({ topic: record.topic }, prepared.droppedHeaders);
-    const violation = checkLimits(record, prepared, this.deps.config.limits);
-    if (violation) {
-      return { kind: 'dead-letter', reason: { errorType: violation.errorType, errorMessage: violation.message, attempts: 0, failedAt: new Date() } };
-    }
-    let attempt = 1;
-    let refusals = 0;
-    for (;;) {
-      if (!route.gate.isUp) await untilAborted(route.gate.whenOpen(), signal);
-      if (signal.aborted) return { kind: 'abandoned' };
-      const started = performance.now();
-      const headers = attemptHeaders(prepared, record.value, attempt, this.pushSettings, Math.floor(Date.now() / 1000));
-      const result = await this.deps.pusher.push(route.url, headers, record.value, route.config.requestTimeoutMs);
-      const outcome = classify(result);
-      if (outcome.action !== 'app-down') route.duration.observe((performance.now() - started) / 1000);
-      route.attempts(resultLabel(result)).inc();
-      switch (outcome.action) {
-        case 'ack':
-          if (route.refused) this.deps.refused(route, undefined);
-          return { kind: 'ack' };
-        case 'app-down':
-          // Nothing reached the app: not an attempt. The gate probes and lets us through again.
-          route.gate.markDown(outcome.reason);
+    let holdsPermit = true;
+    try {
+      const prepared = preparePush(record, this.pushSettings);
+      if (prepared.droppedHeaders > 0) this.deps.metrics.droppedHeaders.inc({ topic: record.topic }, prepared.droppedHeaders);
+      const violation = checkLimits(record, prepared, this.deps.config.limits);
+      if (violation) {
+        return { kind: 'dead-letter', reason: { errorType: violation.errorType, errorMessage: violation.message, attempts: 0, failedAt: new Date() } };
+      }
+      let attempt = 1;
+      let pushes = 0;
+      /** Waits in a row that cost no attempt (overload, refused, misrouted, outage), for their backoff. */
+      let holds = 0;
+      let firstMisrouteAt: number | undefined;
+      let lastClass: string | undefined;
+      /** Gives the permit back and waits `ms`, or until `until` settles (whichever first; only `until` when ms is null). */
+      const wait = async (ms: number | null, until?: Promise<void>) => {
+        route.permits.release();
+        holdsPermit = false;
+        if (ms === null) await untilAborted(until ?? Promise.resolve(), signal);
+        else if (until) await untilAborted(Promise.race([until, sleep(ms, signal)]), signal);
+        else await sleep(ms, signal);
+      };
+      for (;;) {
+        if (!holdsPermit) {
+          if (!(await route.permits.acquire(signal))) return { kind: 'abandoned' };
+          holdsPermit = true;
+        }
+        if (!route.app.isUp) {
+          await wait(null, route.app.whenOpen());
           continue;
-        case 'app-refused':
-          // The app refuses Courier itself (token, signature): hold, report, never dead-letter.
-          this.deps.refused(route, outcome.reason);
-          await sleep(backoff(++refusals, route.policy), signal);
-          continue;
-        case 'dead-letter':
-          return { kind: 'dead-letter', reason: deadLetterReason('rejected_by_app', result, attempt) };
-        case 'retry': {
-          // Cancelled by our own shutdown: not the app's failure, never a DLQ write.
-          if (this.deps.pushesAborted()) return { kind: 'abandoned' };
-          const retryAfter = result.kind === 'response' ? result.retryAfter : undefined;
-          const decision = decideRetry(attempt, route.config.maxAttempts, route.policy, retryAfter);
-          if (!decision.retry) return { kind: 'dead-letter', reason: deadLetterReason('retries_exhausted', result, attempt) };
-          this.deps.logger.debug(
-            { topic: record.topic, partition: record.partition, offset: record.offset, attempt, reason: outcome.reason, delay: decision.delayMs },
-            'retrying',
-          );
-          await sleep(decision.delayMs, signal);
-          attempt++;
+        }
+        if (signal.aborted) return { kind: 'abandoned' };
+        const sentAt = Date.now();
+        const started = performance.now();
+        // courier-attempt counts the pushes that may have reached the app.
+        const headers = attemptHeaders(prepared, record.value, pushes + 1, this.pushSettings, Math.floor(sentAt / 1000));
+        const result = await this.deps.pusher.push(route.url, headers, record.value, route.config.requestTimeoutMs);
+        const now = Date.now();
+        const outcome = classify(result, route.view(firstMisrouteAt));
+        if (outcome.class !== 'down') {
+          pushes++;
+          route.duration.observe((performance.now() - started) / 1000);
+        }
+        route.attempts(resultLabel(result)).inc();
+        if (outcome.class !== lastClass) holds = 0;
+        lastClass = outcome.class;
+        switch (outcome.class) {
+          case 'ack':
+            route.health.ack(now);
+            route.limit.success();
+            if (route.refused) this.deps.refused(route, undefined);
+            return { kind: 'ack' };
+          case 'down':
+            // Nothing reached the app: not an attempt. The gate probes and lets us through again.
+            route.app.markDown(outcome.reason);
+            continue;
+          case 'refused':
+            // The app refuses Courier itself (token, signature): hold, report, never dead-letter.
+            this.deps.refused(route, outcome.reason);
+            await wait(backoff(++holds, route.policy));
+            continue;
+          case 'overload': {
+            // The app asks for less: fewer pushes at once, wait as long as it says; no attempt.
+            route.overloads.inc();
+            route.limit.overload(sentAt, now);
+            const retryAfter = result.kind === 'response' ? result.retryAfter : undefined;
+            await wait(overloadDelay(retryAfter, ++holds, route.policy, route.config.retryAfterMaxMs, now));
+            continue;
+          }
+          case 'misrouted':
+            // A wrong URL, not a bad record: hold until the route succeeds for someone (then this
+            // record's next misroute answer is its own) or a probe is due; never an attempt.
+            firstMisrouteAt ??= now;
+            route.health.misrouted(now, result.kind === 'response' ? result.status : 0, result.kind === 'response' ? result.location : undefined);
+            await wait(backoff(++holds, route.policy), route.health.nextSuccess());
+            continue;
+          case 'rejected':
+            return { kind: 'dead-letter', reason: deadLetterReason('rejected_by_app', result, attempt) };
+          case 'failure': {
+            // Cancelled by our own shutdown: not the app's failure, never a DLQ write.
+            if (this.deps.pushesAborted()) return { kind: 'abandoned' };
+            route.health.failed(now, outcome.reason);
+            if (route.health.inOutage(now)) {
+              // Everything of the route fails: an outage, not this record. Probe, count nothing.
+              await wait(backoff(++holds, route.policy));
+              continue;
+            }
+            const retryAfter = result.kind === 'response' ? result.retryAfter : undefined;
+            const decision = decideRetry(attempt, route.config.maxAttempts, route.policy, retryAfter, now);
+            if (!decision.retry) return { kind: 'dead-letter', reason: deadLetterReason('retries_exhausted', result, attempt) };
+            this.deps.logger.debug(
+              { topic: record.topic, partition: record.partition, offset: record.offset, attempt, reason: outcome.reason, delay: decision.delayMs },
+              'retrying',
+            );
+            await wait(decision.delayMs);
+            attempt++;
+          }
         }
       }
+    } finally {
+      if (holdsPermit) route.permits.release();
     }
   }
 

@@ -59,10 +59,18 @@ export class Pipeline implements ConsumerHandlers {
   private readonly fetchHighWater: number;
   private fetchWaiters: Array<() => void> = [];
   private lastUnreachableLogAt = 0;
+  private dispatchQueued = false;
 
   constructor(private readonly deps: PipelineDeps) {
     const { config, metrics, logger } = deps;
-    this.routes = buildRoutes(config.routes, metrics, (origin, up, reason) => this.appChanged(origin, up, reason));
+    this.routes = buildRoutes(
+      config.routes,
+      metrics,
+      config.maxInFlight,
+      (origin, up, reason) => this.appChanged(origin, up, reason),
+      () => this.dispatchSoon(),
+    );
+    metrics.routeConcurrencyLimit.source.sample = () => [...this.routes.values()].map((route) => [{ topic: route.config.topic }, route.concurrencyLimit()]);
     metrics.appUp.set(1);
     this.fetchHighWater = Math.max(2000, 4 * config.maxInFlight);
     this.scheduler = new Scheduler<Delivery>({
@@ -94,7 +102,7 @@ export class Pipeline implements ConsumerHandlers {
   attach(source: SourcePort): void {
     this.source = source;
     this.state.attached = true;
-    for (const route of this.routes.values()) route.gate.watch(APP_WATCH_MS);
+    for (const route of this.routes.values()) route.app.watch(APP_WATCH_MS);
     this.committer.start(source);
   }
 
@@ -108,11 +116,11 @@ export class Pipeline implements ConsumerHandlers {
         tp,
         route,
         this.tracker,
-        (owned) => this.scheduler.addPartition(owned),
+        (owned) => this.scheduler.addPartition(owned, route.gate),
         (owned, paused) => this.pauseFetching(owned, paused),
       );
       this.partitions.set(tpKey(tp), partition);
-      if (!route.gate.isUp) partition.setPaused('app_down', true);
+      if (!route.app.isUp) partition.setPaused('app_down', true);
       if (route.refused) partition.setPaused('app_refused', true);
       this.operator.assigned(partition);
     }
@@ -204,6 +212,7 @@ export class Pipeline implements ConsumerHandlers {
 
   private start(delivery: Delivery): void {
     this.deps.metrics.inFlight.hot.value++;
+    delivery.partition.route.started++;
     delivery.startedAt = Date.now();
     delivery.partition.inFlight.add(delivery);
     delivery.task = this.deliver(delivery).then(
@@ -225,11 +234,22 @@ export class Pipeline implements ConsumerHandlers {
   }
 
   private finished(delivery: Delivery): void {
+    delivery.partition.route.started--;
     delivery.partition.inFlight.delete(delivery);
     this.deps.metrics.inFlight.hot.value--;
     this.scheduler.finish(delivery);
     if (!this.state.stopping) this.scheduler.dispatch();
     this.releaseFetch();
+  }
+
+  /** A route's permit freed up for records not started yet: dispatch once the current turn ends. */
+  private dispatchSoon(): void {
+    if (this.dispatchQueued) return;
+    this.dispatchQueued = true;
+    queueMicrotask(() => {
+      this.dispatchQueued = false;
+      if (!this.state.stopping) this.scheduler.dispatch();
+    });
   }
 
   private releaseFetch(): void {
@@ -258,7 +278,7 @@ export class Pipeline implements ConsumerHandlers {
 
   private appChanged(origin: string, up: boolean, reason: string | undefined): void {
     // The gate has already changed state when it calls back.
-    this.deps.metrics.appUp.set([...this.routes.values()].every((route) => route.gate.isUp) ? 1 : 0);
+    this.deps.metrics.appUp.set([...this.routes.values()].every((route) => route.app.isUp) ? 1 : 0);
     if (up) this.deps.logger.info({ app: origin }, 'app reachable again; resuming');
     else this.deps.logger.warn({ app: origin, reason }, 'app unreachable; holding records and pausing until it answers');
     for (const partition of this.partitionsOfOrigin(origin)) {
@@ -296,7 +316,7 @@ export class Pipeline implements ConsumerHandlers {
       this.scheduler.block(partition.queue);
       partition.soft.abort();
     }
-    for (const route of this.routes.values()) route.gate.stop();
+    for (const route of this.routes.values()) route.app.stop();
     const inFlight = partitions.reduce((n, p) => n + p.inFlight.size, 0);
     logger.info({ inFlight, graceMs: config.shutdownGraceMs }, 'stopping: draining in-flight pushes');
     if (!(await drain(partitions, config.shutdownGraceMs))) {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { PartitionStatus, RebalanceEvent, RebalancesReport, RebalanceType } from '../api/schemas.js';
+import type { PartitionStatus, RebalanceEvent, RebalancesReport, RebalanceType, RouteStatus } from '../api/schemas.js';
 import type { Metrics } from '../metrics.js';
 import type { Committer } from '../offsets/committer.js';
 import { type TopicPartition, tpKey } from '../record.js';
@@ -129,6 +129,24 @@ export class Operator {
     });
   }
 
+  /** Each route's state, adaptive concurrency limit and load. */
+  routes(now = Date.now()): RouteStatus[] {
+    return [...this.view.routes.values()].map((route) => {
+      const condition = route.health.condition(now);
+      return {
+        topic: route.config.topic,
+        url: route.url.href,
+        state: condition.state,
+        concurrencyLimit: route.concurrencyLimit(now),
+        pushing: route.permits.inUse,
+        started: route.started,
+        since: condition.state === 'ok' ? null : new Date(condition.since).toISOString(),
+        status: condition.state === 'app_misrouted' ? condition.status : null,
+        location: condition.state === 'app_misrouted' ? (condition.location ?? null) : null,
+      };
+    });
+  }
+
   /** Why Courier is not ready, as stable codes with a sentence each; empty when ready. */
   notReadyReasons(): Array<{ code: string; message: string }> {
     const { view } = this;
@@ -140,10 +158,27 @@ export class Operator {
     else if (!state.joined) reasons.push({ code: 'not_joined', message: `subscribed, waiting for the first assignment of group ${view.groupId}` });
     const seen = new Set<string>();
     for (const route of view.routes.values()) {
-      if (seen.has(route.url.origin)) continue;
+      // The app gate and refusals are per origin; outage and misroute per route.
+      const firstOfOrigin = !seen.has(route.url.origin);
       seen.add(route.url.origin);
-      if (!route.gate.isUp) reasons.push({ code: 'app_down', message: `nothing answers at ${route.url.origin} (${route.gate.downReason}); records are held` });
-      if (route.refused)
+      if (firstOfOrigin && !route.app.isUp)
+        reasons.push({ code: 'app_down', message: `nothing answers at ${route.url.origin} (${route.app.downReason}); records are held` });
+      const condition = route.health.condition(Date.now());
+      if (condition.state === 'app_failing') {
+        const seconds = Math.round((Date.now() - condition.since) / 1000);
+        reasons.push({
+          code: 'app_failing',
+          message: `every record of ${route.config.topic} fails at ${route.url.href} (last: ${condition.reason}) and none succeeded for ${seconds} s; records are held, one probe at a time, no attempts counted`,
+        });
+      }
+      if (condition.state === 'app_misrouted') {
+        const where = condition.location ? ` to ${condition.location}` : '';
+        reasons.push({
+          code: 'app_misrouted',
+          message: `${route.url.href} answers HTTP ${condition.status}${where} and nothing of ${route.config.topic} succeeded since: check the route's URL, path, method or content type; records are held, none dead-lettered`,
+        });
+      }
+      if (firstOfOrigin && route.refused)
         reasons.push({
           code: 'app_refused',
           message: `${route.url.origin} answers ${route.refused.replace('http_', 'HTTP ')}: check COURIER_APP_TOKEN / COURIER_SIGNING_SECRET`,

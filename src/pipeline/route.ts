@@ -1,16 +1,32 @@
 import type { RouteConfig } from '../config/index.js';
 import { AppGate } from '../delivery/app-gate.js';
+import { AimdLimit, Permits } from '../delivery/concurrency.js';
+import type { RouteView } from '../delivery/outcome.js';
 import type { Backoff } from '../delivery/retry.js';
+import { RouteHealth } from '../delivery/route-health.js';
 import type { HotCounter, HotHistogramChild, Metrics } from '../metrics.js';
 
 /**
  * One topic's way to the app: its settings, URL, backoff, the gate of its app's origin (shared by
- * routes to the same origin), whether the app refuses Courier, and its metric children, looked up
- * once (label hashing per record shows in profiles).
+ * routes to the same origin), whether the app refuses Courier, what its answers say about the app
+ * (health), how many pushes it may have out (adaptive limit and permits), and its metric children,
+ * looked up once (label hashing per record shows in profiles).
  */
 export class Route {
   readonly url: URL;
   readonly policy: Backoff;
+  readonly ackStatuses: ReadonlySet<number>;
+  readonly health: RouteHealth;
+  readonly limit: AimdLimit;
+  /** A held route (outage, misroute) pushes one record at a time: the probe. */
+  readonly permits: Permits;
+  readonly overloads: HotCounter;
+  /** Records of the route started and not finished (pushing or waiting). */
+  started = 0;
+  /** The scheduler found no permit for a record: dispatch again when one frees up. */
+  starved = false;
+  /** For the scheduler: a record not started yet may start now (and takes a permit). */
+  readonly gate: { tryAcquire(): boolean; release(): void };
   /** Why the app refuses Courier (`http_401`…), while it does. */
   refused: string | undefined;
   readonly delivered: HotCounter;
@@ -20,15 +36,48 @@ export class Route {
 
   constructor(
     readonly config: RouteConfig,
-    readonly gate: AppGate,
+    readonly app: AppGate,
     private readonly metrics: Metrics,
+    maxInFlight: number,
+    onPermitFree: () => void,
   ) {
     this.url = new URL(config.targetUrl);
-    this.policy = { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs };
+    this.policy = { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, jitter: 'equal' };
+    this.ackStatuses = new Set(config.ackStatuses);
+    this.health = new RouteHealth(config.outageAfterMs);
+    this.limit = new AimdLimit(maxInFlight);
+    this.permits = new Permits(
+      () => this.concurrencyLimit(),
+      () => {
+        if (!this.starved) return;
+        this.starved = false;
+        onPermitFree();
+      },
+    );
+    this.gate = {
+      // A held route lets no new record start while one of its records probes or waits.
+      tryAcquire: () => {
+        const granted = !(this.started > 0 && this.health.held(Date.now())) && this.permits.tryAcquire();
+        if (!granted) this.starved = true;
+        return granted;
+      },
+      release: () => this.permits.release(),
+    };
     const topic = config.topic;
+    this.overloads = metrics.overloads.hot({ topic });
     this.delivered = metrics.recordsDelivered.hot({ topic });
     this.duration = metrics.deliveryDuration.labels({ topic });
     this.processing = metrics.recordProcessing.labels({ topic });
+  }
+
+  /** Pushes at once: the adaptive limit, or 1 (the probe) while the route is held. */
+  concurrencyLimit(now = Date.now()): number {
+    return this.health.held(now) ? 1 : this.limit.current;
+  }
+
+  /** What classifying a record's answer needs to know of the route. */
+  view(firstMisrouteAt: number | undefined): RouteView {
+    return { ackStatuses: this.ackStatuses, succeededSinceMisroute: firstMisrouteAt !== undefined && this.health.succeededSince(firstMisrouteAt) };
   }
 
   /** `courier_delivery_attempts_total{topic,result}` for one result label. */
@@ -46,7 +95,9 @@ export class Route {
 export function buildRoutes(
   routes: readonly RouteConfig[],
   metrics: Metrics,
+  maxInFlight: number,
   onAppChange: (origin: string, up: boolean, reason: string | undefined) => void,
+  onPermitFree: () => void,
 ): Map<string, Route> {
   const gates = new Map<string, AppGate>();
   const byTopic = new Map<string, Route>();
@@ -57,7 +108,7 @@ export function buildRoutes(
       gate = new AppGate({ url, onChange: (up, reason) => onAppChange(url.origin, up, reason) });
       gates.set(url.origin, gate);
     }
-    byTopic.set(config.topic, new Route(config, gate, metrics));
+    byTopic.set(config.topic, new Route(config, gate, metrics, maxInFlight, onPermitFree));
   }
   return byTopic;
 }

@@ -32,6 +32,12 @@ export interface SchedulerOptions<T extends Schedulable> {
   readonly drained?: (tp: TopicPartition) => void;
 }
 
+/** A route's concurrency, as the scheduler sees it (delivery/concurrency.ts Permits). */
+export interface PermitGate {
+  tryAcquire(): boolean;
+  release(): void;
+}
+
 /** A FIFO with O(1) push and shift that reuses its array. */
 class Fifo<T> {
   private items: Array<T | undefined> = [];
@@ -90,7 +96,11 @@ export class PartitionQueue<T> {
   backpressured = false;
   /** The partition was removed (or replaced): late finishes of its records change nothing. */
   removed = false;
-  constructor(readonly tp: TopicPartition) {}
+  constructor(
+    readonly tp: TopicPartition,
+    /** Whether a record of this partition may start now (its route's concurrency); takes the permit when it may. */
+    readonly permit: PermitGate | undefined,
+  ) {}
 }
 
 export class Scheduler<T extends Schedulable> {
@@ -109,8 +119,8 @@ export class Scheduler<T extends Schedulable> {
   constructor(private readonly options: SchedulerOptions<T>) {}
 
   /** Starts scheduling a partition; returns its queue, the handle for every other call. */
-  addPartition(tp: TopicPartition): PartitionQueue<T> {
-    const queue = new PartitionQueue<T>(tp);
+  addPartition(tp: TopicPartition, permit?: PermitGate): PartitionQueue<T> {
+    const queue = new PartitionQueue<T>(tp, permit);
     const previous = this.queues.get(tpKey(tp));
     if (previous) this.removePartition(previous);
     this.queues.set(tpKey(tp), queue);
@@ -244,6 +254,8 @@ export class Scheduler<T extends Schedulable> {
   }
 
   private startOne(queue: PartitionQueue<T>): boolean {
+    const ready = this.options.ordering === 'unordered' ? queue.unordered.length : queue.ready.length;
+    if (ready === 0 || (queue.permit && !queue.permit.tryAcquire())) return false;
     let item: T | undefined;
     let lane: Lane<T> | undefined;
     if (this.options.ordering === 'unordered') {
@@ -252,7 +264,10 @@ export class Scheduler<T extends Schedulable> {
       lane = queue.ready.shift();
       item = lane?.waiting.shift();
     }
-    if (item === undefined) return false;
+    if (item === undefined) {
+      queue.permit?.release();
+      return false;
+    }
     if (lane) lane.busy = true;
     queue.length--;
     this.waiting--;

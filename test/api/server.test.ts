@@ -30,6 +30,19 @@ function operations(overrides: Partial<Operations> = {}): Operations & { calls: 
       { topic: 'orders', partition: 0, state: 'active', inFlight: 1, queued: 3, oldestInFlightMs: 12, pausedReason: null, pausedReasons: [] },
       { topic: 'orders', partition: 1, state: 'paused', inFlight: 0, queued: 0, oldestInFlightMs: null, pausedReason: 'admin', pausedReasons: ['admin'] },
     ],
+    routes: () => [
+      {
+        topic: 'orders',
+        url: 'http://app:3000/orders',
+        state: 'app_misrouted',
+        concurrencyLimit: 1,
+        pushing: 1,
+        started: 2,
+        since: '2026-11-26T00:00:00.000Z',
+        status: 307,
+        location: 'http://app:3000/orders/',
+      },
+    ],
     rebalances: () => ({
       events: [{ at: '2026-11-26T00:00:00.000Z', type: 'assign', partitions: [{ topic: 'orders', partition: 0 }] }],
       counts: { assign: 1, revoke: 0, lost: 0 },

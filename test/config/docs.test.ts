@@ -23,7 +23,7 @@ describe('courier --help (configuration part)', () => {
   });
 
   it('gives the default, the accepted range and where else a setting may be written', () => {
-    expect(lineOf('COURIER_MAX_ATTEMPTS')).toMatch(/\[default 5; 1–1000; also per route\]$/);
+    expect(lineOf('COURIER_MAX_ATTEMPTS')).toMatch(/\[default 8; 1–1000; also per route\]$/);
     expect(lineOf('COURIER_LOG_LEVEL')).toContain('info (default) | debug');
     expect(lineOf('COURIER_GROUP_ID')).toMatch(/\[required\]$/);
     expect(lineOf('COURIER_APP_TOKEN')).toContain('or COURIER_APP_TOKEN_FILE');

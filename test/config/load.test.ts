@@ -11,10 +11,13 @@ describe('loadConfig: minimal environment and defaults', () => {
       {
         topic: 'orders',
         targetUrl: 'http://localhost:3000/events',
-        maxAttempts: 5,
-        retryInitialMs: 200,
-        retryMaxMs: 30_000,
-        requestTimeoutMs: 30_000,
+        maxAttempts: 8,
+        retryInitialMs: 1000,
+        retryMaxMs: 20_000,
+        requestTimeoutMs: 15_000,
+        retryAfterMaxMs: 3_600_000,
+        outageAfterMs: 30_000,
+        ackStatuses: [],
         dlqTopic: 'orders.dlq',
       },
     ]);

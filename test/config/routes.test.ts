@@ -4,11 +4,11 @@ import { BASE, load, problemsOf, reader, settingsOf } from './helpers.js';
 
 describe('loadConfig: retry budget vs max.poll.interval.ms', () => {
   it('rejects a retry budget that does not fit in max.poll.interval.ms', () => {
-    // 10 × 30000 + 9 × 30000 = 570000 ≥ 300000
+    // 10 × 15000 + 9 × 20000 = 330000 ≥ 300000
     const problems = problemsOf({ ...BASE, COURIER_MAX_ATTEMPTS: '10' });
     expect(problems).toHaveLength(1);
     expect(problems[0]!.setting).toContain('retry budget');
-    expect(problems[0]!.problem).toContain('570000');
+    expect(problems[0]!.problem).toContain('330000');
     expect(problems[0]!.problem).toContain('300000');
   });
 
@@ -16,9 +16,9 @@ describe('loadConfig: retry budget vs max.poll.interval.ms', () => {
     expect(load({ ...BASE, COURIER_MAX_ATTEMPTS: '10', KAFKA_MAX_POLL_INTERVAL_MS: '600000' }).consumer['max.poll.interval.ms']).toBe('600000');
   });
 
-  it('rejects a budget exactly equal to max.poll.interval.ms (5 × 30000 + 4 × 30000 = 270000)', () => {
-    expect(problemsOf({ ...BASE, KAFKA_MAX_POLL_INTERVAL_MS: '270000' })[0]!.setting).toContain('retry budget');
-    expect(load({ ...BASE, KAFKA_MAX_POLL_INTERVAL_MS: '270001' }).routes).toHaveLength(1);
+  it('rejects a budget exactly equal to max.poll.interval.ms (the defaults: 8 × 15000 + 7 × 20000 = 260000)', () => {
+    expect(problemsOf({ ...BASE, KAFKA_MAX_POLL_INTERVAL_MS: '260000' })[0]!.setting).toContain('retry budget');
+    expect(load({ ...BASE, KAFKA_MAX_POLL_INTERVAL_MS: '260001' }).routes).toHaveLength(1);
   });
 
   it('rejects a non-numeric max.poll.interval.ms', () => {
@@ -55,7 +55,18 @@ describe('loadConfig: per-route settings in the file', () => {
   const withRoute = (fields: string) => reader({ 'c.yaml': `groupId: g\nroutes:\n  - topic: orders\n    url: http://app/x\n${fields}` });
 
   it('allows topic, url and the settings declared per route', () => {
-    expect(ROUTE_KEYS).toEqual(['topic', 'url', 'maxAttempts', 'retryInitialMs', 'retryMaxMs', 'requestTimeoutMs', 'dlqTopic']);
+    expect(ROUTE_KEYS).toEqual([
+      'topic',
+      'url',
+      'maxAttempts',
+      'retryInitialMs',
+      'retryMaxMs',
+      'requestTimeoutMs',
+      'retryAfterMaxMs',
+      'outageAfterMs',
+      'ackStatuses',
+      'dlqTopic',
+    ]);
   });
 
   it('rejects routes[].maxAttempts over 1000 exactly as COURIER_MAX_ATTEMPTS, at the route', () => {
@@ -82,7 +93,7 @@ describe('loadConfig: per-route settings in the file', () => {
   });
 
   it('takes the top-level value for what a route does not set, and the route value over it', () => {
-    const [route] = load({ COURIER_CONFIG: 'c.yaml', COURIER_MAX_ATTEMPTS: '3', COURIER_RETRY_MAX_MS: '900' }, withRoute('    retryMaxMs: 1000\n')).routes;
-    expect(route).toMatchObject({ maxAttempts: 3, retryMaxMs: 1000 });
+    const [route] = load({ COURIER_CONFIG: 'c.yaml', COURIER_MAX_ATTEMPTS: '3', COURIER_RETRY_MAX_MS: '1500' }, withRoute('    retryMaxMs: 2000\n')).routes;
+    expect(route).toMatchObject({ maxAttempts: 3, retryMaxMs: 2000 });
   });
 });

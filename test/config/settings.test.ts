@@ -39,7 +39,7 @@ describe('the setting declarations', () => {
   );
 
   it('give DEFAULTS from the declarations', () => {
-    expect(DEFAULTS).toMatchObject({ port: 8080, maxAttempts: 5, commitEvery: 1000, dlqTopic: '{topic}.dlq', ordering: 'partition' });
+    expect(DEFAULTS).toMatchObject({ port: 8080, maxAttempts: 8, commitEvery: 1000, dlqTopic: '{topic}.dlq', ordering: 'partition' });
     expect(Object.keys(DEFAULTS)).toEqual(SETTINGS.filter((setting) => 'default' in setting).map((setting) => setting.key));
   });
 

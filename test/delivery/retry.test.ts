@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoff, decideRetry, nextDelay, parseRetryAfter } from '../../src/delivery/retry.js';
+import { backoff, decideRetry, nextDelay, overloadDelay, parseRetryAfter } from '../../src/delivery/retry.js';
 
 const NOW = Date.parse('2025-01-15T12:00:00.000Z');
 const policy = { initialMs: 200, maxMs: 30_000 };
@@ -139,5 +139,40 @@ describe('decideRetry: whether, how long, give up', () => {
   it('honours Retry-After in the delay while attempts remain', () => {
     expect(decideRetry(1, 5, policy, '4', NOW, fixed(0.5))).toEqual({ retry: true, delayMs: 4000 });
     expect(decideRetry(5, 5, policy, '4', NOW, fixed(0.5))).toEqual({ retry: false });
+  });
+});
+
+describe('backoff with equal jitter (record pushes)', () => {
+  it('waits between half the ceiling and the ceiling, so n waits add up to at least half the ceilings (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (failures, random) => {
+        const policy = { initialMs: 1000, maxMs: 20_000, jitter: 'equal' } as const;
+        const ceiling = Math.min(20_000, 1000 * 2 ** (failures - 1));
+        const delay = backoff(failures, policy, () => random);
+        expect(delay).toBeGreaterThanOrEqual(Math.floor(ceiling / 2));
+        expect(delay).toBeLessThanOrEqual(ceiling);
+      }),
+    );
+  });
+
+  it('with the default settings, 7 waits take at least 35.5 s: longer than the 30 s outage window', () => {
+    const policy = { initialMs: 1000, maxMs: 20_000, jitter: 'equal' } as const;
+    let floor = 0;
+    for (let failures = 1; failures <= 7; failures++) floor += backoff(failures, policy, () => 0);
+    expect(floor).toBe(35_500);
+  });
+});
+
+describe('overloadDelay: Retry-After on 429/503, never an attempt', () => {
+  it('honours Retry-After (seconds or date) up to retryAfterMaxMs, far beyond the failure backoff cap', () => {
+    expect(overloadDelay('2', 1, policy, 3_600_000, NOW, fixed(0.5))).toBe(2000);
+    expect(overloadDelay('600', 1, policy, 3_600_000, NOW, fixed(0.5))).toBe(600_000);
+    expect(overloadDelay('7200', 1, policy, 3_600_000, NOW, fixed(0.5))).toBe(3_600_000);
+    expect(overloadDelay(new Date(NOW + 90_000).toUTCString(), 1, policy, 3_600_000, NOW, fixed(0.5))).toBe(90_000);
+  });
+
+  it('backs off by the overloads in a row when there is no valid Retry-After', () => {
+    expect(overloadDelay(undefined, 3, policy, 3_600_000, NOW, fixed(0.5))).toBe(backoff(3, policy, fixed(0.5)));
+    expect(overloadDelay('soon', 1, policy, 3_600_000, NOW, fixed(0.5))).toBe(backoff(1, policy, fixed(0.5)));
   });
 });

@@ -65,8 +65,8 @@ const reasonCodes = (pipeline: Pipeline) => pipeline.operator.notReadyReasons().
 
 // ---- 1. property ---------------------------------------------------------------------------------
 
-type Kind = '200' | '500' | '400' | '503' | 'timeout' | 'lost';
-const KINDS: readonly Kind[] = ['200', '500', '400', '503', 'timeout', 'lost'];
+type Kind = '200' | '500' | '400' | '503' | '429' | 'timeout' | 'lost';
+const KINDS: readonly Kind[] = ['200', '500', '400', '503', '429', 'timeout', 'lost'];
 
 function resultOf(kind: Kind): AttemptResult {
   switch (kind) {
@@ -77,7 +77,9 @@ function resultOf(kind: Kind): AttemptResult {
     case '400':
       return { kind: 'response', status: 400 };
     case '503':
-      return { kind: 'response', status: 503, retryAfter: '0' };
+      return { kind: 'response', status: 503 };
+    case '429':
+      return { kind: 'response', status: 429, retryAfter: '0' };
     case 'timeout':
       return { kind: 'timeout' };
     case 'lost':
@@ -85,14 +87,20 @@ function resultOf(kind: Kind): AttemptResult {
   }
 }
 
-/** What the A2 table says must happen to a record given its scripted answers. */
-function expectedFate(outcomes: readonly Kind[], maxAttempts: number): { attempts: number; dlq: string | null } {
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const kind = outcomes[attempt - 1] as Kind;
-    if (kind === '200') return { attempts: attempt, dlq: null };
-    if (kind === '400') return { attempts: attempt, dlq: 'rejected_by_app' };
+/**
+ * What the A2 (v2) table says must happen to a record given its scripted answers (500 after the
+ * script): how many pushes, how many of them counted as attempts, and the DLQ reason. An overload
+ * (429) is never an attempt.
+ */
+function expectedFate(outcomes: readonly Kind[], maxAttempts: number): { pushes: number; attempts: number; dlq: string | null } {
+  let failures = 0;
+  for (let push = 1; ; push++) {
+    const kind = outcomes[push - 1] ?? '500';
+    if (kind === '200') return { pushes: push, attempts: failures + 1, dlq: null };
+    if (kind === '400') return { pushes: push, attempts: failures + 1, dlq: 'rejected_by_app' };
+    if (kind === '429') continue;
+    if (++failures >= maxAttempts) return { pushes: push, attempts: failures, dlq: 'retries_exhausted' };
   }
-  return { attempts: maxAttempts, dlq: 'retries_exhausted' };
 }
 
 const MAX_ATTEMPTS_LIMIT = 4;
@@ -198,14 +206,14 @@ describe('Pipeline: the delivery promise (property)', () => {
           // (c) ends one past the last record.
           expect(source.committed(tp)).toBe(last + 1);
         }
-        // (d) each record: the scripted number of attempts, numbered 1..n, and the right DLQ reason.
+        // (d) each record: the scripted number of pushes, numbered 1..n, and the right DLQ reason and attempts.
         for (const r of records) {
           const fate = expectedFate(r.outcomes, maxAttempts);
           const calls = pusher.callsOf(r.partition, r.offset);
           expect(
             calls.map((c) => c.attempt),
             `attempts of ${at(r)}`,
-          ).toEqual(Array.from({ length: fate.attempts }, (_, i) => i + 1));
+          ).toEqual(Array.from({ length: fate.pushes }, (_, i) => i + 1));
           const writes = h.dlq.writes.filter((w) => at(w.record) === at(r));
           if (fate.dlq === null) expect(writes, `DLQ writes of ${at(r)}`).toEqual([]);
           else {
