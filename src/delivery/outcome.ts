@@ -3,13 +3,22 @@
  * that decides whether a record is acknowledged, retried, dead-lettered or held is here alone.
  */
 export type AttemptResult =
-  | { readonly kind: 'response'; readonly status: number; readonly retryAfter?: string | undefined }
+  | {
+      readonly kind: 'response';
+      readonly status: number;
+      readonly retryAfter?: string | undefined;
+      /** Non-2xx only: the first APP_RESPONSE_MAX_BYTES of the answer body, for the DLQ; absent when empty. */
+      readonly body?: Buffer;
+    }
   /** No answer within the per-attempt timeout; the request may have reached the app. */
   | { readonly kind: 'timeout' }
   /** Nothing reached the app: connection refused, DNS failure, no route, connect timeout. */
   | { readonly kind: 'unreachable'; readonly code: string }
   /** The connection died after the request was (at least partly) sent. */
   | { readonly kind: 'connection-lost'; readonly code: string };
+
+/** How much of a non-2xx answer body a push keeps: the DLQ's `app_response` (DESIGN A2). */
+export const APP_RESPONSE_MAX_BYTES = 1024;
 
 export type Outcome =
   /** 2xx: the offset may be committed. */
