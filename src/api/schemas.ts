@@ -168,9 +168,15 @@ export const WEBHOOKS = {
         '403': { description: 'as 401' },
         '408': { description: 'retried with backoff' },
         '429': { description: 'retried with backoff, honouring Retry-After (seconds or HTTP-date), capped at COURIER_RETRY_MAX_MS' },
-        '4XX': { description: 'any other 4xx: dead-lettered at once (error_type rejected_by_app)' },
-        '3XX': { description: 'not followed: dead-lettered at once' },
-        '5XX': { description: 'retried with backoff; after COURIER_MAX_ATTEMPTS dead-lettered (error_type retries_exhausted)' },
+        '4XX': {
+          description:
+            'any other 4xx: dead-lettered at once (error_type rejected_by_app). The first 1 KiB of the answer body goes with the DLQ record: ' +
+            'header app_response (UTF-8 text, else base64: and the base64 of the bytes; configured secrets replaced by [REDACTED]), quoted in error_message',
+        },
+        '3XX': { description: 'not followed: dead-lettered at once, with the answer body as for 4XX' },
+        '5XX': {
+          description: 'retried with backoff; after COURIER_MAX_ATTEMPTS dead-lettered (error_type retries_exhausted), with the last answer body as for 4XX',
+        },
       },
     },
   },

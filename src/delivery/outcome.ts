@@ -9,6 +9,8 @@ export type AttemptResult =
       readonly retryAfter?: string | undefined;
       /** Where a 3xx points (never followed; reported so the operator can fix the URL). */
       readonly location?: string | undefined;
+      /** Non-2xx only: the first APP_RESPONSE_MAX_BYTES of the answer body, for the DLQ; absent when empty. */
+      readonly body?: Buffer;
     }
   /** No answer within the per-attempt timeout; the request may have reached the app. */
   | { readonly kind: 'timeout' }
@@ -16,6 +18,9 @@ export type AttemptResult =
   | { readonly kind: 'unreachable'; readonly code: string }
   /** The connection died after the request was (at least partly) sent. */
   | { readonly kind: 'connection-lost'; readonly code: string };
+
+/** How much of a non-2xx answer body a push keeps: the DLQ's `app_response` (DESIGN A2). */
+export const APP_RESPONSE_MAX_BYTES = 1024;
 
 /**
  * What an answer means (DESIGN A2, v2). Only `failure` costs the record an attempt; `overload`,

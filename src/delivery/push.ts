@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { Agent, type Dispatcher } from 'undici';
 import type { KafkaRecord } from '../record.js';
-import { type AttemptResult, isUnreachableCode } from './outcome.js';
+import { APP_RESPONSE_MAX_BYTES, type AttemptResult, isUnreachableCode } from './outcome.js';
 
 /**
  * One push attempt: the A2 request (headers built once per record) sent through an undici Agent
@@ -206,9 +206,10 @@ export interface PusherOptions {
 const MAX_DRAINED_BODY = 64 * 1024;
 
 /**
- * One attempt as an undici dispatch handler. Courier only needs the status and Retry-After, so the
- * answer is not turned into a stream (`request()` builds a Readable and an async resource for every
- * call, which showed in profiles): the body is counted and dropped as it arrives.
+ * One attempt as an undici dispatch handler. Courier only needs the status, Retry-After and, for the
+ * DLQ, the start of a non-2xx body, so the answer is not turned into a stream (`request()` builds a
+ * Readable and an async resource for every call, which showed in profiles): the body is counted and
+ * dropped as it arrives. A 2xx body is never copied, so the hot path allocates nothing for it.
  */
 class AttemptHandler implements Dispatcher.DispatchHandler {
   private status = 0;
@@ -216,6 +217,10 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   private location: string | undefined;
   private bodyBytes = 0;
   private tooLong = false;
+  /** Whether this answer's body is worth keeping: non-2xx ones can end in the DLQ. */
+  private keep = false;
+  private kept: Buffer | undefined;
+  private keptBytes = 0;
 
   constructor(private readonly settle: (result: AttemptResult) => void) {}
 
@@ -223,6 +228,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     this.status = statusCode;
+    this.keep = statusCode < 200 || statusCode >= 300;
     const retryAfter = headers['retry-after'];
     this.retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
     if (statusCode >= 300 && statusCode < 400) {
@@ -232,6 +238,11 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.keep && this.keptBytes < APP_RESPONSE_MAX_BYTES && chunk.length > 0) {
+      // Unpooled: a kept body can live until the DLQ write and should not pin an 8 KiB pool slab.
+      this.kept ??= Buffer.allocUnsafeSlow(APP_RESPONSE_MAX_BYTES);
+      this.keptBytes += chunk.copy(this.kept, this.keptBytes);
+    }
     this.bodyBytes += chunk.length;
     if (this.bodyBytes > MAX_DRAINED_BODY && !this.tooLong) {
       // The answer is known; reading megabytes of it to keep the socket is not worth it.
@@ -241,24 +252,25 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.settle(this.answer());
-  }
-
-  private answer(): AttemptResult {
-    return this.location === undefined
-      ? { kind: 'response', status: this.status, retryAfter: this.retryAfter }
-      : { kind: 'response', status: this.status, retryAfter: this.retryAfter, location: this.location };
+    this.settle(this.response());
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.tooLong) {
-      this.settle(this.answer());
+      this.settle(this.response());
       return;
     }
     const code = errorCode(error);
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') this.settle({ kind: 'timeout' });
     else if (isUnreachableCode(code)) this.settle({ kind: 'unreachable', code });
     else this.settle({ kind: 'connection-lost', code });
+  }
+
+  private response(): AttemptResult {
+    const { status, retryAfter, kept, location } = this;
+    // Extra fields only on non-2xx answers: a 2xx result keeps one shape.
+    if (kept === undefined && location === undefined) return { kind: 'response', status, retryAfter };
+    return { kind: 'response', status, retryAfter, location, body: kept?.subarray(0, this.keptBytes) };
   }
 }
 

@@ -11,6 +11,8 @@ export interface DeadLetterReason {
   readonly errorType: string;
   readonly errorMessage: string;
   readonly httpStatus?: number | undefined;
+  /** The app's answer body, redacted, as app-response.ts formats it; absent when there was none. */
+  readonly appResponse?: string | undefined;
   readonly attempts: number;
   readonly failedAt: Date;
 }
@@ -29,6 +31,7 @@ export function deadLetterHeaders(record: KafkaRecord, reason: DeadLetterReason,
   add('error_message', reason.errorMessage);
   add('failed_at', reason.failedAt.toISOString());
   if (reason.httpStatus !== undefined) add('http_status', String(reason.httpStatus));
+  if (reason.appResponse !== undefined) add('app_response', reason.appResponse);
   add('attempts', String(reason.attempts));
   if (valueOmitted) add('dlq_value_omitted', 'too_large');
   return headers;

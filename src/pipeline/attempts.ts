@@ -5,6 +5,7 @@ import { type AttemptResult, classify, resultLabel } from '../delivery/outcome.j
 import { attemptHeaders, type PushSettings, preparePush } from '../delivery/push.js';
 import { backoff, decideRetry, overloadDelay } from '../delivery/retry.js';
 import { errorMessage } from '../errors.js';
+import { type BodyRedactor, createBodyRedactor, describeAnswer } from '../kafka/app-response.js';
 import type { DeadLetterReason } from '../kafka/dlq.js';
 import type { Metrics } from '../metrics.js';
 import type { RecordTicket } from '../offsets/tracker.js';
@@ -41,9 +42,12 @@ type Verdict = { readonly kind: 'ack' } | { readonly kind: 'dead-letter'; readon
  */
 export class Attempts {
   private readonly pushSettings: PushSettings;
+  /** The app's answer body reaches the DLQ redacted like the logs. */
+  private readonly redactBody: BodyRedactor;
 
   constructor(private readonly deps: AttemptsDeps) {
     this.pushSettings = { appToken: deps.config.appToken, signingKeys: deps.config.signingKeys };
+    this.redactBody = createBodyRedactor(deps.config.secrets);
   }
 
   async settle(delivery: Delivery): Promise<Settlement> {
@@ -139,7 +143,7 @@ export class Attempts {
             await wait(backoff(++holds, route.policy), route.health.nextSuccess());
             continue;
           case 'rejected':
-            return { kind: 'dead-letter', reason: deadLetterReason('rejected_by_app', result, attempt) };
+            return { kind: 'dead-letter', reason: deadLetterReason('rejected_by_app', result, attempt, this.redactBody) };
           case 'failure': {
             // Cancelled by our own shutdown: not the app's failure, never a DLQ write.
             if (this.deps.pushesAborted()) return { kind: 'abandoned' };
@@ -151,7 +155,7 @@ export class Attempts {
             }
             const retryAfter = result.kind === 'response' ? result.retryAfter : undefined;
             const decision = decideRetry(attempt, route.config.maxAttempts, route.policy, retryAfter, now);
-            if (!decision.retry) return { kind: 'dead-letter', reason: deadLetterReason('retries_exhausted', result, attempt) };
+            if (!decision.retry) return { kind: 'dead-letter', reason: deadLetterReason('retries_exhausted', result, attempt, this.redactBody) };
             this.deps.logger.debug(
               { topic: record.topic, partition: record.partition, offset: record.offset, attempt, reason: outcome.reason, delay: decision.delayMs },
               'retrying',
@@ -207,14 +211,19 @@ export class Attempts {
   }
 }
 
-function deadLetterReason(errorType: string, result: AttemptResult, attempts: number): DeadLetterReason {
-  const httpStatus = result.kind === 'response' ? result.status : undefined;
-  const last =
-    result.kind === 'response'
-      ? `app answered HTTP ${result.status}`
-      : result.kind === 'timeout'
-        ? 'no answer within the request timeout'
-        : `connection lost (${result.code})`;
+/** The last attempt decides the reason: an HTTP answer brings its status and the app's own words. */
+function deadLetterReason(errorType: string, result: AttemptResult, attempts: number, redactBody: BodyRedactor): DeadLetterReason {
+  let last: string;
+  let httpStatus: number | undefined;
+  let appResponse: string | undefined;
+  if (result.kind === 'response') {
+    const answer = describeAnswer(result.status, result.body, redactBody);
+    last = answer.message;
+    httpStatus = result.status;
+    appResponse = answer.appResponse;
+  } else {
+    last = result.kind === 'timeout' ? 'no answer within the request timeout' : `connection lost (${result.code})`;
+  }
   const errorMessage = errorType === 'retries_exhausted' ? `${attempts} attempts failed; last: ${last}` : last;
-  return { errorType, errorMessage, httpStatus, attempts, failedAt: new Date() };
+  return { errorType, errorMessage, httpStatus, appResponse, attempts, failedAt: new Date() };
 }

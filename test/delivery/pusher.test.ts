@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { APP_RESPONSE_MAX_BYTES } from '../../src/delivery/outcome.js';
 import { Pusher } from '../../src/delivery/push.js';
 import { until } from '../helpers/fakes.js';
 
@@ -54,7 +55,7 @@ describe('Pusher', () => {
   it('reports Retry-After with the status', async () => {
     const url = await app((_req, _body, res) => res.writeHead(503, { 'retry-after': '7' }).end('busy'));
     pusher = new Pusher({ connections: 1 });
-    expect(await pusher.push(url, {}, Buffer.from('x'), 5000)).toEqual({ kind: 'response', status: 503, retryAfter: '7' });
+    expect(await pusher.push(url, {}, Buffer.from('x'), 5000)).toEqual({ kind: 'response', status: 503, retryAfter: '7', body: Buffer.from('busy') });
   });
 
   it('keeps one connection for consecutive pushes (keep-alive, answer bodies drained)', async () => {
@@ -76,10 +77,71 @@ describe('Pusher', () => {
       res.end(Buffer.alloc(1024 * 1024, 0x61));
     });
     pusher = new Pusher({ connections: 1 });
-    expect(await pusher.push(url, {}, Buffer.from('x'), 5000)).toMatchObject({ kind: 'response', status: 422 });
+    const first = await pusher.push(url, {}, Buffer.from('x'), 5000);
+    expect(first).toMatchObject({ kind: 'response', status: 422 });
+    // The first KiB is kept even though the rest is never read.
+    expect(first.kind === 'response' && first.body).toEqual(Buffer.alloc(APP_RESPONSE_MAX_BYTES, 0x61));
     expect(await pusher.push(url, {}, Buffer.from('y'), 5000)).toMatchObject({ kind: 'response', status: 422 });
     expect(ports).toHaveLength(2);
     expect(ports[0]).not.toBe(ports[1]);
+  });
+
+  it('keeps the body of a 4xx answer for the DLQ', async () => {
+    const url = await app((_req, _body, res) => res.writeHead(422, { 'content-type': 'application/json' }).end('{"error":"missing field amount"}'));
+    pusher = new Pusher({ connections: 1 });
+    expect(await pusher.push(url, {}, Buffer.from('x'), 5000)).toEqual({
+      kind: 'response',
+      status: 422,
+      retryAfter: undefined,
+      body: Buffer.from('{"error":"missing field amount"}'),
+    });
+  });
+
+  it('keeps the body of a 5xx answer with its Retry-After, and leaves body out when the answer has none', async () => {
+    const answers: Array<[number, string]> = [
+      [503, 'overloaded, try later'],
+      [500, ''],
+    ];
+    const url = await app((_req, _body, res) => {
+      const [status, text] = answers.shift()!;
+      res.writeHead(status, { 'retry-after': '3' }).end(text);
+    });
+    pusher = new Pusher({ connections: 1 });
+    expect(await pusher.push(url, {}, Buffer.from('x'), 5000)).toEqual({
+      kind: 'response',
+      status: 503,
+      retryAfter: '3',
+      body: Buffer.from('overloaded, try later'),
+    });
+    const empty = await pusher.push(url, {}, Buffer.from('y'), 5000);
+    expect(empty).toEqual({ kind: 'response', status: 500, retryAfter: '3' });
+    expect('body' in empty).toBe(false);
+  });
+
+  it('keeps only the first KiB of a longer body written in pieces, and still drains the rest to keep the socket', async () => {
+    const ports = new Set<number>();
+    const url = await app((req, _body, res) => {
+      ports.add(req.socket.remotePort ?? 0);
+      res.writeHead(400);
+      res.write('a'.repeat(600));
+      res.write('b'.repeat(600));
+      res.end('c'.repeat(10_000));
+    });
+    pusher = new Pusher({ connections: 1 });
+    for (let i = 0; i < 3; i++) {
+      const result = await pusher.push(url, {}, Buffer.from(String(i)), 5000);
+      expect(result).toMatchObject({ kind: 'response', status: 400 });
+      expect(result.kind === 'response' && result.body?.toString()).toBe('a'.repeat(600) + 'b'.repeat(APP_RESPONSE_MAX_BYTES - 600));
+    }
+    expect(ports.size).toBe(1);
+  });
+
+  it('keeps nothing of a 2xx body (the hot path copies no answer bytes)', async () => {
+    const url = await app((_req, _body, res) => res.writeHead(200).end('{"ok":true}'.repeat(200)));
+    pusher = new Pusher({ connections: 1 });
+    const result = await pusher.push(url, {}, Buffer.from('x'), 5000);
+    expect(result).toEqual({ kind: 'response', status: 200, retryAfter: undefined });
+    expect('body' in result).toBe(false);
   });
 
   it('reports a timeout when no answer comes within the attempt timeout', async () => {

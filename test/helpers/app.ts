@@ -20,6 +20,8 @@ export interface Receipt {
 export interface Answer {
   status: number;
   headers?: Record<string, string>;
+  /** The answer body (none when absent). */
+  body?: string | Buffer;
   /** Hold the answer this long. */
   delayMs?: number;
   /** Destroy the socket instead of answering. */
@@ -65,7 +67,7 @@ export class TestApp {
           req.socket.destroy();
         } else {
           res.writeHead(answer.status, answer.headers);
-          res.end();
+          res.end(answer.body);
         }
         // An answer written to a connection the client already gave up on never reached it.
         receipt.answer = clientGone || res.destroyed ? { status: 0, drop: true } : answer;

@@ -63,14 +63,52 @@ describe('delivery against a real broker', () => {
     expect(headerOf(dead!, 'original_partition')).toBe('0');
     expect(headerOf(dead!, 'original_offset')).toBe('0');
     expect(headerOf(dead!, 'error_type')).toBe('rejected_by_app');
-    expect(headerOf(dead!, 'error_message')).toContain('400');
+    expect(headerOf(dead!, 'error_message')).toBe('app answered HTTP 400');
+    expect(headerOf(dead!, 'app_response')).toBeUndefined();
     expect(headerOf(dead!, 'http_status')).toBe('400');
     expect(headerOf(dead!, 'attempts')).toBe('1');
     expect(new Date(headerOf(dead!, 'failed_at') ?? '').toISOString()).toBe(headerOf(dead!, 'failed_at'));
   });
 
+  it("dead-letters a 400 with the app's JSON reason in app_response and error_message, secrets redacted", async () => {
+    const token = 'integration-app-token-7d1e';
+    const reason = '{"error":"missing field amount"}';
+    const { topic, courier, committedAtEnd } = await scenario({
+      partitions: 1,
+      env: { COURIER_APP_TOKEN: token },
+      handler: (r) => {
+        const value = r.body.toString();
+        if (value === 'bad') return { status: 400, headers: { 'content-type': 'application/json' }, body: reason };
+        // An app that echoes the request's credentials in its error must not put them in the DLQ.
+        if (value === 'leaky') return { status: 422, body: `{"error":"rejected","authorization":"${r.headers.authorization}"}` };
+        return { status: 200, body: 'ignored' };
+      },
+    });
+    await produce(bootstrap, topic, [
+      { key: 'k1', value: 'bad' },
+      { key: 'k2', value: 'leaky' },
+      { key: 'k3', value: 'good' },
+    ]);
+    courier().start();
+    await waitFor('committed offsets at the end', () => committedAtEnd());
+    const dead = await readAll(bootstrap, `${topic}.dlq`);
+    expect(dead.map((r) => r.value?.toString())).toEqual(['bad', 'leaky']);
+    const [bad, leaky] = dead;
+    expect(headerOf(bad!, 'error_type')).toBe('rejected_by_app');
+    expect(headerOf(bad!, 'http_status')).toBe('400');
+    expect(headerOf(bad!, 'app_response')).toBe(reason);
+    expect(headerOf(bad!, 'error_message')).toBe(`app answered HTTP 400: ${reason}`);
+    expect(headerOf(leaky!, 'app_response')).toBe('{"error":"rejected","authorization":"Bearer [REDACTED]"}');
+    expect(headerOf(leaky!, 'error_message')).toContain('Bearer [REDACTED]');
+    for (const record of dead) for (const [, value] of record.headers) expect(value.toString('latin1')).not.toContain(token);
+  });
+
   it('dead-letters an always-503 record after COURIER_MAX_ATTEMPTS', async () => {
-    const { topic, app, courier, committedAtEnd } = await scenario({ partitions: 1, handler: () => ({ status: 503 }), env: { COURIER_MAX_ATTEMPTS: '4' } });
+    const { topic, app, courier, committedAtEnd } = await scenario({
+      partitions: 1,
+      handler: (r) => ({ status: 503, body: `down for maintenance (attempt ${r.attempt})` }),
+      env: { COURIER_MAX_ATTEMPTS: '4' },
+    });
     await produce(bootstrap, topic, [{ key: 'p', value: 'poison' }]);
     courier().start();
     await waitFor('committed offset after the DLQ write', () => committedAtEnd());
@@ -80,5 +118,8 @@ describe('delivery against a real broker', () => {
     expect(headerOf(dead[0]!, 'error_type')).toBe('retries_exhausted');
     expect(headerOf(dead[0]!, 'http_status')).toBe('503');
     expect(headerOf(dead[0]!, 'attempts')).toBe('4');
+    // The last answer's body, not an earlier one's.
+    expect(headerOf(dead[0]!, 'app_response')).toBe('down for maintenance (attempt 4)');
+    expect(headerOf(dead[0]!, 'error_message')).toBe('4 attempts failed; last: app answered HTTP 503: down for maintenance (attempt 4)');
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createBodyRedactor, describeAnswer } from '../../src/kafka/app-response.js';
 import { type DeadLetterReason, deadLetterHeaders } from '../../src/kafka/dlq.js';
 import type { KafkaRecord } from '../../src/record.js';
 
@@ -82,6 +83,67 @@ describe('deadLetterHeaders (DESIGN A3)', () => {
     const out = flatten(deadLetterHeaders({ ...record, headers: [] }, { ...reason, errorMessage: 'réponse: 422 ✗' }));
     expect(out[0]![0]).toBe('original_topic');
     expect(out.find(([n]) => n === 'error_message')![1].toString('utf8')).toBe('réponse: 422 ✗');
+  });
+
+  it('adds app_response after http_status when the app answered with a body, and leaves it out otherwise', () => {
+    const out = flatten(deadLetterHeaders(record, { ...reason, appResponse: '{"error":"missing field amount"}' }));
+    expect(out.slice(3).map(([n]) => n)).toEqual([
+      'original_topic',
+      'original_partition',
+      'original_offset',
+      'error_type',
+      'error_message',
+      'failed_at',
+      'http_status',
+      'app_response',
+      'attempts',
+    ]);
+    expect(out.find(([n]) => n === 'app_response')![1].toString('utf8')).toBe('{"error":"missing field amount"}');
+    expect(flatten(deadLetterHeaders(record, reason)).map(([n]) => n)).not.toContain('app_response');
+  });
+
+  describe('with the app answer as the pipeline describes it', () => {
+    const SECRET = 'courier-app-token-5f2c';
+    const headersFor = (status: number, body: Buffer) => {
+      const answer = describeAnswer(status, body, createBodyRedactor([SECRET]));
+      const out = flatten(deadLetterHeaders(record, { ...reason, httpStatus: status, errorMessage: answer.message, appResponse: answer.appResponse }));
+      return Object.fromEntries(out.slice(3).map(([n, v]) => [n, v]));
+    };
+
+    it('carries a UTF-8 body byte for byte and quotes it in error_message', () => {
+      const body = Buffer.from('{"error":"montant manquant ✗"}');
+      const headers = headersFor(422, body);
+      expect(headers.app_response).toEqual(body);
+      expect(headers.error_message!.toString('utf8')).toBe('app answered HTTP 422: {"error":"montant manquant ✗"}');
+    });
+
+    it('carries a body that is not UTF-8 as base64: and says so in error_message', () => {
+      const body = Buffer.from([0xc3, 0x28, 0x00, 0xff]);
+      const headers = headersFor(400, body);
+      expect(headers.app_response!.toString('utf8')).toBe(`base64:${body.toString('base64')}`);
+      expect(headers.error_message!.toString('utf8')).toBe('app answered HTTP 400 with 4 bytes that are not UTF-8 text (base64 in app_response)');
+    });
+
+    it('never carries a configured secret, in text or base64', () => {
+      const text = headersFor(400, Buffer.from(`{"error":"token ${SECRET} is not allowed here"}`));
+      expect(text.app_response!.toString('utf8')).toBe('{"error":"token [REDACTED] is not allowed here"}');
+      expect(text.error_message!.toString('utf8')).not.toContain(SECRET);
+      const binary = headersFor(400, Buffer.concat([Buffer.from([0xff]), Buffer.from(SECRET)]));
+      const decoded = Buffer.from(binary.app_response!.toString('utf8').slice('base64:'.length), 'base64');
+      expect(decoded.toString('latin1')).toBe('\xff[REDACTED]');
+    });
+
+    it('keeps CR, LF and other control characters out of error_message', () => {
+      const headers = headersFor(422, Buffer.from('line one\r\nline two\u0000\u001b[0m'));
+      expect(headers.error_message!.toString('utf8')).toBe('app answered HTTP 422: line one line two [0m');
+      expect(headers.app_response!.toString('utf8')).toBe('line one\r\nline two\u0000\u001b[0m');
+    });
+
+    it('adds no app_response for an empty body, and error_message stays as before', () => {
+      const headers = headersFor(400, Buffer.alloc(0));
+      expect(headers).not.toHaveProperty('app_response');
+      expect(headers.error_message!.toString('utf8')).toBe('app answered HTTP 400');
+    });
   });
 
   it('does not mutate the record headers', () => {

@@ -335,6 +335,45 @@ describe('Pipeline: DLQ write failing', () => {
   });
 });
 
+describe("Pipeline: the app's reason in the DLQ", () => {
+  it('puts the answer body of the last attempt, redacted, in app_response and error_message', async () => {
+    const token = 'app-token-for-the-dlq-test';
+    const pusher = new FakePusher((call) => {
+      if (call.offset === 0) return { kind: 'response', status: 422, body: Buffer.from(`{"error":"missing field amount","auth":"Bearer ${token}"}`) };
+      if (call.offset === 1) return { kind: 'response', status: 503, body: Buffer.from(`busy ${call.attempt}\r\n`) };
+      if (call.offset === 2) return call.attempt < 3 ? { kind: 'response', status: 500, body: Buffer.from('boom') } : { kind: 'timeout' };
+      return { kind: 'response', status: 400 };
+    });
+    const { pipeline, source, dlq } = harness({ COURIER_ORDERING: 'unordered', COURIER_APP_TOKEN: token }, { pusher });
+    try {
+      pipeline.attach(source);
+      pipeline.onAssign([p0]);
+      pipeline.onRecords([record(0, 0), record(0, 1), record(0, 2), record(0, 3)]);
+      await until(() => source.committed(p0) === 4, 2000, 'every record dead-lettered and committed');
+    } finally {
+      await pipeline.stop();
+    }
+    const reasons = new Map(dlq.writes.map((w) => [w.record.offset, w.reason]));
+    expect(reasons.get(0)).toMatchObject({
+      errorType: 'rejected_by_app',
+      httpStatus: 422,
+      appResponse: '{"error":"missing field amount","auth":"Bearer [REDACTED]"}',
+      errorMessage: 'app answered HTTP 422: {"error":"missing field amount","auth":"Bearer [REDACTED]"}',
+    });
+    expect(reasons.get(1)).toMatchObject({
+      errorType: 'retries_exhausted',
+      httpStatus: 503,
+      appResponse: 'busy 3\r\n',
+      errorMessage: '3 attempts failed; last: app answered HTTP 503: busy 3',
+    });
+    // The last attempt was no answer: nothing of the earlier bodies.
+    expect(reasons.get(2)).toMatchObject({ errorType: 'retries_exhausted', errorMessage: '3 attempts failed; last: no answer within the request timeout' });
+    expect(reasons.get(2)?.appResponse).toBeUndefined();
+    expect(reasons.get(3)).toMatchObject({ errorType: 'rejected_by_app', errorMessage: 'app answered HTTP 400' });
+    expect(reasons.get(3)?.appResponse).toBeUndefined();
+  });
+});
+
 // ---- 4. revoke ------------------------------------------------------------------------------------
 
 describe('Pipeline: revoke', () => {
