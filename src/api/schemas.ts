@@ -166,16 +166,28 @@ export const WEBHOOKS = {
         '2XX': { description: 'acknowledged: the offset may be committed' },
         '401': { description: 'refuses Courier (token or signature): records are held and Courier reports app_refused in /readyz; never dead-lettered' },
         '403': { description: 'as 401' },
-        '408': { description: 'retried with backoff' },
-        '429': { description: 'retried with backoff, honouring Retry-After (seconds or HTTP-date), capped at COURIER_RETRY_MAX_MS' },
+        '408': { description: 'a failure: an attempt, retried with backoff; after COURIER_MAX_ATTEMPTS dead-lettered (error_type retries_exhausted)' },
+        '429': {
+          description:
+            'overload, never an attempt: the record waits Retry-After (seconds or HTTP-date, up to COURIER_RETRY_AFTER_MAX_MS) or the backoff, and the route pushes fewer records at once (adaptive); never dead-lettered for overload',
+        },
+        '503': { description: 'with Retry-After: overload, as 429; without: a failure, as 5XX' },
+        '404': {
+          description:
+            'misrouted while the route has had no 2xx since (held, app_misrouted in /readyz, never dead-lettered); rejected as 4XX while other records succeed',
+        },
+        '405': { description: 'as 404' },
+        '415': { description: 'as 404' },
         '4XX': {
           description:
             'any other 4xx: dead-lettered at once (error_type rejected_by_app). The first 1 KiB of the answer body goes with the DLQ record: ' +
             'header app_response (UTF-8 text, else base64: and the base64 of the bytes; configured secrets replaced by [REDACTED]), quoted in error_message',
         },
-        '3XX': { description: 'not followed: dead-lettered at once, with the answer body as for 4XX' },
+        '3XX': { description: 'never followed: as 404 (misrouted while nothing of the route succeeds, else dead-lettered with the answer body as for 4XX)' },
         '5XX': {
-          description: 'retried with backoff; after COURIER_MAX_ATTEMPTS dead-lettered (error_type retries_exhausted), with the last answer body as for 4XX',
+          description:
+            'a failure: an attempt, retried with backoff; after COURIER_MAX_ATTEMPTS dead-lettered (error_type retries_exhausted), with the last answer body as for 4XX. ' +
+            'When every record of a route fails and none succeeds for COURIER_OUTAGE_AFTER_MS, the route is held (app_failing in /readyz) and failures stop costing attempts',
         },
       },
     },

@@ -217,4 +217,32 @@ describe('fault suite (real broker, continuous production, history checker)', ()
     expect(headerOf(dead[0]!, 'error_message')).toMatch(/connection lost/);
     expect(verdict.delivered).toBe(verdict.produced - 1);
   });
+
+  it.each(['partition', 'key', 'unordered'] as const)(
+    '9. an app that mixes overload (429), failures (503), a wrong answer for one record (422) and successes (%s mode): nothing lost, the 422 only in the DLQ, order per the mode',
+    async (ordering) => {
+      let poisonSeq: number | undefined;
+      const run = await faultRun({
+        name: `answers-${ordering}`,
+        partitions: 4,
+        ordering,
+        handler: (receipt) => {
+          const seq = seqOf(receipt.body);
+          if (poisonSeq === undefined && seq >= 40) poisonSeq = seq;
+          if (seq === poisonSeq) return { status: 422, body: 'amount missing' };
+          if (receipt.attempt === 1 && seq % 5 === 0) return { status: 429, headers: { 'retry-after': '1' } };
+          if (receipt.attempt === 1 && seq % 7 === 0) return { status: 503 };
+          return { status: 200 };
+        },
+      });
+      await run.courier().ready();
+      run.startProducing();
+      await pause(4000);
+      const verdict = await judged(run, false);
+      const dead = await readAll(bootstrap, run.dlqTopic);
+      expect(dead.map((d) => seqOf(d.value ?? Buffer.from('{}')))).toEqual([poisonSeq]);
+      expect(headerOf(dead[0]!, 'app_response')).toBe('amount missing');
+      expect(verdict.delivered).toBe(verdict.produced - 1);
+    },
+  );
 });
