@@ -17,8 +17,8 @@ describe('terminal views', () => {
   it('formats lag per partition with the total, showing - for nothing committed', () => {
     const text = formatLag({
       partitions: [
-        { topic: 'orders', partition: 0, committedOffset: 40, highWatermark: 100, lag: 60 },
-        { topic: 'orders', partition: 1, committedOffset: null, highWatermark: 7, lag: 7 },
+        { topic: 'orders', partition: 0, committedOffset: 40, highWatermark: 100, lag: 60, lagSeconds: 125.04, oldestUnackedAgeMs: 3450 },
+        { topic: 'orders', partition: 1, committedOffset: null, highWatermark: 7, lag: 7, lagSeconds: null, oldestUnackedAgeMs: null },
       ],
       totalLag: 67,
       refreshedAt: null,
@@ -45,7 +45,11 @@ describe('terminal views', () => {
           },
         ],
       },
-      lag: { partitions: [{ topic: 'orders', partition: 0, committedOffset: 1, highWatermark: 5, lag: 4 }], totalLag: 4, refreshedAt: null },
+      lag: {
+        partitions: [{ topic: 'orders', partition: 0, committedOffset: 1, highWatermark: 5, lag: 4, lagSeconds: 2, oldestUnackedAgeMs: 30 }],
+        totalLag: 4,
+        refreshedAt: null,
+      },
       rebalances: {
         events: [{ at: '2026-11-26T00:00:00.000Z', type: 'assign', partitions: [{ topic: 'orders', partition: 0 }] }],
         counts: { assign: 1, revoke: 0, lost: 0 },
