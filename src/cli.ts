@@ -5,8 +5,9 @@ import type { LagReport, PartitionStatus, ReadinessReport, RebalancesReport } fr
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly (string | number)[]>): string {
   const cells = [headers, ...rows.map((row) => row.map(String))];
   const widths = headers.map((_, column) => Math.max(...cells.map((row) => (row[column] ?? '').length)));
-  // Numbers (and '-' for "none") align right.
-  const numeric = headers.map((_, column) => rows.length > 0 && rows.every((row) => typeof row[column] === 'number' || row[column] === '-'));
+  // Numbers (also written with decimals, and '-' for "none") align right.
+  const isNumber = (cell: string | number | undefined) => typeof cell === 'number' || cell === '-' || /^\d+\.\d+$/.test(cell ?? '');
+  const numeric = headers.map((_, column) => rows.length > 0 && rows.every((row) => isNumber(row[column])));
   return cells
     .map((row) =>
       row
@@ -17,9 +18,26 @@ export function table(headers: readonly string[], rows: ReadonlyArray<readonly (
     .join('\n');
 }
 
+/** Seconds with one decimal; '-' for unknown or none. */
+export function seconds(value: number | null): string {
+  return value === null ? '-' : value.toFixed(1);
+}
+
 export function formatLag(report: LagReport): string {
-  const rows = report.partitions.map((p) => [p.topic, p.partition, p.committedOffset ?? '-', p.highWatermark, p.lag] as const);
-  return `${table(['TOPIC', 'PARTITION', 'COMMITTED', 'HIGH WATERMARK', 'LAG'], rows)}\n\ntotal lag: ${report.totalLag}`;
+  const rows = report.partitions.map(
+    (p) =>
+      [
+        p.topic,
+        p.partition,
+        p.committedOffset ?? '-',
+        p.highWatermark,
+        p.lag,
+        seconds(p.lagSeconds),
+        seconds(p.oldestUnackedAgeMs === null ? null : p.oldestUnackedAgeMs / 1000),
+      ] as const,
+  );
+  const headers = ['TOPIC', 'PARTITION', 'COMMITTED', 'HIGH WATERMARK', 'LAG', 'LAG S', 'OLDEST UNACKED S'];
+  return `${table(headers, rows)}\n\ntotal lag: ${report.totalLag}`;
 }
 
 export interface StatusView {

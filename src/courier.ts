@@ -7,7 +7,8 @@ import { backoff } from './delivery/retry.js';
 import { KafkaSource } from './kafka/consumer.js';
 import { DeadLetterProducer } from './kafka/dlq.js';
 import { fromLibrdkafka, KafkaClientError } from './kafka/errors.js';
-import { LagMonitor } from './lag.js';
+import { RecordPeeker } from './kafka/peek.js';
+import { LagMonitor, type LagSource } from './lag.js';
 import { createMetrics } from './metrics.js';
 import { Pipeline } from './pipeline/flow.js';
 import type { Redactor } from './redact.js';
@@ -22,7 +23,8 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
   const metrics = createMetrics(registry, { topics: config.routes.map((route) => route.topic) });
   const pusher = new Pusher({ connections: Math.max(config.maxInFlight, 1) });
   const deadLetters = new DeadLetterProducer(config.producer);
-  const pipeline = new Pipeline({ config, logger, metrics, deadLetters, pusher, onFatal });
+  // The lag monitor looks at newly assigned partitions at once (the first-join notice).
+  const pipeline = new Pipeline({ config, logger, metrics, deadLetters, pusher, onFatal, onAssigned: () => void lag.assignedNow().catch(() => undefined) });
   const source = new KafkaSource(
     {
       properties: config.consumer,
@@ -32,7 +34,17 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
     },
     pipeline,
   );
-  const lag = new LagMonitor(source, () => pipeline.assignedPartitions(), metrics, logger);
+  const peeker = new RecordPeeker(config.consumer, logger);
+  const lagSource: LagSource = {
+    committed: (partitions, timeoutMs) => source.committed(partitions, timeoutMs),
+    watermarks: (tp, timeoutMs) => source.watermarks(tp, timeoutMs),
+    timestampsAt: (positions, timeoutMs) => peeker.timestampsAt(positions, timeoutMs),
+  };
+  const lag = new LagMonitor(lagSource, () => pipeline.assignedPartitions(), metrics, logger, {
+    held: (tp) => pipeline.held(tp),
+    groupId: config.groupId,
+    offsetReset: config.consumer['auto.offset.reset'],
+  });
 
   const operations: Operations = {
     // Error texts from librdkafka can quote configuration values: never answer a secret.
@@ -71,6 +83,7 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
     },
     async stop(): Promise<void> {
       lag.stop();
+      await peeker.close();
       if (started) await pipeline.stop();
       await deadLetters.close(5_000);
       await pusher.close();

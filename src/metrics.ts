@@ -184,6 +184,18 @@ function buildMetrics(registry: Registry) {
       registers,
     }),
     consumerLag: new Gauge({ name: 'courier_consumer_lag', help: 'High watermark minus committed offset', labelNames: ['topic', 'partition'], registers }),
+    lagSeconds: new Gauge({
+      name: 'courier_lag_seconds',
+      help: 'Age of the oldest record not yet acknowledged or dead-lettered (its Kafka timestamp), or of the next record when Courier holds none; absent when unknown',
+      labelNames: ['topic', 'partition'],
+      registers,
+    }),
+    oldestUnackedAge: new Gauge({
+      name: 'courier_oldest_unacked_age_seconds',
+      help: 'How long Courier has held its oldest unacknowledged record (since it was fetched); 0 when it holds none',
+      labelNames: ['topic', 'partition'],
+      registers,
+    }),
     rebalances: new Counter({ name: 'courier_rebalances_total', help: 'Rebalance events by type', labelNames: ['type'], registers }),
     commits: new Counter({ name: 'courier_commits_total', help: 'Offset commits by result', labelNames: ['result'], registers }),
     inFlight: hotGauge({ name: 'courier_in_flight', help: 'Records being delivered (pushing, waiting to retry, or dead-lettering)', registers }),

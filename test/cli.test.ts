@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { apiBaseUrl, formatLag, formatStatus, statusExitCode, table } from '../src/cli.js';
+import { apiBaseUrl, formatLag, formatStatus, seconds, statusExitCode, table } from '../src/cli.js';
 
 describe('terminal views', () => {
   it('aligns text left and numbers right', () => {
@@ -14,18 +14,26 @@ describe('terminal views', () => {
     ).toEqual(['NAME    N', 'a       1', 'bbb   100']);
   });
 
-  it('formats lag per partition with the total, showing - for nothing committed', () => {
+  it('formats lag per partition with the total and the backlog ages in seconds, showing - for none', () => {
     const text = formatLag({
       partitions: [
-        { topic: 'orders', partition: 0, committedOffset: 40, highWatermark: 100, lag: 60 },
-        { topic: 'orders', partition: 1, committedOffset: null, highWatermark: 7, lag: 7 },
+        { topic: 'orders', partition: 0, committedOffset: 40, highWatermark: 100, lag: 60, lagSeconds: 125.04, oldestUnackedAgeMs: 3450 },
+        { topic: 'orders', partition: 1, committedOffset: null, highWatermark: 7, lag: 7, lagSeconds: null, oldestUnackedAgeMs: null },
       ],
       totalLag: 67,
       refreshedAt: null,
     });
-    expect(text.split('\n')[2]).toMatch(/^orders\s+1\s+-\s+7\s+7$/);
-    expect(text.split('\n')[1]).toMatch(/^orders\s+0\s+40\s+100\s+60$/);
+    const lines = text.split('\n');
+    expect(lines[0]).toMatch(/^TOPIC\s+PARTITION\s+COMMITTED\s+HIGH WATERMARK\s+LAG\s+LAG S\s+OLDEST UNACKED S$/);
+    expect(lines[1]).toMatch(/^orders\s+0\s+40\s+100\s+60\s+125\.0\s+3\.5$/);
+    expect(lines[2]).toMatch(/^orders\s+1\s+-\s+7\s+7\s+-\s+-$/);
+    // Right-aligned like the other numbers.
+    expect(lines[2]?.length).toBe(lines[1]?.length);
     expect(text.endsWith('total lag: 67')).toBe(true);
+  });
+
+  it('writes seconds with one decimal and - for none', () => {
+    expect([seconds(0), seconds(0.04), seconds(59.96), seconds(null)]).toEqual(['0.0', '0.0', '60.0', '-']);
   });
 
   it('status shows readiness reasons, partition states with lag, and the last rebalances', () => {
@@ -45,7 +53,11 @@ describe('terminal views', () => {
           },
         ],
       },
-      lag: { partitions: [{ topic: 'orders', partition: 0, committedOffset: 1, highWatermark: 5, lag: 4 }], totalLag: 4, refreshedAt: null },
+      lag: {
+        partitions: [{ topic: 'orders', partition: 0, committedOffset: 1, highWatermark: 5, lag: 4, lagSeconds: 2, oldestUnackedAgeMs: 30 }],
+        totalLag: 4,
+        refreshedAt: null,
+      },
       rebalances: {
         events: [{ at: '2026-11-26T00:00:00.000Z', type: 'assign', partitions: [{ topic: 'orders', partition: 0 }] }],
         counts: { assign: 1, revoke: 0, lost: 0 },

@@ -35,6 +35,17 @@ export const PartitionLag = Type.Object({
   }),
   highWatermark: Type.Integer(),
   lag: Type.Integer({ minimum: 0, description: 'highWatermark − committedOffset' }),
+  lagSeconds: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], {
+    description:
+      'how old the backlog is, in seconds: now − the Kafka timestamp of the oldest record Courier fetched and has not acknowledged or dead-lettered ' +
+      '(the lowest such offset) or, when it holds none, of the next record after the committed offset, read from the broker. ' +
+      '0 when no record waits; null when that timestamp is unknown (the broker did not answer in time, or the record has none)',
+  }),
+  oldestUnackedAgeMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+    description:
+      'how long Courier has held its oldest unacknowledged record: now − when it was fetched (so a backlog Courier has not fetched yet does not count). ' +
+      'null when Courier holds no unacknowledged record of the partition',
+  }),
 });
 
 export type PartitionLag = Static<typeof PartitionLag>;

@@ -155,7 +155,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     '/v1/lag',
     {
       schema: {
-        summary: 'Lag per assigned partition: high watermark − committed offset, read from the broker now',
+        summary: 'Lag per assigned partition: high watermark − committed offset, read from the broker now, and how old that backlog is',
         tags: ['operations'],
         response: { 200: Lag },
       },

@@ -89,6 +89,14 @@ export class TrackedPartition {
     }
   }
 
+  /**
+   * The lowest tracked offset not yet done (the record the committable offset waits for: `advance`
+   * keeps `head` on it), or -1 when every tracked record is done.
+   */
+  oldestPending(): number {
+    return this.head < this.offsets.length ? (this.offsets[this.head] as number) : -1;
+  }
+
   /** Next offset to commit, or -1 when nothing was ever tracked. */
   committable(): number {
     if (this.head < this.offsets.length) return this.offsets[this.head] as number;
@@ -191,6 +199,10 @@ export class OffsetTracker {
 
   pending(tp: TopicPartition): number {
     return this.partitions.get(tpKey(tp))?.state.pending() ?? 0;
+  }
+
+  oldestPending(tp: TopicPartition): number {
+    return this.partitions.get(tpKey(tp))?.state.oldestPending() ?? -1;
   }
 
   /** Offsets that moved past what was last committed, for partitions still owned. */

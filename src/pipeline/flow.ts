@@ -10,7 +10,7 @@ import { type KafkaRecord, type TopicPartition, tpKey } from '../record.js';
 import { sleep } from '../time.js';
 import { Attempts } from './attempts.js';
 import { type FlowState, Operator } from './operator.js';
-import { type Delivery, OwnedPartition } from './partition.js';
+import { type Delivery, OwnedPartition, type Unacknowledged } from './partition.js';
 import type { DeadLetterPort, PushPort, SourcePort } from './ports.js';
 import { buildRoutes, type Route } from './route.js';
 import { Scheduler } from './scheduler.js';
@@ -36,6 +36,8 @@ export interface PipelineDeps {
   readonly pusher: PushPort;
   /** Called when the Kafka client reports a fatal error: the process should stop. */
   readonly onFatal?: (error: Error) => void;
+  /** Called after partitions were assigned (the lag monitor looks at them at once). */
+  readonly onAssigned?: (partitions: TopicPartition[]) => void;
 }
 
 /** How often an idle app is probed, so readiness notices it is gone before a record does. */
@@ -127,6 +129,7 @@ export class Pipeline implements ConsumerHandlers {
     this.state.joined = true;
     this.committer.rejoined();
     this.operator.recordRebalance('assign', partitions);
+    this.deps.onAssigned?.(partitions);
   }
 
   async onRevoke(revoked: TopicPartition[], lost: boolean): Promise<void> {
@@ -338,6 +341,13 @@ export class Pipeline implements ConsumerHandlers {
 
   assignedPartitions(): TopicPartition[] {
     return [...this.partitions.values()].map((partition) => partition.tp);
+  }
+
+  /** What Courier holds of a partition it owns, for the ages in the lag report. */
+  held(tp: TopicPartition): { position: number; oldest: Unacknowledged | undefined } | undefined {
+    const partition = this.partitions.get(tpKey(tp));
+    if (!partition) return undefined;
+    return { position: partition.offsets.committable(), oldest: partition.oldestUnacknowledged(this.scheduler.waitingFronts(partition.queue)) };
   }
 
   get fatalError(): Error | undefined {

@@ -7,6 +7,15 @@ import type { PartitionQueue, Schedulable } from './scheduler.js';
 
 export type { PauseReason };
 
+/** The oldest record of a partition that Courier fetched and has neither acknowledged nor dead-lettered. */
+export interface Unacknowledged {
+  readonly offset: number;
+  /** The record's Kafka timestamp (ms since the epoch; -1 when unknown). */
+  readonly timestamp: number;
+  /** When Courier received it from the client (ms since the epoch; -1 when unknown). */
+  readonly fetchedAt: number;
+}
+
 /** One fetched record on its way: from the scheduler's queue until acknowledged, dead-lettered or abandoned. */
 export interface Delivery extends Schedulable {
   readonly record: KafkaRecord;
@@ -82,6 +91,20 @@ export class OwnedPartition {
     this.soft.abort();
   }
 
+  /**
+   * The record the committable offset waits for (the lowest tracked offset neither acknowledged nor
+   * dead-lettered), looked up at report time so that no record pays for it: it is either in flight
+   * or the first waiting record of its lane (`waiting`: those firsts), since a lane holds its
+   * records in offset order. Unknown times (-1) if it is in neither, which should not happen.
+   */
+  oldestUnacknowledged(waiting: Iterable<Delivery>): Unacknowledged | undefined {
+    const offset = this.offsets.oldestPending();
+    if (offset < 0) return undefined;
+    for (const delivery of this.inFlight) if (delivery.record.offset === offset) return unacknowledged(delivery.record);
+    for (const delivery of waiting) if (delivery.record.offset === offset) return unacknowledged(delivery.record);
+    return { offset, timestamp: -1, fetchedAt: -1 };
+  }
+
   oldestStartedAt(): number | undefined {
     let oldest: number | undefined;
     for (const delivery of this.inFlight) if (oldest === undefined || delivery.startedAt < oldest) oldest = delivery.startedAt;
@@ -97,4 +120,8 @@ export class OwnedPartition {
   get name(): string {
     return `${this.tp.topic}-${this.tp.partition}`;
   }
+}
+
+function unacknowledged(record: KafkaRecord): Unacknowledged {
+  return { offset: record.offset, timestamp: record.timestamp, fetchedAt: record.fetchedAt };
 }

@@ -51,6 +51,10 @@ class Fifo<T> {
     this.items.push(item);
   }
 
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
   shift(): T | undefined {
     if (this.head === this.items.length) return undefined;
     const item = this.items[this.head];
@@ -213,6 +217,21 @@ export class Scheduler<T extends Schedulable> {
 
   queuedOf(queue: PartitionQueue<T>): number {
     return queue.removed ? 0 : queue.length;
+  }
+
+  /**
+   * The first waiting record of each lane of a partition: records wait in fetch order within a
+   * lane, so the partition's lowest waiting offset is among these. For reports, not per record.
+   */
+  waitingFronts(queue: PartitionQueue<T>): T[] {
+    const fronts: T[] = [];
+    const unordered = queue.unordered.peek();
+    if (unordered !== undefined) fronts.push(unordered);
+    for (const lane of queue.lanes.values()) {
+      const front = lane.waiting.peek();
+      if (front !== undefined) fronts.push(front);
+    }
+    return fronts;
   }
 
   get totalInFlight(): number {

@@ -20,8 +20,8 @@ function operations(overrides: Partial<Operations> = {}): Operations & { calls: 
     notReadyReasons: () => [],
     lag: async () => ({
       partitions: [
-        { topic: 'orders', partition: 0, committedOffset: 40, highWatermark: 100, lag: 60 },
-        { topic: 'orders', partition: 1, committedOffset: null, highWatermark: 7, lag: 7 },
+        { topic: 'orders', partition: 0, committedOffset: 40, highWatermark: 100, lag: 60, lagSeconds: 12.5, oldestUnackedAgeMs: 3400 },
+        { topic: 'orders', partition: 1, committedOffset: null, highWatermark: 7, lag: 7, lagSeconds: null, oldestUnackedAgeMs: null },
       ],
       totalLag: 67,
       refreshedAt: '2026-11-26T00:00:00.000Z',
@@ -113,6 +113,8 @@ describe('metrics', () => {
       'courier_delivery_duration_seconds',
       'courier_record_processing_seconds',
       'courier_consumer_lag',
+      'courier_lag_seconds',
+      'courier_oldest_unacked_age_seconds',
       'courier_rebalances_total',
       'courier_commits_total',
       'courier_in_flight',
@@ -129,7 +131,16 @@ describe('metrics', () => {
 
 describe('operations routes', () => {
   it.each([
-    ['/v1/lag', (body: any) => expect(body.totalLag).toBe(67)],
+    [
+      '/v1/lag',
+      (body: any) => {
+        expect(body.totalLag).toBe(67);
+        expect(body.partitions.map((p: any) => [p.lagSeconds, p.oldestUnackedAgeMs])).toEqual([
+          [12.5, 3400],
+          [null, null],
+        ]);
+      },
+    ],
     ['/v1/assignment', (body: any) => expect(body.partitions.map((p: any) => p.state)).toEqual(['active', 'paused'])],
     ['/v1/rebalances', (body: any) => expect(body.counts).toEqual({ assign: 1, revoke: 0, lost: 0 })],
   ])('%s answers what the operations report, matching its documented schema', async (path, check) => {

@@ -70,13 +70,15 @@ describe('Grafana dashboard', () => {
     expect(variables).toEqual(['datasource', 'namespace', 'topic']);
   });
 
-  it('shows lag per partition, delivery by outcome, attempt latency p50/p99, in-flight, rebalances and the DLQ', () => {
+  it('shows lag and backlog age per partition, delivery by outcome, attempt latency p50/p99, in-flight, rebalances and the DLQ', () => {
     const exprs = (title: string) => {
       const panel = panels.find((p) => p.title === title);
       if (!panel) throw new Error(`no panel "${title}"`);
       return panel.targets.map((t: any) => t.expr).join('\n');
     };
     expect(exprs('Consumer lag per partition')).toMatch(/max by \(topic, partition\) \(courier_consumer_lag/);
+    expect(exprs('Backlog age per partition')).toMatch(/max by \(topic, partition\) \(courier_lag_seconds/);
+    expect(exprs('Backlog age per partition')).toMatch(/max by \(topic, partition\) \(courier_oldest_unacked_age_seconds/);
     expect(exprs('Records by outcome')).toMatch(/courier_records_delivered_total/);
     expect(exprs('Records by outcome')).toMatch(/courier_records_dead_lettered_total/);
     expect(exprs('Delivery attempts by result')).toMatch(/sum by \(result\) \(rate\(courier_delivery_attempts_total/);

@@ -33,6 +33,8 @@ export interface ProducedRecord {
   value: string | Buffer | null;
   partition?: number;
   headers?: Record<string, string | Buffer | Array<string | Buffer>>;
+  /** The record's timestamp, milliseconds since the epoch as a string (the producer's clock by default). */
+  timestamp?: string;
 }
 
 export async function produce(bootstrap: string, topic: string, records: ProducedRecord[], properties: Record<string, string | number> = {}): Promise<void> {

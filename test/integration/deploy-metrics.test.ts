@@ -86,10 +86,12 @@ describe('deploy/ observability against a running Courier', () => {
     await waitFor('every record acknowledged or dead-lettered, and committed', committedAtEnd);
     expect(app.receipts.length).toBeGreaterThanOrEqual(22);
     const url = await instance.apiUrl();
-    // The lag gauge is refreshed from the broker every 5 s; wait until it has a sample.
-    const families = await waitFor('courier_consumer_lag samples', async () => {
+    // The lag gauges are refreshed from the broker every 5 s (courier_lag_seconds has no sample while
+    // the age is unknown); wait until they have samples.
+    const families = await waitFor('courier_consumer_lag and courier_lag_seconds samples', async () => {
       const scraped = await scrape(url);
-      return scraped.get('courier_consumer_lag')?.labels.has('partition') ? scraped : undefined;
+      const sampled = ['courier_consumer_lag', 'courier_lag_seconds'].every((name) => scraped.get(name)?.labels.has('partition'));
+      return sampled ? scraped : undefined;
     });
 
     // The labelled families the expressions rely on do have samples with their labels.

@@ -10,10 +10,23 @@ const bootstrap = inject('bootstrap');
 const scenario = scenarioFactory(bootstrap);
 const root = resolve(import.meta.dirname, '../..');
 
-const records = (count: number, partitions: number) => Array.from({ length: count }, (_, i) => ({ key: `k${i}`, value: `v${i}`, partition: i % partitions }));
+const records = (count: number, partitions: number, timestamp?: number) =>
+  Array.from({ length: count }, (_, i) => ({
+    key: `k${i}`,
+    value: `v${i}`,
+    partition: i % partitions,
+    ...(timestamp === undefined ? {} : { timestamp: String(timestamp) }),
+  }));
+
+interface LagRow {
+  partition: number;
+  lag: number;
+  lagSeconds: number | null;
+  oldestUnackedAgeMs: number | null;
+}
 
 describe("Courier's operations API against a real broker", () => {
-  it('reports lag that matches the broker while the app holds every request, and 0 once it answers', async () => {
+  it('reports lag and its age while the app holds every request, and 0 once it answers; the first join says what it will push', async () => {
     let release: () => void = () => {};
     const held = new Promise<void>((resolve) => {
       release = resolve;
@@ -25,7 +38,9 @@ describe("Courier's operations API against a real broker", () => {
         return { status: 200 };
       },
     });
-    await produce(bootstrap, topic, records(100, 2));
+    // Produced a minute ago, as far as their timestamps say: the backlog's age is known from the start.
+    const producedAt = Date.now() - 60_000;
+    await produce(bootstrap, topic, records(100, 2, producedAt));
     const instance = courier().start();
     await waitFor('one held request per partition', () => app.receipts.length === 2);
 
@@ -48,11 +63,41 @@ describe("Courier's operations API against a real broker", () => {
     const { body: assignment } = await instance.api('/v1/assignment');
     expect(assignment.partitions.map((p: { inFlight: number }) => p.inFlight)).toEqual([1, 1]);
 
+    // The group had no committed offsets: one line said what would be pushed.
+    const notice = `group ${groupId} has no committed offsets: 100 records on 2 partitions will be pushed from the beginning (auto.offset.reset=earliest)`;
+    await waitFor('the first-join notice', () => instance.hasLog((line) => line.msg === notice));
+    expect(instance.logs.filter((line) => line.msg.includes('has no committed offsets'))).toEqual([
+      expect.objectContaining({ level: 30, msg: notice, records: 100 }),
+    ]);
+
+    // The held records are the oldest unacknowledged ones: lagSeconds ages their timestamps,
+    // oldestUnackedAgeMs how long Courier has held them, and it grows while they stay held.
+    const aged: LagRow[] = (
+      await waitFor('ages on both partitions', async () => {
+        const { body } = await instance.api('/v1/lag');
+        return body.partitions.every((p: LagRow) => (p.lagSeconds ?? 0) >= 60 && (p.oldestUnackedAgeMs ?? 0) > 0) ? body : undefined;
+      })
+    ).partitions;
+    for (const row of aged) expect(row.lagSeconds).toBeLessThan((Date.now() - producedAt) / 1000 + 1);
+    const heldFor = Math.max(...aged.map((row) => row.oldestUnackedAgeMs ?? 0));
+    await waitFor('oldestUnackedAgeMs to grow', async () =>
+      (await instance.api('/v1/lag')).body.partitions.every((p: LagRow) => (p.oldestUnackedAgeMs ?? 0) > heldFor),
+    );
+    const families = parsePrometheus(await (await fetch(`${await instance.apiUrl()}/metrics`)).text());
+    const gauge = (name: string, partition: number) =>
+      Number(families.find((f) => f.name === name)?.metrics.find((m) => m.labels?.topic === topic && m.labels?.partition === String(partition))?.value);
+    for (const partition of [0, 1]) {
+      expect(gauge('courier_lag_seconds', partition)).toBeGreaterThanOrEqual(60);
+      expect(gauge('courier_oldest_unacked_age_seconds', partition)).toBeGreaterThan(heldFor / 1000);
+    }
+
     // The CLI reads the same numbers.
     const cli = JSON.parse(
       execFileSync(process.execPath, ['dist/main.js', 'lag', '--url', await instance.apiUrl(), '--json'], { cwd: root, encoding: 'utf8' }),
     );
     expect(cli.totalLag).toBe(100);
+    const table = execFileSync(process.execPath, ['dist/main.js', 'lag', '--url', await instance.apiUrl()], { cwd: root, encoding: 'utf8' });
+    expect(table.split('\n')[0]).toMatch(/LAG\s+LAG S\s+OLDEST UNACKED S$/);
     // Without --url: the API of a Courier started with the same COURIER_HOST and COURIER_PORT.
     const { hostname, port } = new URL(await instance.apiUrl());
     const status = execFileSync(process.execPath, ['dist/main.js', 'status'], {
@@ -64,7 +109,10 @@ describe("Courier's operations API against a real broker", () => {
     expect(status).toMatch(/rebalances: assign 1/);
 
     release();
-    await waitFor('lag 0', async () => (await instance.api('/v1/lag')).body.totalLag === 0);
+    await waitFor('lag 0, and no age: nothing waits, nothing unacknowledged', async () => {
+      const { body } = await instance.api('/v1/lag');
+      return body.totalLag === 0 && body.partitions.every((p: LagRow) => p.lagSeconds === 0 && p.oldestUnackedAgeMs === null);
+    });
   });
 
   it('/readyz is 503 with app_down while the app is not listening and 200 after; admin routes are off without a token', async () => {
@@ -153,15 +201,23 @@ describe("Courier's operations API against a real broker", () => {
     const paused = await instance.api('/v1/pause', { method: 'POST', body: { topic, partitions: [0] }, token });
     expect(paused).toEqual({ status: 200, body: { changed: [{ topic, partition: 0 }], notAssigned: [] } });
 
-    await produce(bootstrap, topic, records(100, 2));
-    const lagOf = async (partition: number) =>
-      (await instance.api('/v1/lag')).body.partitions.find((p: { partition: number }) => p.partition === partition)?.lag;
+    // Two minutes old by their timestamps.
+    await produce(bootstrap, topic, records(100, 2, Date.now() - 120_000));
+    const rowOf = async (partition: number): Promise<LagRow | undefined> =>
+      (await instance.api('/v1/lag')).body.partitions.find((p: LagRow) => p.partition === partition);
+    const lagOf = async (partition: number) => (await rowOf(partition))?.lag;
     await waitFor('partition 1 drained', async () => (await lagOf(1)) === 0);
     expect(await lagOf(0)).toBe(50);
+    // Courier fetched nothing of partition 0: its age comes from the record at the committed offset, read from the broker.
+    const unfetched = await rowOf(0);
+    expect(unfetched?.oldestUnackedAgeMs).toBeNull();
+    expect(unfetched?.lagSeconds).toBeGreaterThanOrEqual(120);
+    expect(await rowOf(1)).toMatchObject({ lagSeconds: 0, oldestUnackedAgeMs: null });
     const { body: assignment } = await instance.api('/v1/assignment');
     expect(assignment.partitions.find((p: { partition: number }) => p.partition === 0)).toMatchObject({ state: 'paused', pausedReason: 'admin' });
 
     expect((await instance.api('/v1/resume', { method: 'POST', body: { topic }, token })).status).toBe(200);
     await waitFor('partition 0 drained', async () => (await lagOf(0)) === 0);
+    expect(await rowOf(0)).toMatchObject({ lagSeconds: 0, oldestUnackedAgeMs: null });
   });
 });

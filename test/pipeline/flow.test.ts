@@ -45,7 +45,10 @@ interface Harness {
   readonly dlq: FakeDeadLetters;
 }
 
-function harness(env: Record<string, string> = {}, parts: { pusher?: FakePusher; dlq?: FakeDeadLetters; source?: FakeSource } = {}): Harness {
+function harness(
+  env: Record<string, string> = {},
+  parts: { pusher?: FakePusher; dlq?: FakeDeadLetters; source?: FakeSource; onAssigned?: (partitions: TopicPartition[]) => void } = {},
+): Harness {
   const source = parts.source ?? new FakeSource();
   const pusher = parts.pusher ?? new FakePusher();
   const dlq = parts.dlq ?? new FakeDeadLetters();
@@ -55,6 +58,7 @@ function harness(env: Record<string, string> = {}, parts: { pusher?: FakePusher;
     metrics: createMetrics(new Registry(), { defaultMetrics: false }),
     deadLetters: dlq,
     pusher,
+    ...(parts.onAssigned ? { onAssigned: parts.onAssigned } : {}),
   });
   return { pipeline, source, pusher, dlq };
 }
@@ -541,6 +545,89 @@ describe('Pipeline: admin pause', () => {
     } finally {
       await pipeline.stop();
     }
+  });
+});
+
+describe('Pipeline: what it holds, for the ages in the lag report', () => {
+  it('reports the lowest unacknowledged record (in flight or queued) with its timestamps, and the position after what is done', async () => {
+    const held = new Map<string, Deferred<AttemptResult>>();
+    const pusher = new FakePusher((call) => {
+      const d = deferred<AttemptResult>();
+      held.set(at(call), d);
+      return d.promise;
+    });
+    const assignedNow: TopicPartition[][] = [];
+    const { pipeline, source } = harness({}, { pusher, onAssigned: (partitions) => assignedNow.push(partitions) });
+    try {
+      pipeline.attach(source);
+      pipeline.onAssign([p0]);
+      expect(assignedNow).toEqual([[p0]]);
+      expect(pipeline.held(p0)).toEqual({ position: -1, oldest: undefined });
+      expect(pipeline.held(p1)).toBeUndefined();
+
+      const records = [record(0, 3), record(0, 4), record(0, 6)];
+      pipeline.onRecords(records);
+      await until(() => held.has('0:3'), 2000, 'push of 0:3');
+      const [r3, r4] = records as [KafkaRecord, KafkaRecord, KafkaRecord];
+      expect(pipeline.held(p0)).toEqual({ position: 3, oldest: { offset: 3, timestamp: r3.timestamp, fetchedAt: r3.fetchedAt } });
+
+      // 0:3 acknowledged: 0:4 (in flight now) is the oldest.
+      held.get('0:3')?.resolve(ok200);
+      await until(() => held.has('0:4'), 2000, 'push of 0:4');
+      expect(pipeline.held(p0)).toEqual({ position: 4, oldest: { offset: 4, timestamp: r4.timestamp, fetchedAt: r4.fetchedAt } });
+
+      held.get('0:4')?.resolve(ok200);
+      await until(() => held.has('0:6'), 2000, 'push of 0:6');
+      held.get('0:6')?.resolve(ok200);
+      await until(() => pipeline.held(p0)?.oldest === undefined, 2000, 'all acknowledged');
+      expect(pipeline.held(p0)).toEqual({ position: 7, oldest: undefined });
+    } finally {
+      await pipeline.stop();
+    }
+  });
+});
+
+describe('Pipeline: the oldest unacknowledged record (property)', () => {
+  it('key ordering, answers in any order: held().oldest is the lowest offset neither acknowledged nor dead-lettered, with its times', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom('a', 'b', 'c', null), { minLength: 1, maxLength: 25 }),
+        fc.array(fc.tuple(fc.nat(), fc.boolean()), { minLength: 40, maxLength: 40 }),
+        async (keys, answers) => {
+          const waiting: Array<{ offset: number; answer: Deferred<AttemptResult> }> = [];
+          const pusher = new FakePusher((call) => {
+            const answer = deferred<AttemptResult>();
+            waiting.push({ offset: call.offset, answer });
+            return answer.promise;
+          });
+          const { pipeline, source } = harness({ COURIER_ORDERING: 'key', COURIER_MAX_IN_FLIGHT: '3' }, { pusher });
+          try {
+            pipeline.attach(source);
+            pipeline.onAssign([p0]);
+            const records = keys.map((key, offset) => record(0, offset * 2, key));
+            pipeline.onRecords(records);
+            const settled = new Set<number>();
+            for (const [pick, rejected] of answers) {
+              await until(() => waiting.length > 0 || settled.size === records.length, 2000, 'a push');
+              const oldest = records.find((r) => !settled.has(r.offset));
+              const held = pipeline.held(p0);
+              expect(held?.oldest).toEqual(oldest && { offset: oldest.offset, timestamp: oldest.timestamp, fetchedAt: oldest.fetchedAt });
+              if (waiting.length === 0) break;
+              const [next] = waiting.splice(pick % waiting.length, 1);
+              if (!next) break;
+              // 4xx: dead-lettered, which releases the offset as an acknowledgement does.
+              next.answer.resolve(rejected ? { kind: 'response', status: 400 } : ok200);
+              settled.add(next.offset);
+              await until(() => pipeline.held(p0)?.oldest?.offset !== next.offset, 2000, `offset ${next.offset} released`);
+            }
+          } finally {
+            for (const { answer } of waiting) answer.resolve(ok200);
+            await pipeline.stop();
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 });
 

@@ -342,3 +342,38 @@ describe('Scheduler: block and removePartition', () => {
     expect(h.scheduler.enqueue(h.q(0), item(0, 3))).toBe(false);
   });
 });
+
+describe('Scheduler: waiting fronts', () => {
+  it.each(['partition', 'key', 'unordered'] as const)(
+    '%s: the lowest waiting offset is always among the fronts (property, with starts and finishes interleaved)',
+    (ordering) => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.oneof(fc.constantFrom('a', 'b', 'c', null), fc.constant('finish' as const)), { maxLength: 80 }),
+          fc.integer({ min: 1, max: 4 }),
+          (ops, maxInFlight) => {
+            const h = harness(ordering, maxInFlight);
+            let offset = 0;
+            for (const op of ops) {
+              if (op === 'finish') {
+                const first = [...h.running][0];
+                if (first) h.finish(first);
+              } else {
+                h.scheduler.enqueue(h.q(0), item(0, offset++, op));
+                h.scheduler.dispatch();
+              }
+              const started = new Set(offsetsOf(h.started));
+              const waiting = Array.from({ length: offset }, (_, o) => o).filter((o) => !started.has(o));
+              const fronts = offsetsOf(h.scheduler.waitingFronts(h.q(0)));
+              // One front per lane with waiting records, each a waiting record.
+              for (const front of fronts) expect(waiting).toContain(front);
+              if (waiting.length > 0) expect(fronts).toContain(Math.min(...waiting));
+              else expect(fronts).toEqual([]);
+            }
+          },
+        ),
+        { numRuns: 200 },
+      );
+    },
+  );
+});
