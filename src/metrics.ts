@@ -136,6 +136,7 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     zero(metrics.recordsDelivered, { topic });
     zero(metrics.droppedHeaders, { topic });
     zero(metrics.overloads, { topic });
+    zero(metrics.tombstonesSkipped, { topic });
     for (const reason of DEAD_LETTER_REASONS) zero(metrics.recordsDeadLettered, { topic, reason });
     for (const result of ATTEMPT_RESULTS) zero(metrics.deliveryAttempts, { topic, result });
     metrics.deliveryDuration.labels({ topic });
@@ -219,6 +220,12 @@ function buildMetrics(registry: Registry) {
     overloads: bufferedCounter({
       name: 'courier_overload_total',
       help: 'Overload answers (429; 503 with Retry-After): the record waited, no attempt counted',
+      labelNames: ['topic'],
+      registers,
+    }),
+    tombstonesSkipped: new Counter({
+      name: 'courier_tombstones_skipped_total',
+      help: 'Records with a null value acknowledged without a push (COURIER_TOMBSTONES=skip)',
       labelNames: ['topic'],
       registers,
     }),

@@ -136,7 +136,11 @@ export type PauseResultBody = Static<typeof PauseResult>;
 
 /** [header, description, always present] */
 const PUSH_HEADERS: ReadonlyArray<readonly [string, string, boolean]> = [
-  ['content-type', "the record's content-type header if it is a valid media type, else application/octet-stream", true],
+  [
+    'content-type',
+    "the record's content-type header if it is a valid media type, else the route's defaultContentType (application/octet-stream unless set)",
+    true,
+  ],
   ['ce-specversion', 'CloudEvents spec version, 1.0', true],
   ['ce-id', "CloudEvents id: the record's ce_id header, else <topic>-<partition>-<offset>. Stable across attempts: the idempotency key", true],
   ['ce-source', "CloudEvents source: the record's ce_source header, else /kafka/<topic>", true],
@@ -147,6 +151,11 @@ const PUSH_HEADERS: ReadonlyArray<readonly [string, string, boolean]> = [
   ['kafka-offset', 'record offset', true],
   ['kafka-timestamp', 'record timestamp, milliseconds since the epoch', true],
   ['kafka-key', 'record key, percent-encoded bytes; absent for a null key', false],
+  [
+    'kafka-tombstone',
+    'true when the record value is null (a tombstone; the body is empty); absent otherwise. COURIER_TOMBSTONES=skip acknowledges tombstones without a push',
+    false,
+  ],
   ['courier-attempt', 'attempt number, 1 for the first', true],
   ['traceparent', 'copied from the record when well-formed', false],
   ['tracestate', 'copied from the record when well-formed', false],

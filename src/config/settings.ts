@@ -1,3 +1,4 @@
+import { MEDIA_TYPE } from '../media-type.js';
 import { headerToken, httpUrl, int, type Kind, matching, oneOf, port, signingSecrets, statusList, text, topicList } from './kinds.js';
 
 /**
@@ -170,6 +171,33 @@ export const SETTINGS = [
     perRoute: true,
     help: 'every record of a route failing, none succeeding, for this long: the route is held (app_failing), failures stop costing attempts',
     doc: 'every record of a route failing and none succeeding for this long: the route is held (`/readyz` `app_failing`), one probe record at a time, and failures stop costing attempts until the first success',
+  },
+  {
+    key: 'defaultContentType',
+    env: 'COURIER_DEFAULT_CONTENT_TYPE',
+    kind: matching(MEDIA_TYPE, 'media type', 'a media type', 'write e.g. application/json or text/plain; charset=utf-8'),
+    default: 'application/octet-stream',
+    perRoute: true,
+    help: 'content-type of pushes whose record has no valid content-type header',
+    doc: '`content-type` of pushes whose record has no valid `content-type` header (JSON frameworks answer 415 or 422 to `application/octet-stream`)',
+  },
+  {
+    key: 'tombstones',
+    env: 'COURIER_TOMBSTONES',
+    kind: oneOf(['deliver', 'skip'] as const, 'a tombstone mode'),
+    default: 'deliver',
+    perRoute: true,
+    help: 'records with a null value: deliver (empty body, kafka-tombstone: true) or skip (acknowledged without a push, counted)',
+    doc: 'records with a null value (tombstones): `deliver` (empty body, header `kafka-tombstone: true`) or `skip` (acknowledged without a push, counted in `courier_tombstones_skipped_total`)',
+  },
+  {
+    key: 'rateLimit',
+    env: 'COURIER_RATE_LIMIT',
+    kind: int(0, 1_000_000),
+    default: 0,
+    perRoute: true,
+    help: 'records started per second at most (0: no limit)',
+    doc: 'records started per second at most, on top of the adaptive concurrency (0: no limit)',
   },
   {
     key: 'ackStatuses',

@@ -100,3 +100,39 @@ export class Permits {
     if (this.waiters.length === 0 && this.active < this.limit()) this.onFree();
   }
 }
+
+/**
+ * A route's optional rate limit (records started per second): a token bucket that holds at most
+ * one second's worth, so a quiet route cannot burst past its rate for longer than a second.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private updatedAt: number;
+
+  constructor(
+    private readonly perSecond: number,
+    now: number,
+  ) {
+    this.tokens = Math.max(1, perSecond);
+    this.updatedAt = now;
+  }
+
+  /** Takes a token if one is there. */
+  take(now: number): boolean {
+    this.refill(now);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Milliseconds until the next token. */
+  waitMs(now: number): number {
+    this.refill(now);
+    return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) * 1000) / this.perSecond);
+  }
+
+  private refill(now: number): void {
+    this.tokens = Math.min(Math.max(1, this.perSecond), this.tokens + ((now - this.updatedAt) * this.perSecond) / 1000);
+    this.updatedAt = now;
+  }
+}

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { Agent, type Dispatcher } from 'undici';
+import { MEDIA_TYPE } from '../media-type.js';
 import type { KafkaRecord } from '../record.js';
 import { APP_RESPONSE_MAX_BYTES, type AttemptResult, isUnreachableCode } from './outcome.js';
 
@@ -32,8 +33,6 @@ export const CE_TYPE = 'dev.courier.kafka.record';
 const CE_ATTRIBUTE = /^[a-z0-9]{1,20}$/;
 /** RFC 9110 token characters. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const MEDIA_TYPE =
-  /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*;\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+=("[\x20\x21\x23-\x5b\x5d-\x7e]*"|[!#$%&'*+\-.^_`|~0-9A-Za-z]+))*$/;
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const TRACESTATE = /^[\x20-\x2b\x2d-\x7e]*(,[\x20-\x2b\x2d-\x7e]*)*$/;
 const HEX = '0123456789ABCDEF';
@@ -94,8 +93,10 @@ export function isoTime(ms: number): string {
  * and the signature). The common fields go in one object literal, in one shape, which V8 keeps
  * fast; this runs for every record.
  */
-export function preparePush(record: KafkaRecord, settings: PushSettings): PreparedPush {
-  let contentType = 'application/octet-stream';
+export function preparePush(record: KafkaRecord, settings: PushSettings, defaultContentType = 'application/octet-stream'): PreparedPush {
+  // The route's default for records without a valid content-type header: JSON frameworks answer
+  // 415 or 422 to application/octet-stream.
+  let contentType = defaultContentType;
   let droppedHeaders = 0;
   let forwardedHeaders = 0;
   let forwardedHeaderBytes = 0;
@@ -160,6 +161,8 @@ export function preparePush(record: KafkaRecord, settings: PushSettings): Prepar
   if (time !== undefined) headers['ce-time'] = time;
   if (ce) for (const attribute in ce) if (!(`ce-${attribute}` in headers)) headers[`ce-${attribute}`] = ce[attribute] as string;
   if (record.key !== null) headers['kafka-key'] = percentEncode(record.key);
+  // A null value is a tombstone (a delete on a compacted topic), not an empty record.
+  if (record.value === null) headers['kafka-tombstone'] = 'true';
   if (settings.appToken) headers.authorization = `Bearer ${settings.appToken}`;
   if (extra) Object.assign(headers, extra);
   return { headers, messageId: id, droppedHeaders, forwardedHeaders, forwardedHeaderBytes };

@@ -14,8 +14,8 @@ import type { Delivery } from './partition.js';
 import type { DeadLetterPort, PushPort } from './ports.js';
 import type { Route } from './route.js';
 
-/** How one record ended: acknowledged, dead-lettered (the write acknowledged), or given up (revoke, stop). */
-export type Settlement = 'ack' | 'dead-lettered' | 'abandoned';
+/** How one record ended: acknowledged, skipped (a tombstone, by configuration), dead-lettered (the write acknowledged), or given up (revoke, stop). */
+export type Settlement = 'ack' | 'skipped' | 'dead-lettered' | 'abandoned';
 
 export interface AttemptsDeps {
   readonly config: Config;
@@ -51,6 +51,12 @@ export class Attempts {
   }
 
   async settle(delivery: Delivery): Promise<Settlement> {
+    const { record, partition } = delivery;
+    if (record.value === null && partition.route.config.tombstones === 'skip') {
+      partition.route.permits.release(); // the scheduler's permit: nothing goes out
+      this.deps.metrics.tombstonesSkipped.inc({ topic: record.topic });
+      return 'skipped';
+    }
     const verdict = await this.pushUntilSettled(delivery);
     if (verdict.kind === 'ack') return 'ack';
     if (verdict.kind === 'abandoned') return 'abandoned';
@@ -68,7 +74,7 @@ export class Attempts {
     const signal = partition.soft.signal;
     let holdsPermit = true;
     try {
-      const prepared = preparePush(record, this.pushSettings);
+      const prepared = preparePush(record, this.pushSettings, route.config.defaultContentType);
       if (prepared.droppedHeaders > 0) this.deps.metrics.droppedHeaders.inc({ topic: record.topic }, prepared.droppedHeaders);
       const violation = checkLimits(record, prepared, this.deps.config.limits);
       if (violation) {

@@ -1,6 +1,6 @@
 import type { RouteConfig } from '../config/index.js';
 import { AppGate } from '../delivery/app-gate.js';
-import { AimdLimit, Permits } from '../delivery/concurrency.js';
+import { AimdLimit, Permits, TokenBucket } from '../delivery/concurrency.js';
 import type { RouteView } from '../delivery/outcome.js';
 import type { Backoff } from '../delivery/retry.js';
 import { RouteHealth } from '../delivery/route-health.js';
@@ -25,6 +25,8 @@ export class Route {
   started = 0;
   /** The scheduler found no permit for a record: dispatch again when one frees up. */
   starved = false;
+  private readonly rate: TokenBucket | undefined;
+  private rateTimer: NodeJS.Timeout | undefined;
   /** For the scheduler: a record not started yet may start now (and takes a permit). */
   readonly gate: { tryAcquire(): boolean; release(): void };
   /** Why the app refuses Courier (`http_401`…), while it does. */
@@ -54,12 +56,25 @@ export class Route {
         onPermitFree();
       },
     );
+    this.rate = config.rateLimit > 0 ? new TokenBucket(config.rateLimit, Date.now()) : undefined;
     this.gate = {
       // A held route lets no new record start while one of its records probes or waits.
       tryAcquire: () => {
-        const granted = !(this.started > 0 && this.health.held(Date.now())) && this.permits.tryAcquire();
-        if (!granted) this.starved = true;
-        return granted;
+        const now = Date.now();
+        if (this.started > 0 && this.health.held(now)) {
+          this.starved = true;
+          return false;
+        }
+        if (this.rate && this.rate.waitMs(now) > 0) {
+          this.wakeForRate(now, onPermitFree);
+          return false;
+        }
+        if (!this.permits.tryAcquire()) {
+          this.starved = true;
+          return false;
+        }
+        this.rate?.take(now);
+        return true;
       },
       release: () => this.permits.release(),
     };
@@ -68,6 +83,16 @@ export class Route {
     this.delivered = metrics.recordsDelivered.hot({ topic });
     this.duration = metrics.deliveryDuration.labels({ topic });
     this.processing = metrics.recordProcessing.labels({ topic });
+  }
+
+  /** Out of tokens: dispatch again when the next one is due. */
+  private wakeForRate(now: number, dispatch: () => void): void {
+    if (this.rateTimer || !this.rate) return;
+    this.rateTimer = setTimeout(() => {
+      this.rateTimer = undefined;
+      dispatch();
+    }, this.rate.waitMs(now));
+    this.rateTimer.unref();
   }
 
   /** Pushes at once: the adaptive limit, or 1 (the probe) while the route is held. */

@@ -64,6 +64,9 @@ describe('loadConfig: per-route settings in the file', () => {
       'requestTimeoutMs',
       'retryAfterMaxMs',
       'outageAfterMs',
+      'defaultContentType',
+      'tombstones',
+      'rateLimit',
       'ackStatuses',
       'dlqTopic',
     ]);
@@ -95,5 +98,34 @@ describe('loadConfig: per-route settings in the file', () => {
   it('takes the top-level value for what a route does not set, and the route value over it', () => {
     const [route] = load({ COURIER_CONFIG: 'c.yaml', COURIER_MAX_ATTEMPTS: '3', COURIER_RETRY_MAX_MS: '1500' }, withRoute('    retryMaxMs: 2000\n')).routes;
     expect(route).toMatchObject({ maxAttempts: 3, retryMaxMs: 2000 });
+  });
+});
+
+describe('loadConfig: answers v2 settings, from the environment and per route', () => {
+  it('reads ackStatuses, defaultContentType, tombstones, rateLimit, outageAfterMs and retryAfterMaxMs, and refuses bad values with their fix', () => {
+    const [route] = load({
+      ...BASE,
+      COURIER_ACK_STATUSES: '409, 410',
+      COURIER_DEFAULT_CONTENT_TYPE: 'application/json',
+      COURIER_TOMBSTONES: 'skip',
+      COURIER_RATE_LIMIT: '50',
+      COURIER_OUTAGE_AFTER_MS: '60000',
+      COURIER_RETRY_AFTER_MAX_MS: '600000',
+    }).routes;
+    expect(route).toMatchObject({
+      ackStatuses: [409, 410],
+      defaultContentType: 'application/json',
+      tombstones: 'skip',
+      rateLimit: 50,
+      outageAfterMs: 60_000,
+      retryAfterMaxMs: 600_000,
+    });
+    const problems = settingsOf(
+      problemsOf({ ...BASE, COURIER_ACK_STATUSES: '200', COURIER_DEFAULT_CONTENT_TYPE: 'json', COURIER_TOMBSTONES: 'drop', COURIER_OUTAGE_AFTER_MS: '10' }),
+    );
+    expect(problems).toEqual(expect.arrayContaining(['COURIER_ACK_STATUSES', 'COURIER_DEFAULT_CONTENT_TYPE', 'COURIER_TOMBSTONES', 'COURIER_OUTAGE_AFTER_MS']));
+    const file = reader({ 'c.yaml': 'groupId: g\nroutes:\n  - topic: orders\n    url: http://app/x\n    ackStatuses: [409]\n    tombstones: skip\n' });
+    const [fromFile] = load({ COURIER_CONFIG: 'c.yaml' }, file).routes;
+    expect(fromFile).toMatchObject({ ackStatuses: [409], tombstones: 'skip' });
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AimdLimit, Permits } from '../../src/delivery/concurrency.js';
+import { AimdLimit, Permits, TokenBucket } from '../../src/delivery/concurrency.js';
 
 describe('AimdLimit', () => {
   it('halves on overload, at most once per round trip, never below 1', () => {
@@ -77,5 +77,32 @@ describe('Permits', () => {
     permits.release();
     expect(freed).toBe(before + 1);
     expect(permits.tryAcquire()).toBe(true);
+  });
+});
+
+describe('TokenBucket (a route’s rateLimit)', () => {
+  it('lets at most the rate start per second after a burst of one second’s worth (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 200 }), fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 200 }), (rate, steps) => {
+        const bucket = new TokenBucket(rate, 0);
+        let now = 0;
+        let taken = 0;
+        for (const step of steps) {
+          now += step;
+          while (bucket.take(now)) taken++;
+        }
+        expect(taken).toBeLessThanOrEqual(Math.max(1, rate) + Math.floor((now * rate) / 1000) + 1);
+      }),
+    );
+  });
+
+  it('says when the next token is due', () => {
+    const bucket = new TokenBucket(2, 0);
+    expect(bucket.take(0)).toBe(true);
+    expect(bucket.take(0)).toBe(true);
+    expect(bucket.take(0)).toBe(false);
+    expect(bucket.waitMs(0)).toBe(500);
+    expect(bucket.take(499)).toBe(false);
+    expect(bucket.take(500)).toBe(true);
   });
 });

@@ -119,6 +119,18 @@ describe('preparePush: A2 headers', () => {
     expect(headers['ce-source']).toBe('urn:test:orders');
   });
 
+  it('uses the route’s defaultContentType for a record without a valid content-type, never over a valid one', () => {
+    expect(preparePush(record(), noSigning, 'application/json').headers['content-type']).toBe('application/json');
+    expect(preparePush(record({ headers: [h('content-type', 'not a type')] }), noSigning, 'application/json').headers['content-type']).toBe('application/json');
+    expect(preparePush(record({ headers: [h('content-type', 'text/plain')] }), noSigning, 'application/json').headers['content-type']).toBe('text/plain');
+  });
+
+  it('marks a null value as a tombstone, and only a null value (an empty one is a record)', () => {
+    expect(preparePush(record({ value: null }), noSigning).headers['kafka-tombstone']).toBe('true');
+    expect(preparePush(record({ value: Buffer.alloc(0) }), noSigning).headers['kafka-tombstone']).toBeUndefined();
+    expect(preparePush(record(), noSigning).headers['kafka-tombstone']).toBeUndefined();
+  });
+
   it('takes content-type from the record header (any case)', () => {
     expect(preparePush(record({ headers: [h('content-type', 'application/json')] }), noSigning).headers['content-type']).toBe('application/json');
     expect(preparePush(record({ headers: [h('Content-Type', 'text/plain; charset=utf-8')] }), noSigning).headers['content-type']).toBe(

@@ -699,3 +699,55 @@ describe('Pipeline: stop', () => {
     expect(source.committed(p0)).toBe(1);
   });
 });
+
+describe('Pipeline: tombstones and the outage circuit', () => {
+  it('COURIER_TOMBSTONES=skip acknowledges a null value without a push and counts it; deliver pushes it', async () => {
+    const skipping = harness({ COURIER_TOMBSTONES: 'skip' });
+    const tombstone = { ...record(0, 1), value: null };
+    try {
+      skipping.pipeline.attach(skipping.source);
+      skipping.pipeline.onAssign([p0]);
+      skipping.pipeline.onRecords([record(0, 0), tombstone, record(0, 2)]);
+      await until(() => skipping.source.committed(p0) === 3, 2000, 'commit past the tombstone');
+      expect(skipping.pusher.calls.map(at)).toEqual(['0:0', '0:2']);
+    } finally {
+      await skipping.pipeline.stop();
+    }
+    const delivering = harness();
+    try {
+      delivering.pipeline.attach(delivering.source);
+      delivering.pipeline.onAssign([p0]);
+      delivering.pipeline.onRecords([tombstone]);
+      await until(() => delivering.source.committed(p0) === 2, 2000, 'commit after the tombstone');
+      expect(delivering.pusher.calls.map(at)).toEqual(['0:1']);
+    } finally {
+      await delivering.pipeline.stop();
+    }
+  });
+
+  it('an outage (every record failing, none succeeding for COURIER_OUTAGE_AFTER_MS) stops counting attempts: no DLQ, all delivered after', async () => {
+    let down = true;
+    const pusher = new FakePusher(() => (down ? { kind: 'response', status: 503 } : ok200));
+    // 9 waits of at least 50, 100, 200 and then 200 ms: longer than the 1 s outage window.
+    const h = harness(
+      { COURIER_OUTAGE_AFTER_MS: '1000', COURIER_MAX_ATTEMPTS: '10', COURIER_RETRY_INITIAL_MS: '100', COURIER_RETRY_MAX_MS: '400' },
+      { pusher },
+    );
+    try {
+      h.pipeline.attach(h.source);
+      h.pipeline.onAssign([p0, p1]);
+      h.pipeline.onRecords([record(0, 0), record(1, 0)]);
+      await until(() => reasonCodes(h.pipeline).includes('app_failing'), 8000, 'app_failing');
+      // Held: far more pushes than attempts allowed, none dead-lettered.
+      await until(() => pusher.calls.length >= 24, 8000, 'probes beyond the attempts of both records');
+      expect(h.dlq.writes).toEqual([]);
+      expect(h.pipeline.operator.routes()[0]).toMatchObject({ state: 'app_failing', concurrencyLimit: 1 });
+      down = false;
+      await until(() => h.source.committed(p0) === 1 && h.source.committed(p1) === 1, 5000, 'delivered after the outage');
+      expect(h.dlq.writes).toEqual([]);
+      expect(reasonCodes(h.pipeline)).not.toContain('app_failing');
+    } finally {
+      await h.pipeline.stop();
+    }
+  }, 20_000);
+});
