@@ -5,14 +5,16 @@
 //   - reads the CloudEvents attributes (ce-*), the Kafka coordinates (kafka-*) and the percent-decoded key;
 //   - treats ce-id as the idempotency key: a duplicate is acknowledged (200) without processing it again;
 //   - answers 422 for a record it will never accept (JSON body {"poison": true}): Courier dead-letters it;
-//   - answers 503 with Retry-After when more than MAX_CONCURRENCY pushes are in progress: Courier retries.
+//   - answers 429 with Retry-After: 1 while MAX_CONCURRENCY pushes are in progress: Courier sends the record
+//     again a second later, counts no attempt (never the DLQ) and sends fewer pushes at once.
 //
 // It writes one JSON line per outcome to stdout.
 //
 //	go build -o bin/handler . && PORT=3000 WEBHOOK_SECRET=whsec_... ./bin/handler
 //
 // Env: PORT (0 picks a free port), HOST (default 127.0.0.1: Courier runs beside the app), WEBHOOK_SECRET,
-// MAX_CONCURRENCY (default 16), PROCESSING_DELAY_MS (simulated work).
+// MAX_CONCURRENCY (requests processed at once; one more gets the 429; default 16),
+// PROCESSING_DELAY_MS (simulated work; the tests use it to hold requests and reach the limit).
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -38,7 +41,7 @@ const tolerance = 5 * time.Minute
 
 type handler struct {
 	signingKey      []byte        // nil: signatures are not checked
-	capacity        chan struct{} // a semaphore of MAX_CONCURRENCY slots
+	capacity        chan struct{} // a semaphore of MAX_CONCURRENCY slots: net/http serves each request on its own goroutine
 	processingDelay time.Duration
 
 	mu sync.Mutex
@@ -97,13 +100,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	select {
+	select { // take a slot without waiting: over the limit, say so rather than queue or fail
 	case h.capacity <- struct{}{}:
 		defer func() { <-h.capacity }()
 	default:
 		emit("overloaded", record)
-		w.Header().Set("Retry-After", "1") // Courier retries after 1 s
-		answer(w, http.StatusServiceUnavailable, map[string]any{"error": "overloaded"})
+		// 429 is overload to Courier (so is 503, but only with Retry-After): no attempt, no DLQ, fewer pushes.
+		w.Header().Set("Retry-After", "1") // the record comes again in 1 s
+		answer(w, http.StatusTooManyRequests, map[string]any{"error": fmt.Sprintf("over the limit (MAX_CONCURRENCY=%d)", cap(h.capacity))})
 		return
 	}
 

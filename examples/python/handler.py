@@ -6,11 +6,14 @@ Courier POSTs each Kafka record here (contract: docs/handlers.md). This handler:
   - reads the CloudEvents attributes (ce-*), the Kafka coordinates (kafka-*) and the percent-decoded key;
   - treats ce-id as the idempotency key: a duplicate is acknowledged (200) without processing it again;
   - answers 422 for a record it will never accept (JSON body {"poison": true}): Courier dead-letters it;
-  - answers 503 with Retry-After when more than MAX_CONCURRENCY pushes are in progress: Courier retries.
+  - answers 429 with Retry-After: 1 while MAX_CONCURRENCY pushes are in progress: Courier sends the record
+    again a second later, counts no attempt (never the DLQ) and sends fewer pushes at once.
 It writes one JSON line per outcome to stdout.
 
 Run:  PORT=3000 WEBHOOK_SECRET=whsec_... python3 examples/python/handler.py
-Env:  PORT (0 picks a free port), HOST (default 127.0.0.1: Courier runs beside the app), WEBHOOK_SECRET, MAX_CONCURRENCY (default 16), PROCESSING_DELAY_MS (simulated work).
+Env:  PORT (0 picks a free port), HOST (default 127.0.0.1: Courier runs beside the app), WEBHOOK_SECRET,
+      MAX_CONCURRENCY (requests processed at once; one more gets the 429; default 16),
+      PROCESSING_DELAY_MS (simulated work; the tests use it to hold requests and reach the limit).
 """
 
 import base64
@@ -30,6 +33,7 @@ SIGNING_KEY = base64.b64decode(SECRET.removeprefix("whsec_")) if SECRET else Non
 MAX_CONCURRENCY = int(os.environ.get("MAX_CONCURRENCY", "16"))
 PROCESSING_DELAY = int(os.environ.get("PROCESSING_DELAY_MS", "0")) / 1000
 
+# ThreadingHTTPServer runs each request on its own thread: the slots are a semaphore, taken without waiting.
 capacity = threading.BoundedSemaphore(MAX_CONCURRENCY)
 # ce-id -> "processing" | "done". In memory for the example: a real app keeps this where its effects
 # live, e.g. a unique constraint on ce-id in the same database transaction as the work it does.
@@ -96,9 +100,11 @@ class Handler(BaseHTTPRequestHandler):
             emit("bad_signature", **record)  # unverified values, for the log only
             return self.answer(401, {"error": "invalid signature"})  # Courier holds the record, never dead-letters it
 
-        if not capacity.acquire(blocking=False):
+        if not capacity.acquire(blocking=False):  # over the limit: say so rather than queue or fail
             emit("overloaded", **record)
-            return self.answer(503, {"error": "overloaded"}, {"Retry-After": "1"})  # Courier retries after 1 s
+            # 429 is overload to Courier (so is 503, but only with Retry-After): no attempt, no DLQ, fewer pushes.
+            error = f"over the limit (MAX_CONCURRENCY={MAX_CONCURRENCY})"
+            return self.answer(429, {"error": error}, {"Retry-After": "1"})  # the record comes again in 1 s
         try:
             if is_poison(body):
                 emit("rejected", **record, status=422)

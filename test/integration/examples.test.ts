@@ -9,7 +9,8 @@ import { waitFor } from '../helpers/wait.js';
 /**
  * The handler examples (examples/<lang>/, docs/handlers.md), each run as its own process behind the real
  * Courier and a real broker: signatures, idempotency by ce-id, binary keys, the poison record in the DLQ,
- * a Courier with the wrong secret refused, and committed offsets at the end. scripts/examples-setup.sh
+ * 429 with Retry-After over the example's MAX_CONCURRENCY (redelivered, never dead-lettered), a Courier
+ * with the wrong secret refused, and committed offsets at the end. scripts/examples-setup.sh
  * installs any missing toolchain and builds the example first.
  */
 
@@ -142,8 +143,7 @@ async function push(url: string, body: Buffer, options: { ceId: string; offset: 
     headers['webhook-signature'] = options.signature ?? sign(secret, webhookId, timestamp, body);
   }
   const response = await fetch(url, { method: 'POST', headers, body });
-  await response.arrayBuffer();
-  return { status: response.status, retryAfter: response.headers.get('retry-after') };
+  return { status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.text() };
 }
 
 const hex = (bytes: Buffer | null) => bytes?.toString('hex') ?? null;
@@ -204,6 +204,30 @@ describe.each(EXAMPLES)('the $lang handler example', ({ lang, command, args }) =
     expect(example.of('rejected', 'direct').map((e) => [e.ce_id, e.status])).toEqual([['direct-poison', 422]]);
   });
 
+  it('answers 429 with Retry-After: 1 over MAX_CONCURRENCY, without processing the record', async () => {
+    // Its own instance: one slot, held long enough (PROCESSING_DELAY_MS) for a second request to find it taken.
+    const limited = new ExampleProcess(command, args, { PORT: '0', WEBHOOK_SECRET: secret, MAX_CONCURRENCY: '1', PROCESSING_DELAY_MS: '1500' });
+    try {
+      const limitedUrl = await limited.start();
+      const body = Buffer.from('{"order":1}');
+      // Both at once: whichever takes the slot holds it 1.5 s, the other is over the limit.
+      const answers = await Promise.all([push(limitedUrl, body, { ceId: 'limit-a', offset: 1 }), push(limitedUrl, body, { ceId: 'limit-b', offset: 2 })]);
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 429]);
+      const refused = answers.find((a) => a.status === 429)!;
+      expect(refused.retryAfter).toBe('1');
+      expect(JSON.parse(refused.body)).toEqual({ error: 'over the limit (MAX_CONCURRENCY=1)' });
+      const refusedId = answers[0]!.status === 429 ? 'limit-a' : 'limit-b';
+      const acceptedId = refusedId === 'limit-a' ? 'limit-b' : 'limit-a';
+      expect(limited.of('overloaded').map((e) => e.ce_id)).toEqual([refusedId]);
+      expect(limited.of('processed').map((e) => e.ce_id)).toEqual([acceptedId]);
+      // Not claimed as a duplicate: sent again once the slot is free, it is processed.
+      expect((await push(limitedUrl, body, { ceId: refusedId, offset: 3 })).status).toBe(200);
+      expect(limited.of('processed').map((e) => e.ce_id)).toEqual([acceptedId, refusedId]);
+    } finally {
+      await limited.stop();
+    }
+  }, 60_000);
+
   it('behind Courier: every record processed once by ce-id, binary keys byte-exact, the poison record dead-lettered, a wrong secret refused, offsets committed', async () => {
     const topic = uniqueName(`examples-${lang}`);
     const wrongTopic = uniqueName(`examples-${lang}-wrong-secret`);
@@ -244,10 +268,11 @@ describe.each(EXAMPLES)('the $lang handler example', ({ lang, command, args }) =
         COURIER_TOPICS: topic,
         COURIER_TARGET_URL: url,
         COURIER_SIGNING_SECRET: secret,
-        // Several pushes at once, so that the example's MAX_CONCURRENCY=2 answers some with 503.
+        // Several pushes at once, so that the example's MAX_CONCURRENCY=2 answers some with 429.
         COURIER_ORDERING: 'unordered',
         COURIER_MAX_IN_FLIGHT: '8',
-        COURIER_MAX_ATTEMPTS: '20',
+        // A 429 costs no attempt: were it counted, the first one would send its record to the DLQ.
+        COURIER_MAX_ATTEMPTS: '1',
         COURIER_REQUEST_TIMEOUT_MS: '10000',
       }),
     );
@@ -304,8 +329,14 @@ describe.each(EXAMPLES)('the $lang handler example', ({ lang, command, args }) =
     for (const key of binaryKeys) expect(processedKeys, key.toString('hex')).toContain(key.toString('hex'));
     expect(processedKeys).toContain(null);
 
-    // Overloaded answers (503 + Retry-After) were retried by Courier, and lost nothing.
-    expect(example.of('overloaded', topic).length).toBeGreaterThan(0);
+    // Records answered 429 + Retry-After came again and were processed (above: each once, none in the DLQ
+    // below, though COURIER_MAX_ATTEMPTS=1), and Courier counted them as overload.
+    const overloaded = example.of('overloaded', topic);
+    expect(overloaded.length).toBeGreaterThan(0);
+    for (const event of overloaded) expect([...processedIds, ceIdOf(poison)]).toContain(event.ce_id);
+    const metrics = await fetch(`${await courier.apiUrl()}/metrics`).then((r) => r.text());
+    const overloads = Number(new RegExp(`courier_overload_total\\{topic="${topic}"\\} (\\d+)`).exec(metrics)?.[1]);
+    expect(overloads).toBeGreaterThanOrEqual(overloaded.length);
 
     // The poison record is in the DLQ, and nothing else.
     const dead = await readAll(bootstrap, `${topic}.dlq`);

@@ -5,13 +5,15 @@
 //   - reads the CloudEvents attributes (ce-*), the Kafka coordinates (kafka-*) and the percent-decoded key;
 //   - treats ce-id as the idempotency key: a duplicate is acknowledged (200) without processing it again;
 //   - answers 422 for a record it will never accept (JSON body {"poison": true}): Courier dead-letters it;
-//   - answers 503 with Retry-After when more than MAX_CONCURRENCY pushes are in progress: Courier retries.
+//   - answers 429 with Retry-After: 1 while MAX_CONCURRENCY pushes are in progress: Courier sends the record
+//     again a second later, counts no attempt (never the DLQ) and sends fewer pushes at once.
 // It writes one JSON line per outcome to stdout.
 //
 //   npm ci && npm run build && PORT=3000 WEBHOOK_SECRET=whsec_... npm start
 //
 // Env: PORT (0 picks a free port), HOST (default 127.0.0.1: Courier runs beside the app), WEBHOOK_SECRET,
-// MAX_CONCURRENCY (default 16), PROCESSING_DELAY_MS (simulated work).
+// MAX_CONCURRENCY (requests processed at once; one more gets the 429; default 16),
+// PROCESSING_DELAY_MS (simulated work; the tests use it to hold requests and reach the limit).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyRequest } from 'fastify';
@@ -22,7 +24,7 @@ const signingKey = secret ? Buffer.from(secret.replace(/^whsec_/, ''), 'base64')
 const maxConcurrency = Number(process.env.MAX_CONCURRENCY ?? 16);
 const processingDelayMs = Number(process.env.PROCESSING_DELAY_MS ?? 0);
 
-let inProgress = 0;
+let inProgress = 0; // a plain counter: one thread, and nothing awaits between the check and the increment
 // ce-id -> 'processing' | 'done'. In memory for the example: a real app keeps this where its effects
 // live, e.g. a unique constraint on ce-id in the same database transaction as the work it does.
 const seen = new Map<string, 'processing' | 'done'>();
@@ -107,8 +109,13 @@ app.post('/*', async (request, reply) => {
     return reply.code(401).send({ error: 'invalid signature' });
   }
   if (inProgress >= maxConcurrency) {
+    // Over the limit: say so rather than queue or fail. 429 is overload to Courier (so is 503, but only
+    // with Retry-After): no attempt, no DLQ, fewer pushes. The record comes again in 1 s.
     emit('overloaded', record);
-    return reply.code(503).header('retry-after', '1').send({ error: 'overloaded' }); // Courier retries after 1 s
+    return reply
+      .code(429)
+      .header('retry-after', '1')
+      .send({ error: `over the limit (MAX_CONCURRENCY=${maxConcurrency})` });
   }
   inProgress++;
   try {

@@ -31,12 +31,14 @@ import javax.crypto.spec.SecretKeySpec;
  *   <li>reads the CloudEvents attributes (ce-*), the Kafka coordinates (kafka-*) and the percent-decoded key;
  *   <li>treats ce-id as the idempotency key: a duplicate is acknowledged (200) without processing it again;
  *   <li>answers 422 for a record it will never accept (JSON body {"poison": true}): Courier dead-letters it;
- *   <li>answers 503 with Retry-After when more than MAX_CONCURRENCY pushes are in progress: Courier retries.
+ *   <li>answers 429 with Retry-After: 1 while MAX_CONCURRENCY pushes are in progress: Courier sends the
+ *       record again a second later, counts no attempt (never the DLQ) and sends fewer pushes at once.
  * </ul>
  *
  * <p>It writes one JSON line per outcome to stdout. Env: PORT (0 picks a free port), HOST (default
- * 127.0.0.1: Courier runs beside the app), WEBHOOK_SECRET, MAX_CONCURRENCY (default 16),
- * PROCESSING_DELAY_MS (simulated work).
+ * 127.0.0.1: Courier runs beside the app), WEBHOOK_SECRET, MAX_CONCURRENCY (requests processed at
+ * once; one more gets the 429; default 16), PROCESSING_DELAY_MS (simulated work; the tests use it to hold
+ * requests and reach the limit).
  */
 public final class Handler {
   /** Standard Webhooks: reject timestamps further than this from now. */
@@ -45,7 +47,9 @@ public final class Handler {
   private static final Pattern POISON = Pattern.compile("\"poison\"\\s*:\\s*true");
 
   private final byte[] signingKey; // null: signatures are not checked
+  /** MAX_CONCURRENCY slots, shared by the server's threads (one per request). */
   private final Semaphore capacity;
+  private final int maxConcurrency;
   private final long processingDelayMs;
   /**
    * ce-id -> "processing" | "done". In memory for the example: a real app keeps this where its effects
@@ -56,6 +60,7 @@ public final class Handler {
   Handler(byte[] signingKey, int maxConcurrency, long processingDelayMs) {
     this.signingKey = signingKey;
     this.capacity = new Semaphore(maxConcurrency);
+    this.maxConcurrency = maxConcurrency;
     this.processingDelayMs = processingDelayMs;
   }
 
@@ -80,9 +85,11 @@ public final class Handler {
         answer(exchange, 401, "{\"error\":\"invalid signature\"}", null);
         return;
       }
-      if (!capacity.tryAcquire()) {
+      if (!capacity.tryAcquire()) { // over the limit, without waiting: say so rather than queue or fail
         emit("overloaded", record);
-        answer(exchange, 503, "{\"error\":\"overloaded\"}", "1"); // Courier retries after 1 s
+        // 429 is overload to Courier (so is 503, but only with Retry-After): no attempt, no DLQ, fewer pushes.
+        String error = "{\"error\":\"over the limit (MAX_CONCURRENCY=" + maxConcurrency + ")\"}";
+        answer(exchange, 429, error, "1"); // the record comes again in 1 s
         return;
       }
       try {
