@@ -52,18 +52,21 @@ export function summarize(report, run) {
     unhandled = run.unhandledErrors.length;
     if (unhandled) problems.push(`${unhandled} unhandled error(s): ${run.unhandledErrors.join('; ')}`);
   }
+  // A skipped or todo test did not run either: the suite's rule is that it counts as a failure.
+  if (skipped) problems.push(`${skipped} test(s) skipped or todo: nothing of the suite may be left out`);
   if (notRun) problems.push(`${notRun} test(s) never ran (a worker crashed or the run stopped)${unfinished.length ? `: ${list(unfinished)}` : ''}`);
   if (fileErrors.length) problems.push(`${fileErrors.length} test file(s) failed outside their tests: ${list(fileErrors)}`);
   if (missing.length) problems.push(`${missing.length} test file(s) missing from the report: ${list(missing)}`);
-  return { passed, failed: failed + notRun + fileErrors.length + missing.length + unhandled, skipped, problems };
+  return { passed, failed: failed + skipped + notRun + fileErrors.length + missing.length + unhandled, skipped, problems };
 }
 
 function list(items, shown = 5) {
   return items.length > shown ? `${items.slice(0, shown).join(', ')} and ${items.length - shown} more` : items.join(', ');
 }
 
-export function closingLine({ passed, failed, skipped }) {
-  return `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
+/** Skipped tests are among the failed ones already: the line is the plain "P passed, F failed". */
+export function closingLine({ passed, failed }) {
+  return `${passed} passed, ${failed} failed`;
 }
 
 function readJson(path) {
