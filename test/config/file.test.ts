@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BASE, load, noFile, problemsOf, reader, settingsOf } from './helpers.js';
+import { BASE, load, noFile, problemsOf, ROUTE_DEFAULTS, reader, settingsOf } from './helpers.js';
 
 describe('loadConfig: COURIER_CONFIG file', () => {
   const yaml = `
@@ -26,31 +26,16 @@ routes:
       {
         topic: 'orders',
         targetUrl: 'http://app:3000/orders',
+        ...ROUTE_DEFAULTS,
         maxAttempts: 2,
-        retryInitialMs: 1000,
         retryMaxMs: 1000,
-        requestTimeoutMs: 15_000,
-        retryAfterMaxMs: 3_600_000,
-        outageAfterMs: 30_000,
-        defaultContentType: 'application/octet-stream',
-        tombstones: 'deliver',
-        rateLimit: 0,
-        ackStatuses: [],
         dlqTopic: 'dead.orders',
       },
       {
         topic: 'payments',
         targetUrl: 'http://app:3000/payments',
+        ...ROUTE_DEFAULTS,
         maxAttempts: 4,
-        retryInitialMs: 1000,
-        retryMaxMs: 20_000,
-        requestTimeoutMs: 15_000,
-        retryAfterMaxMs: 3_600_000,
-        outageAfterMs: 30_000,
-        defaultContentType: 'application/octet-stream',
-        tombstones: 'deliver',
-        rateLimit: 0,
-        ackStatuses: [],
         dlqTopic: 'payments.dlq',
       },
     ]);

@@ -3,6 +3,19 @@ import { type Config, type ConfigSources, loadConfig } from '../../src/config/in
 import { ConfigError, type ConfigProblem } from '../../src/errors.js';
 
 export const BASE = { COURIER_GROUP_ID: 'orders-processor', COURIER_TOPICS: 'orders', COURIER_TARGET_URL: 'http://localhost:3000/events' };
+/** Every per-route setting at Courier's default, spelled out: a changed default fails the tests that use it. */
+export const ROUTE_DEFAULTS = {
+  maxAttempts: 8,
+  retryInitialMs: 1000,
+  retryMaxMs: 20_000,
+  requestTimeoutMs: 15_000,
+  retryAfterMaxMs: 3_600_000,
+  outageAfterMs: 30_000,
+  defaultContentType: 'application/octet-stream',
+  tombstones: 'deliver',
+  rateLimit: 0,
+  ackStatuses: [],
+} as const;
 export const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
 export const noFile = (path: string): string => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CONSUMER_DEFAULTS } from '../../src/config/index.js';
 import type { ConfigError } from '../../src/errors.js';
-import { BASE, configErrorOf, load, problemsOf, SECRET, settingsOf } from './helpers.js';
+import { BASE, configErrorOf, load, problemsOf, ROUTE_DEFAULTS, SECRET, settingsOf } from './helpers.js';
 
 describe('loadConfig: minimal environment and defaults', () => {
   it('builds one route from COURIER_TOPICS × COURIER_TARGET_URL with defaults', () => {
@@ -11,16 +11,7 @@ describe('loadConfig: minimal environment and defaults', () => {
       {
         topic: 'orders',
         targetUrl: 'http://localhost:3000/events',
-        maxAttempts: 8,
-        retryInitialMs: 1000,
-        retryMaxMs: 20_000,
-        requestTimeoutMs: 15_000,
-        retryAfterMaxMs: 3_600_000,
-        outageAfterMs: 30_000,
-        defaultContentType: 'application/octet-stream',
-        tombstones: 'deliver',
-        rateLimit: 0,
-        ackStatuses: [],
+        ...ROUTE_DEFAULTS,
         dlqTopic: 'orders.dlq',
       },
     ]);
