@@ -1,4 +1,5 @@
 import { parse as parseYaml } from 'yaml';
+import { shortestRetryWaits } from '../delivery/retry.js';
 import { ConfigError, type ConfigProblem, errorMessage } from '../errors.js';
 import { isServiceLink, kafkaProperties } from './kafka.js';
 import type { Report } from './kinds.js';
@@ -54,6 +55,17 @@ export function loadConfig(sources: ConfigSources): Config {
     },
     report,
   );
+
+  for (const route of routes) {
+    // Not an error (short retries can be a deliberate choice), but worth saying before an outage proves it.
+    const floor = shortestRetryWaits(route.maxAttempts, route.retryInitialMs, route.retryMaxMs);
+    if (floor < route.outageAfterMs) {
+      warnings.push(
+        `route ${route.topic}: its ${route.maxAttempts - 1} retry waits can take as little as ${floor} ms, less than the outage window ${route.outageAfterMs} ms: ` +
+          `an app failing every record for longer can send healthy records to the DLQ before the route is held (raise ${ENV.maxAttempts} or ${ENV.retryInitialMs}, or lower ${ENV.outageAfterMs})`,
+      );
+    }
+  }
 
   // The warnings go with the problems: an unknown variable is often the cause ("did you mean …").
   if (problems.length > 0) throw new ConfigError(problems, warnings);

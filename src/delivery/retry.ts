@@ -62,6 +62,17 @@ export function overloadDelay(
   return backoff(overloads, policy, random);
 }
 
+/**
+ * The shortest time a record can spend waiting between its `maxAttempts` attempts with equal
+ * jitter (the push policy): if it is shorter than the outage window, an app that fails everything
+ * for that long can exhaust a healthy record's attempts before the route is held.
+ */
+export function shortestRetryWaits(maxAttempts: number, initialMs: number, maxMs: number): number {
+  let total = 0;
+  for (let failures = 1; failures < maxAttempts; failures++) total += backoff(failures, { initialMs, maxMs, jitter: 'equal' }, () => 0);
+  return total;
+}
+
 export type RetryDecision = { readonly retry: true; readonly delayMs: number } | { readonly retry: false };
 
 /**

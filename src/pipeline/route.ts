@@ -44,6 +44,7 @@ export class Route {
     onPermitFree: () => void,
   ) {
     this.url = new URL(config.targetUrl);
+    // Equal jitter gives the waits a floor (config warns when it is below the outage window).
     this.policy = { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, jitter: 'equal' };
     this.ackStatuses = new Set(config.ackStatuses);
     this.health = new RouteHealth(config.outageAfterMs);

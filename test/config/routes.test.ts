@@ -129,3 +129,13 @@ describe('loadConfig: answers v2 settings, from the environment and per route', 
     expect(fromFile).toMatchObject({ ackStatuses: [409], tombstones: 'skip' });
   });
 });
+
+describe('loadConfig: retry waits against the outage window', () => {
+  it('warns when a record could run out of attempts before an outage holds the route, and not with the defaults', () => {
+    expect(load(BASE).warnings).toEqual([]);
+    const warnings = load({ ...BASE, COURIER_MAX_ATTEMPTS: '3', COURIER_RETRY_INITIAL_MS: '100', COURIER_RETRY_MAX_MS: '1000' }).warnings;
+    expect(warnings).toHaveLength(1);
+    // 2 waits of at least 50 and 100 ms.
+    expect(warnings[0]).toContain('as little as 150 ms, less than the outage window 30000 ms');
+  });
+});

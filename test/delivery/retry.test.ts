@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoff, decideRetry, nextDelay, overloadDelay, parseRetryAfter } from '../../src/delivery/retry.js';
+import { backoff, decideRetry, nextDelay, overloadDelay, parseRetryAfter, shortestRetryWaits } from '../../src/delivery/retry.js';
 
 const NOW = Date.parse('2025-01-15T12:00:00.000Z');
 const policy = { initialMs: 200, maxMs: 30_000 };
@@ -174,5 +174,13 @@ describe('overloadDelay: Retry-After on 429/503, never an attempt', () => {
   it('backs off by the overloads in a row when there is no valid Retry-After', () => {
     expect(overloadDelay(undefined, 3, policy, 3_600_000, NOW, fixed(0.5))).toBe(backoff(3, policy, fixed(0.5)));
     expect(overloadDelay('soon', 1, policy, 3_600_000, NOW, fixed(0.5))).toBe(backoff(1, policy, fixed(0.5)));
+  });
+});
+
+describe('shortestRetryWaits', () => {
+  it('is the sum of the waits when random() is 0: 35.5 s with the defaults, 0 for a single attempt', () => {
+    expect(shortestRetryWaits(8, 1000, 20_000)).toBe(35_500);
+    expect(shortestRetryWaits(1, 1000, 20_000)).toBe(0);
+    expect(shortestRetryWaits(3, 100, 1000)).toBe(150);
   });
 });
