@@ -21,7 +21,21 @@ describe("Courier's API fuzzed from its own OpenAPI document (schemathesis)", ()
     const url = await instance.apiUrl();
     const result = spawnSync(
       st,
-      ['run', `${url}/openapi.json`, '--checks', 'all', '--max-examples', '60', '-H', `Authorization: Bearer ${token}`, '--seed', '1', '--no-color'],
+      [
+        '--config-file',
+        resolve(import.meta.dirname, 'schemathesis.toml'),
+        'run',
+        `${url}/openapi.json`,
+        '--checks',
+        'all',
+        '--max-examples',
+        '60',
+        '-H',
+        `Authorization: Bearer ${token}`,
+        '--seed',
+        '1',
+        '--no-color',
+      ],
       { cwd: root, encoding: 'utf8', timeout: 240_000 },
     );
     const output = `${result.stdout}\n${result.stderr}`;
