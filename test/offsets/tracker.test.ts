@@ -91,6 +91,9 @@ describe('OffsetTracker: committable offset', () => {
             done.add(ticket.offset);
           }
           expect(tracker.committable(tp)).toBe(tracked.length === 0 ? -1 : expectedCommittable(tracked, done));
+          // The oldest pending offset is the lowest not done, the record the committable offset waits for.
+          const notDone = tracked.filter((offset) => !done.has(offset));
+          expect(tracker.oldestPending(tp)).toBe(notDone.length === 0 ? -1 : Math.min(...notDone));
         }
       }),
       { numRuns: 300 },
@@ -348,40 +351,6 @@ describe('OffsetTracker: long runs (memory compaction)', () => {
 });
 
 describe('OffsetTracker: oldest pending offset', () => {
-  it('is the lowest tracked offset not done (-1 when none), under interleaved tracking and completion (property)', () => {
-    const op = fc.oneof(
-      fc.record({ kind: fc.constant('track' as const), gap: fc.integer({ min: 1, max: 4 }) }),
-      fc.record({ kind: fc.constant('complete' as const), pick: fc.nat() }),
-    );
-    fc.assert(
-      fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
-        const tracker = new OffsetTracker();
-        tracker.assign(tp);
-        const tracked: number[] = [];
-        const open: RecordTicket[] = [];
-        const done = new Set<number>();
-        let next = 0;
-        for (const o of ops) {
-          if (o.kind === 'track') {
-            next += o.gap;
-            tracked.push(next);
-            open.push(tracker.track(tp, next) as RecordTicket);
-          } else if (open.length > 0) {
-            const [ticket] = open.splice(o.pick % open.length, 1) as [RecordTicket];
-            tracker.complete(ticket);
-            done.add(ticket.offset);
-          }
-          const notDone = tracked.filter((offset) => !done.has(offset));
-          const lowest = notDone.length === 0 ? -1 : Math.min(...notDone);
-          expect(tracker.oldestPending(tp)).toBe(lowest);
-          // It is the record the committable offset waits for.
-          if (lowest >= 0) expect(tracker.committable(tp)).toBe(lowest);
-        }
-      }),
-      { numRuns: 300 },
-    );
-  });
-
   it('stays exact when the released prefix is dropped, and is -1 for a partition not assigned', () => {
     const tracker = new OffsetTracker();
     expect(tracker.oldestPending(tp)).toBe(-1);
