@@ -84,7 +84,8 @@ export const RouteStatus = Type.Object({
   }),
   concurrencyLimit: Type.Integer({
     minimum: 1,
-    description: 'adaptive limit of pushes at once: halves on overload answers, grows back on success; 1 while held',
+    description:
+      'adaptive limit of pushes at once: halves on overload answers, falls in proportion when latency rises to over twice its long-term average, grows back on success; 1 while held',
   }),
   pushing: Type.Integer({ minimum: 0, description: 'requests out now' }),
   started: Type.Integer({ minimum: 0, description: 'records started and not settled (pushing or waiting)' }),

@@ -1,14 +1,41 @@
+/** How an answer's round trip is measured: both on one monotonic clock, in ms. */
+export interface Sample {
+  /** When the request went out. */
+  sentAt: number;
+  /** When its answer arrived. */
+  now: number;
+  /** The route's requests out when the answer arrived (this one included). */
+  inFlight: number;
+}
+
+/** Latency counts as rising when the recent average exceeds this many times the long-term one. */
+export const LATENCY_TOLERANCE = 2;
+/** Below this baseline (ms), timing noise (event loop, GC) outweighs queueing: no latency signal. */
+const LATENCY_FLOOR_MS = 1;
+/** Answers averaged before the latency signal is trusted. */
+const LATENCY_WARMUP = 20;
+/** The recent average follows about the last 10 answers; the long-term one about the last 500. */
+const SHORT_WEIGHT = 0.1;
+const LONG_WEIGHT = 1 / 500;
+
 /**
- * A route's adaptive concurrency limit (AIMD, as TCP Reno and Netflix's concurrency-limits do):
- * it halves on an overload answer (at most once per round trip: the answers of requests sent before
- * the last decrease are the same congestion), grows by one per success back up to the level it
- * fell from (slow start), then by one per `limit` successes (congestion avoidance), between 1 and
- * `max`. Pure arithmetic; the clock is passed in.
+ * A route's adaptive concurrency limit, between 1 and `max`. Two signals shrink it, at most once
+ * per round trip (answers to requests sent before the last decrease describe the same congestion):
+ * - an overload answer halves it (AIMD, as TCP Reno and Netflix's concurrency-limits do);
+ * - rising latency (Netflix's Gradient2): when the average of the last answers exceeds
+ *   `LATENCY_TOLERANCE` × the long-term average while the route uses at least half its limit, the
+ *   limit falls in proportion (by the ratio, at most by half). The long-term average follows a
+ *   lasting change, so an app that got slower for good is not squeezed for ever.
+ * Successes grow it by one each back up to the level an overload cut it from (slow start), then by
+ * one per `limit` successes (congestion avoidance). Pure arithmetic; the clock is passed in.
  */
-export class AimdLimit {
+export class AdaptiveLimit {
   private value: number;
   private threshold: number;
   private lastDecreaseAt = Number.NEGATIVE_INFINITY;
+  private samples = 0;
+  private shortRtt = 0;
+  private longRtt = 0;
 
   constructor(private readonly max: number) {
     this.value = max;
@@ -20,17 +47,51 @@ export class AimdLimit {
     return Math.max(1, Math.min(this.max, Math.floor(this.value)));
   }
 
-  success(): void {
-    this.value = Math.min(this.max, this.value < this.threshold ? this.value + 1 : this.value + 1 / this.value);
+  /** The long-term and recent average round trips (ms), for the operator and tests. */
+  get latency(): { longMs: number; shortMs: number } {
+    return { longMs: this.longRtt, shortMs: this.shortRtt };
   }
 
-  /** An overload answer to a request sent at `sentAt`; `now` is when it arrived. Returns whether the limit fell. */
-  overload(sentAt: number, now: number): boolean {
-    if (sentAt < this.lastDecreaseAt) return false;
+  /** A success. Returns whether the limit fell (its latency says the app queues). */
+  success(sample: Sample): boolean {
+    if (this.latencyRising(sample)) {
+      const ratio = (LATENCY_TOLERANCE * Math.max(this.longRtt, LATENCY_FLOOR_MS)) / this.shortRtt;
+      this.value = Math.max(1, Math.min(this.value - 1, this.value * Math.max(0.5, ratio)));
+      // Grow back carefully: the level it fell from is where the app queued.
+      this.threshold = this.value;
+      this.lastDecreaseAt = sample.now;
+      return true;
+    }
+    this.value = Math.min(this.max, this.value < this.threshold ? this.value + 1 : this.value + 1 / this.value);
+    return false;
+  }
+
+  /** An overload answer. Returns whether the limit fell. */
+  overload(sample: Pick<Sample, 'sentAt' | 'now'>): boolean {
+    if (sample.sentAt < this.lastDecreaseAt) return false;
     this.threshold = Math.max(1, this.value);
     this.value = Math.max(1, this.value / 2);
-    this.lastDecreaseAt = now;
+    this.lastDecreaseAt = sample.now;
     return true;
+  }
+
+  private latencyRising({ sentAt, now, inFlight }: Sample): boolean {
+    const rtt = Math.max(0, now - sentAt);
+    this.samples++;
+    if (this.samples <= LATENCY_WARMUP) {
+      // Plain averages until there are enough answers to weigh.
+      this.longRtt += (rtt - this.longRtt) / this.samples;
+      this.shortRtt = this.longRtt;
+      return false;
+    }
+    this.shortRtt += (rtt - this.shortRtt) * SHORT_WEIGHT;
+    this.longRtt += (rtt - this.longRtt) * LONG_WEIGHT;
+    return (
+      sentAt >= this.lastDecreaseAt &&
+      // An idle route's latency is the app's own business, not queueing Courier causes.
+      inFlight * 2 >= this.current &&
+      this.shortRtt > LATENCY_TOLERANCE * Math.max(this.longRtt, LATENCY_FLOOR_MS)
+    );
   }
 }
 

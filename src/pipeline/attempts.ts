@@ -110,10 +110,11 @@ export class Attempts {
         const headers = attemptHeaders(prepared, record.value, pushes + 1, this.pushSettings, Math.floor(sentAt / 1000));
         const result = await this.deps.pusher.push(route.url, headers, record.value, route.config.requestTimeoutMs);
         const now = Date.now();
+        const answeredAt = performance.now();
         const outcome = classify(result, route.view(firstMisrouteAt));
         if (outcome.class !== 'down') {
           pushes++;
-          route.duration.observe((performance.now() - started) / 1000);
+          route.duration.observe((answeredAt - started) / 1000);
         }
         route.attempts(resultLabel(result)).inc();
         if (outcome.class !== lastClass) holds = 0;
@@ -121,7 +122,7 @@ export class Attempts {
         switch (outcome.class) {
           case 'ack':
             route.health.ack(now);
-            route.limit.success();
+            route.limit.success({ sentAt: started, now: answeredAt, inFlight: route.permits.inUse });
             if (route.refused) this.deps.refused(route, undefined);
             return { kind: 'ack' };
           case 'down':
@@ -136,7 +137,7 @@ export class Attempts {
           case 'overload': {
             // The app asks for less: fewer pushes at once, wait as long as it says; no attempt.
             route.overloads.inc();
-            route.limit.overload(sentAt, now);
+            route.limit.overload({ sentAt: started, now: answeredAt });
             const retryAfter = result.kind === 'response' ? result.retryAfter : undefined;
             await wait(overloadDelay(retryAfter, ++holds, route.policy, route.config.retryAfterMaxMs, now));
             continue;

@@ -1,6 +1,6 @@
 import type { RouteConfig } from '../config/index.js';
 import { AppGate } from '../delivery/app-gate.js';
-import { AimdLimit, Permits, TokenBucket } from '../delivery/concurrency.js';
+import { AdaptiveLimit, Permits, TokenBucket } from '../delivery/concurrency.js';
 import type { RouteView } from '../delivery/outcome.js';
 import type { Backoff } from '../delivery/retry.js';
 import { RouteHealth } from '../delivery/route-health.js';
@@ -17,7 +17,7 @@ export class Route {
   readonly policy: Backoff;
   readonly ackStatuses: ReadonlySet<number>;
   readonly health: RouteHealth;
-  readonly limit: AimdLimit;
+  readonly limit: AdaptiveLimit;
   /** A held route (outage, misroute) pushes one record at a time: the probe. */
   readonly permits: Permits;
   readonly overloads: HotCounter;
@@ -48,7 +48,7 @@ export class Route {
     this.policy = { initialMs: config.retryInitialMs, maxMs: config.retryMaxMs, jitter: 'equal' };
     this.ackStatuses = new Set(config.ackStatuses);
     this.health = new RouteHealth(config.outageAfterMs);
-    this.limit = new AimdLimit(maxInFlight);
+    this.limit = new AdaptiveLimit(maxInFlight);
     this.permits = new Permits(
       () => this.concurrencyLimit(),
       () => {

@@ -1,49 +1,110 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AimdLimit, Permits, TokenBucket } from '../../src/delivery/concurrency.js';
+import { AdaptiveLimit, Permits, TokenBucket } from '../../src/delivery/concurrency.js';
 
-describe('AimdLimit', () => {
+/** Answers `count` requests that each took `rttMs`, one after another, with `inFlight` out. */
+function answer(limit: AdaptiveLimit, clock: { now: number }, count: number, rttMs: number, inFlight = limit.current): number {
+  let decreases = 0;
+  for (let i = 0; i < count; i++) {
+    clock.now += 1;
+    if (limit.success({ sentAt: clock.now - rttMs, now: clock.now, inFlight })) decreases++;
+  }
+  return decreases;
+}
+
+describe('AdaptiveLimit', () => {
   it('halves on overload, at most once per round trip, never below 1', () => {
-    const limit = new AimdLimit(256);
-    expect(limit.overload(0, 10)).toBe(true);
+    const limit = new AdaptiveLimit(256);
+    expect(limit.overload({ sentAt: 0, now: 10 })).toBe(true);
     expect(limit.current).toBe(128);
     // Sent before the decrease: the same congestion, no second cut.
-    expect(limit.overload(5, 12)).toBe(false);
+    expect(limit.overload({ sentAt: 5, now: 12 })).toBe(false);
     expect(limit.current).toBe(128);
-    for (let t = 20; t < 400; t += 20) limit.overload(t, t + 1);
+    for (let t = 20; t < 400; t += 20) limit.overload({ sentAt: t, now: t + 1 });
     expect(limit.current).toBe(1);
   });
 
   it('grows back by one per success to where it fell from, then by one per limit successes', () => {
-    const limit = new AimdLimit(100);
-    limit.overload(0, 1); // 100 → 50, threshold 100
-    for (let i = 0; i < 50; i++) limit.success();
+    const clock = { now: 0 };
+    const limit = new AdaptiveLimit(100);
+    limit.overload({ sentAt: 0, now: 1 }); // 100 → 50, threshold 100
+    answer(limit, clock, 50, 5);
     expect(limit.current).toBe(100);
-    const capped = new AimdLimit(100);
-    capped.overload(0, 1); // 50
-    capped.overload(2, 3); // 25, threshold 50
-    for (let i = 0; i < 25; i++) capped.success();
+    const capped = new AdaptiveLimit(100);
+    capped.overload({ sentAt: 0, now: 1 }); // 50
+    capped.overload({ sentAt: 2, now: 3 }); // 25, threshold 50
+    answer(capped, clock, 25, 5);
     expect(capped.current).toBe(50);
-    for (let i = 0; i < 49; i++) capped.success();
+    answer(capped, clock, 49, 5);
     expect(capped.current).toBe(50); // about one per 50 successes now
-    for (let i = 0; i < 3; i++) capped.success();
+    answer(capped, clock, 3, 5);
     expect(capped.current).toBe(51);
+  });
+
+  it('holds at a steady latency, shrinks when latency rises under load, in proportion and at most by half per round trip', () => {
+    const clock = { now: 0 };
+    const limit = new AdaptiveLimit(64);
+    expect(answer(limit, clock, 2000, 10)).toBe(0);
+    expect(limit.current).toBe(64);
+    expect(limit.latency.longMs).toBeCloseTo(10);
+    // The app starts queueing: 4× the usual latency.
+    const decreases = answer(limit, clock, 200, 40);
+    expect(decreases).toBeGreaterThan(0);
+    expect(limit.current).toBeLessThan(64);
+    // A round trip is 40 ms and one answer arrives per ms: never two cuts within 40 ms.
+    expect(decreases).toBeLessThanOrEqual(Math.ceil(200 / 40) + 1);
+    const first = new AdaptiveLimit(64);
+    answer(first, clock, 2000, 10);
+    clock.now += 1;
+    // One answer at 100× cannot cut it by more than half.
+    for (let i = 0; i < 30 && !first.success({ sentAt: clock.now - 1000, now: clock.now, inFlight: 64 }); i++) clock.now += 1;
+    expect(first.current).toBeGreaterThanOrEqual(32);
+    expect(first.current).toBeLessThan(64);
+  });
+
+  it('does not shrink for latency while the route uses less than half its limit, nor for sub-millisecond noise', () => {
+    const clock = { now: 0 };
+    const idle = new AdaptiveLimit(64);
+    answer(idle, clock, 1000, 10, 4);
+    expect(answer(idle, clock, 500, 100, 4)).toBe(0);
+    expect(idle.current).toBe(64);
+    const fast = new AdaptiveLimit(64);
+    answer(fast, clock, 1000, 0.2);
+    expect(answer(fast, clock, 500, 1.5)).toBe(0);
+    expect(fast.current).toBe(64);
+  });
+
+  it('follows a lasting change: an app that got slower for good gets its limit back', () => {
+    const clock = { now: 0 };
+    const limit = new AdaptiveLimit(64);
+    answer(limit, clock, 1000, 10);
+    answer(limit, clock, 500, 50);
+    const squeezed = limit.current;
+    expect(squeezed).toBeLessThan(64);
+    // The long-term average catches up with 50 ms; from then on successes grow the limit again.
+    answer(limit, clock, 5000, 50);
+    expect(limit.latency.longMs).toBeGreaterThan(40);
+    expect(limit.current).toBeGreaterThan(squeezed);
   });
 
   it('stays a whole number in [1, max] for any sequence of answers (property)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 1000 }), fc.array(fc.boolean(), { maxLength: 500 }), (max, answers) => {
-        const limit = new AimdLimit(max);
-        let now = 0;
-        for (const overloaded of answers) {
-          now += 1;
-          if (overloaded) limit.overload(now - 1, now);
-          else limit.success();
-          expect(Number.isInteger(limit.current)).toBe(true);
-          expect(limit.current).toBeGreaterThanOrEqual(1);
-          expect(limit.current).toBeLessThanOrEqual(max);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 1000 }),
+        fc.array(fc.oneof(fc.constant<'overload'>('overload'), fc.double({ min: 0, max: 10_000, noNaN: true })), { maxLength: 500 }),
+        (max, answers) => {
+          const limit = new AdaptiveLimit(max);
+          let now = 0;
+          for (const answered of answers) {
+            now += 1;
+            if (answered === 'overload') limit.overload({ sentAt: now - 1, now });
+            else limit.success({ sentAt: now - answered, now, inFlight: limit.current });
+            expect(Number.isInteger(limit.current)).toBe(true);
+            expect(limit.current).toBeGreaterThanOrEqual(1);
+            expect(limit.current).toBeLessThanOrEqual(max);
+          }
+        },
+      ),
     );
   });
 });
