@@ -101,18 +101,14 @@ function scanJson(b: Uint8Array): boolean {
 // The helpers never read past the end: an out-of-bounds typed array read makes V8's code slower.
 
 function skipWhitespace(b: Uint8Array, i: number): number {
-  while (i < b.length) {
+  const n = b.length;
+  // Every JSON whitespace byte is at most 0x20: most calls return after one comparison.
+  while (i < n && b[i]! <= 0x20) {
     const c = b[i]!;
     if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
     i++;
   }
   return i;
-}
-
-function isDigitAt(b: Uint8Array, i: number): boolean {
-  if (i >= b.length) return false;
-  const c = b[i]!;
-  return c >= 0x30 && c <= 0x39;
 }
 
 /** `"name"` then `:` and whitespace: the index where the member's value starts, or -1. */
@@ -150,24 +146,28 @@ function scanNumber(b: Uint8Array, i: number): number {
   const n = b.length;
   if (b[i] === 0x2d) i++;
   if (i >= n) return -1;
-  if (b[i] === 0x30) i++;
-  else if (isDigitAt(b, i)) i = skipDigits(b, i + 1);
+  const first = b[i]!;
+  if (first === 0x30) i++;
+  else if (first >= 0x31 && first <= 0x39) i = skipDigits(b, i + 1);
   else return -1;
   if (i < n && b[i] === 0x2e) {
-    if (!isDigitAt(b, i + 1)) return -1;
-    i = skipDigits(b, i + 2);
+    const start = i + 1;
+    i = skipDigits(b, start);
+    if (i === start) return -1;
   }
   if (i < n && (b[i] === 0x65 || b[i] === 0x45)) {
     i++;
     if (i < n && (b[i] === 0x2b || b[i] === 0x2d)) i++;
-    if (!isDigitAt(b, i)) return -1;
-    i = skipDigits(b, i + 1);
+    const start = i;
+    i = skipDigits(b, start);
+    if (i === start) return -1;
   }
   return i;
 }
 
 function skipDigits(b: Uint8Array, i: number): number {
-  while (i < b.length) {
+  const n = b.length;
+  while (i < n) {
     const c = b[i]!;
     if (c < 0x30 || c > 0x39) break;
     i++;
@@ -199,13 +199,17 @@ export function isJsonMediaType(contentType: string): boolean {
 // The request body
 
 /**
- * The A6 body: `{"records":[…]}` with one object per entry, in entry order. The JSON around the
- * values is built as text (short strings, escaped by JSON.stringify; base64 is plain ASCII) and
- * turned into bytes once per embedded JSON value; a JSON value's own bytes go in as they are,
- * after the validator has accepted them, so no value is parsed or re-serialised.
+ * The A6 body: `{"records":[…]}` with one object per entry, in entry order.
+ *
+ * The JSON around the values is built as short strings that are pure ASCII (every string is escaped
+ * to ASCII, base64 is ASCII), so it is written with latin1, a plain copy: V8's UTF-8 encoding of a
+ * long string, and flattening one long string made of the values' base64, each cost more than the
+ * rest of the body together. A JSON value's own bytes go in as they are, once the validator has
+ * accepted them, so no value is parsed or re-serialised. The parts are measured first and copied
+ * once into a buffer of exactly the body's size.
  */
 export function batchBody(entries: readonly BatchEntry[]): Buffer {
-  const pieces: Buffer[] = [];
+  const parts: (string | Buffer)[] = [];
   let length = 0;
   let text = '{"records":[';
   // Records of a batch mostly share topic and content type: escape and classify them once.
@@ -218,33 +222,57 @@ export function batchBody(entries: readonly BatchEntry[]): Buffer {
     const { record, prepared, attempt } = entries[k]!;
     if (record.topic !== topic) {
       topic = record.topic;
-      topicJson = JSON.stringify(topic);
+      topicJson = jsonString(topic);
     }
     const type = String(prepared.headers['content-type']); // preparePush always sets one string
     if (type !== contentType) {
       contentType = type;
-      contentTypeJson = JSON.stringify(type);
+      contentTypeJson = jsonString(type);
       jsonContent = isJsonMediaType(type);
     }
     text +=
-      `${k === 0 ? '' : ','}{"id":${JSON.stringify(prepared.messageId)},"topic":${topicJson},"partition":${jsonNumber(record.partition)},` +
+      `${k === 0 ? '' : ','}{"id":${jsonString(prepared.messageId)},"topic":${topicJson},"partition":${jsonNumber(record.partition)},` +
       `"offset":"${record.offset}","timestamp":${jsonNumber(record.timestamp)},${keyFields(record.key)},` +
       `"headers":${headersJson(record.headers)},"contentType":${contentTypeJson},`;
     const value = record.value;
     if (value === null) text += '"tombstone":true';
-    else if (jsonContent && isJsonText(value)) {
-      const head = Buffer.from(`${text}"value":`);
-      pieces.push(head, value);
-      length += head.length + value.length;
-      text = '';
-    } else text += `"valueBase64":"${value.toString('base64')}"`;
+    else {
+      // The value is a part of its own, never appended to the text around it.
+      const raw = jsonContent && isJsonText(value);
+      text += raw ? '"value":' : '"valueBase64":"';
+      const valuePart = raw ? value : value.toString('base64');
+      parts.push(text, valuePart);
+      length += text.length + valuePart.length;
+      text = raw ? '' : '"';
+    }
     text += `,"attempt":${jsonNumber(attempt)}${traceFields(prepared.headers)}}`;
   }
   text += ']}';
-  if (pieces.length === 0) return Buffer.from(text);
-  const tail = Buffer.from(text);
-  pieces.push(tail);
-  return Buffer.concat(pieces, length + tail.length);
+  parts.push(text);
+  length += text.length;
+  return joined(parts, length);
+}
+
+/** Strings are ASCII (one byte per character), so `length` is the exact byte count. */
+function joined(parts: readonly (string | Buffer)[], length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let offset = 0;
+  for (const part of parts) offset += typeof part === 'string' ? out.write(part, offset, 'latin1') : part.copy(out, offset);
+  return out;
+}
+
+/** Printable ASCII but `"` and `\`: a string of only these is its own JSON string body. */
+const JSON_SAFE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const NON_ASCII = /[\u0080-\uffff]/g;
+
+/** A JSON string in ASCII only: what JSON.stringify writes, with every non-ASCII unit as `\uXXXX`. */
+export function jsonString(text: string): string {
+  if (JSON_SAFE.test(text)) return `"${text}"`;
+  return JSON.stringify(text).replace(NON_ASCII, unicodeEscape);
+}
+
+function unicodeEscape(unit: string): string {
+  return `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
 /** A number as JSON: a non-finite one (never expected) becomes null rather than invalid JSON. */
@@ -255,7 +283,7 @@ function jsonNumber(value: number): string {
 function keyFields(key: Buffer | null): string {
   if (key === null) return '"key":null';
   const base64 = `"key":"${key.toString('base64')}"`;
-  return isUtf8(key) ? `${base64},"keyText":${JSON.stringify(key.toString('utf8'))}` : base64;
+  return isUtf8(key) ? `${base64},"keyText":${jsonString(key.toString('utf8'))}` : base64;
 }
 
 function headersJson(headers: KafkaRecord['headers']): string {
@@ -263,7 +291,7 @@ function headersJson(headers: KafkaRecord['headers']): string {
   let out = '[';
   for (let h = 0; h < headers.length; h++) {
     const [name, value] = headers[h]!;
-    out += `${h === 0 ? '' : ','}[${JSON.stringify(name)},"${value.toString('base64')}"]`;
+    out += `${h === 0 ? '' : ','}[${jsonString(name)},"${value.toString('base64')}"]`;
   }
   return `${out}]`;
 }
@@ -272,8 +300,8 @@ function headersJson(headers: KafkaRecord['headers']): string {
 function traceFields(headers: PreparedPush['headers']): string {
   const { traceparent, tracestate } = headers;
   let out = '';
-  if (typeof traceparent === 'string') out += `,"traceparent":${JSON.stringify(traceparent)}`;
-  if (typeof tracestate === 'string') out += `,"tracestate":${JSON.stringify(tracestate)}`;
+  if (typeof traceparent === 'string') out += `,"traceparent":${jsonString(traceparent)}`;
+  if (typeof tracestate === 'string') out += `,"tracestate":${jsonString(tracestate)}`;
   return out;
 }
 

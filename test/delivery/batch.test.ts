@@ -6,6 +6,7 @@ import {
   batchBody,
   isJsonMediaType,
   isJsonText,
+  jsonString,
   parseBatchAnswer,
   REASON_MAX_CHARS,
 } from '../../src/delivery/batch.js';
@@ -231,6 +232,33 @@ describe('isJsonMediaType', () => {
     ['application/json+xml', false],
   ])('%s → %s', (contentType, json) => {
     expect(isJsonMediaType(contentType)).toBe(json);
+  });
+});
+
+describe('jsonString', () => {
+  it('writes JSON.parse-able ASCII for any string, lone surrogates included (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({
+          unit: fc.oneof(
+            fc.constantFrom('"', '\\', '\u0000', '\u007f', '\u2028', '\ud800', '\udc00', '😀', 'é'),
+            fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+          ),
+        }),
+        (text) => {
+          const json = jsonString(text);
+          expect(json).toMatch(/^[\x20-\x7f]*$/); // ASCII: the body writes its text as latin1
+          expect(JSON.parse(json)).toBe(text);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('leaves printable ASCII as it is', () => {
+    expect(jsonString('orders-3-1207')).toBe('"orders-3-1207"');
+    expect(jsonString('a"b\\c\n')).toBe('"a\\"b\\\\c\\n"');
+    expect(jsonString('é😀')).toBe('"\\u00e9\\ud83d\\ude00"');
   });
 });
 
