@@ -10,6 +10,11 @@ import { type TopicPartition, tpKey } from '../record.js';
  * - `unordered`: no lanes, only the cap.
  * Every operation is O(1) per record: waiting records sit in per-lane FIFOs, and lanes that may
  * start are kept in a FIFO of their own, in the order they became ready.
+ * A partition of a batch route starts its records as batches (DESIGN A6): the records of one
+ * partition that may start, up to the batch limits, in one push. A lane stays busy until every
+ * record it gave to a batch finished, so `partition` mode has one batch per partition at a time and
+ * `key` mode never has two records of a key in two pushes at once. A batch waits up to the linger
+ * time (from its oldest record's arrival) to fill. `maxInFlight` counts pushes: a batch is one.
  * The scheduler knows nothing of HTTP or Kafka: it calls `start` and is told `finish`.
  */
 export interface Schedulable {
@@ -18,6 +23,23 @@ export interface Schedulable {
   readonly size: number;
   /** The scheduler's own note while the item runs (its lane or queue): no side table per record. */
   scheduled?: unknown;
+  /** The scheduler's note of the batch the item runs in. */
+  batchSlot?: unknown;
+  /** When the item arrived (ms, the scheduler's clock), for a batch's linger; absent: long ago. */
+  readonly arrivedAt?: number;
+}
+
+/** How a batch route's partition groups records (DESIGN A6). */
+export interface BatchLimits {
+  readonly maxRecords: number;
+  /** Bytes of the items' `size`; a single larger item goes alone. */
+  readonly maxBytes: number;
+  readonly lingerMs: number;
+}
+
+/** One batch in flight: it is one push until its last record finished. */
+interface BatchSlot {
+  remaining: number;
 }
 
 export interface SchedulerOptions<T extends Schedulable> {
@@ -27,9 +49,15 @@ export interface SchedulerOptions<T extends Schedulable> {
   readonly partitionBuffer: number;
   readonly partitionBufferBytes: number;
   readonly start: (item: T, tp: TopicPartition) => void;
+  /** Starts a batch (partitions added with batch limits); the records are in offset order. */
+  readonly startBatch?: (items: T[], tp: TopicPartition) => void;
   readonly backpressure: (tp: TopicPartition, paused: boolean) => void;
   /** A partition that was fed just ran out of waiting records (it may starve without a fetch). */
   readonly drained?: (tp: TopicPartition) => void;
+  /** Offset order, for a key-mode batch made of several lanes. */
+  readonly compare?: (a: T, b: T) => number;
+  /** The clock of `arrivedAt` (tests pass their own). */
+  readonly now?: () => number;
 }
 
 /** A route's concurrency, as the scheduler sees it (delivery/concurrency.ts Permits). */
@@ -70,10 +98,10 @@ class Fifo<T> {
   }
 }
 
-/** The records of one lane waiting for their turn, and whether one of them is in flight. */
+/** The records of one lane waiting for their turn, and how many of them are in flight. */
 class Lane<T> {
   readonly waiting = new Fifo<T>();
-  busy = false;
+  running = 0;
   constructor(
     public id: string,
     public queue: PartitionQueue<T>,
@@ -94,6 +122,9 @@ export class PartitionQueue<T> {
   length = 0;
   bytes = 0;
   inFlight = 0;
+  /** Pushes in flight: records, or batches for a batch route. */
+  pushes = 0;
+  lingerTimer: NodeJS.Timeout | undefined = undefined;
   blocked = false;
   /** An operator paused the partition: keep its records, start none. */
   held = false;
@@ -104,13 +135,21 @@ export class PartitionQueue<T> {
     readonly tp: TopicPartition,
     /** Whether a record of this partition may start now (its route's concurrency); takes the permit when it may. */
     readonly permit: PermitGate | undefined,
+    /** Set for a batch route: its records start in batches. */
+    readonly batching: BatchLimits | undefined,
   ) {}
+
+  clearLinger(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+  }
 }
 
 export class Scheduler<T extends Schedulable> {
   private readonly queues = new Map<string, PartitionQueue<T>>();
   /** The same queues as an array, so dispatching allocates nothing. */
   private queueList: PartitionQueue<T>[] = [];
+  /** Pushes in flight: records, and batches of batch routes. */
   private inFlight = 0;
   /** Records waiting across all partitions. */
   private waiting = 0;
@@ -120,11 +159,18 @@ export class Scheduler<T extends Schedulable> {
   /** Null keys get a lane each: they have no order to keep. */
   private nullKeyLanes = 0;
 
-  constructor(private readonly options: SchedulerOptions<T>) {}
+  private readonly now: () => number;
+
+  constructor(private readonly options: SchedulerOptions<T>) {
+    this.now = options.now ?? Date.now;
+  }
 
   /** Starts scheduling a partition; returns its queue, the handle for every other call. */
-  addPartition(tp: TopicPartition, permit?: PermitGate): PartitionQueue<T> {
-    const queue = new PartitionQueue<T>(tp, permit);
+  addPartition(tp: TopicPartition, permit?: PermitGate, batching?: BatchLimits): PartitionQueue<T> {
+    if (batching && (!this.options.startBatch || (this.options.ordering === 'key' && !this.options.compare))) {
+      throw new Error('a batch partition needs the startBatch option (and compare, in key mode)');
+    }
+    const queue = new PartitionQueue<T>(tp, permit, batching);
     const previous = this.queues.get(tpKey(tp));
     if (previous) this.removePartition(previous);
     this.queues.set(tpKey(tp), queue);
@@ -136,9 +182,10 @@ export class Scheduler<T extends Schedulable> {
   removePartition(queue: PartitionQueue<T>): number {
     if (queue.removed) return 0;
     queue.removed = true;
+    queue.clearLinger();
     this.queues.delete(tpKey(queue.tp));
     this.queueList = this.queueList.filter((q) => q !== queue);
-    this.inFlight -= queue.inFlight;
+    this.inFlight -= queue.pushes;
     this.waiting -= queue.length;
     return queue.length;
   }
@@ -147,9 +194,10 @@ export class Scheduler<T extends Schedulable> {
   block(queue: PartitionQueue<T>): void {
     if (queue.removed) return;
     queue.blocked = true;
+    queue.clearLinger();
     for (const [id, lane] of queue.lanes) {
       while (lane.waiting.shift() !== undefined);
-      if (!lane.busy) queue.lanes.delete(id);
+      if (lane.running === 0) queue.lanes.delete(id);
     }
     queue.ready = new Fifo<Lane<T>>();
     queue.unordered = new Fifo<T>();
@@ -180,7 +228,7 @@ export class Scheduler<T extends Schedulable> {
         queue.lanes.set(id, lane);
       }
       lane.waiting.push(item);
-      if (!lane.busy && lane.waiting.length === 1) queue.ready.push(lane);
+      if (lane.running === 0 && lane.waiting.length === 1) queue.ready.push(lane);
     }
     queue.length++;
     this.waiting++;
@@ -192,18 +240,22 @@ export class Scheduler<T extends Schedulable> {
     return true;
   }
 
-  /** A started record ended (acknowledged, dead-lettered or abandoned). */
+  /** A started record ended (acknowledged, dead-lettered or abandoned); a batch's records end one by one. */
   finish(item: T): void {
     const scheduled = item.scheduled as Lane<T> | PartitionQueue<T> | undefined;
+    const slot = item.batchSlot as BatchSlot | undefined;
     item.scheduled = undefined;
+    item.batchSlot = undefined;
     if (scheduled === undefined) return;
     const lane = scheduled instanceof Lane ? scheduled : undefined;
     const queue = lane ? lane.queue : (scheduled as PartitionQueue<T>);
     if (queue.removed) return;
     queue.inFlight--;
-    this.inFlight--;
-    if (!lane) return;
-    lane.busy = false;
+    if (slot === undefined || --slot.remaining === 0) {
+      queue.pushes--;
+      this.inFlight--;
+    }
+    if (!lane || --lane.running > 0) return;
     if (lane.waiting.length > 0) queue.ready.push(lane);
     else {
       queue.lanes.delete(lane.id);
@@ -273,6 +325,7 @@ export class Scheduler<T extends Schedulable> {
   }
 
   private startOne(queue: PartitionQueue<T>): boolean {
+    if (queue.batching) return this.startBatch(queue, queue.batching);
     const ready = this.options.ordering === 'unordered' ? queue.unordered.length : queue.ready.length;
     if (ready === 0 || (queue.permit && !queue.permit.tryAcquire())) return false;
     let item: T | undefined;
@@ -287,17 +340,93 @@ export class Scheduler<T extends Schedulable> {
       queue.permit?.release();
       return false;
     }
-    if (lane) lane.busy = true;
+    if (lane) lane.running = 1;
+    this.took(queue, item, lane);
+    queue.pushes++;
+    this.inFlight++;
+    this.afterTaking(queue);
+    this.options.start(item, queue.tp);
+    return true;
+  }
+
+  /**
+   * Starts one batch of a partition: the records that may start, in order, up to the limits; once
+   * its oldest record waited the linger time even if it is not full.
+   */
+  private startBatch(queue: PartitionQueue<T>, limits: BatchLimits): boolean {
+    const unordered = this.options.ordering === 'unordered';
+    const front = unordered ? queue.unordered.peek() : queue.ready.peek()?.waiting.peek();
+    if (front === undefined) return false;
+    if (queue.length < limits.maxRecords && queue.bytes < limits.maxBytes && limits.lingerMs > 0) {
+      const lingerLeft = (front.arrivedAt ?? Number.NEGATIVE_INFINITY) + limits.lingerMs - this.now();
+      if (lingerLeft > 0) {
+        this.lingerFor(queue, lingerLeft);
+        return false;
+      }
+    }
+    if (queue.permit && !queue.permit.tryAcquire()) return false;
+    queue.clearLinger();
+    const items: T[] = [];
+    const slot: BatchSlot = { remaining: 0 };
+    let bytes = 0;
+    const fits = (item: T) => items.length < limits.maxRecords && (items.length === 0 || bytes + item.size <= limits.maxBytes);
+    if (unordered) {
+      for (let item = queue.unordered.peek(); item !== undefined && fits(item); item = queue.unordered.peek()) {
+        queue.unordered.shift();
+        bytes += item.size;
+        items.push(this.took(queue, item, undefined, slot));
+      }
+    } else {
+      // Whole lanes in the order they became ready; a lane cut short by the limits stays busy
+      // (its later records wait for this batch), so a key's records never run in two pushes.
+      for (let lane = queue.ready.peek(); lane !== undefined; lane = queue.ready.peek()) {
+        let taken = 0;
+        for (let item = lane.waiting.peek(); item !== undefined && fits(item); item = lane.waiting.peek()) {
+          lane.waiting.shift();
+          bytes += item.size;
+          items.push(this.took(queue, item, lane, slot));
+          taken++;
+        }
+        if (taken === 0) break;
+        lane.running += taken;
+        queue.ready.shift();
+        if (items.length >= limits.maxRecords) break;
+      }
+      // Lanes interleave in the partition: the app sees the batch in offset order.
+      if (this.options.compare) items.sort(this.options.compare);
+    }
+    slot.remaining = items.length;
+    queue.pushes++;
+    this.inFlight++;
+    this.afterTaking(queue);
+    (this.options.startBatch as NonNullable<SchedulerOptions<T>['startBatch']>)(items, queue.tp);
+    return true;
+  }
+
+  /** Moves a waiting item to in flight. */
+  private took(queue: PartitionQueue<T>, item: T, lane: Lane<T> | undefined, slot?: BatchSlot): T {
     queue.length--;
     this.waiting--;
     queue.bytes -= item.size;
+    queue.inFlight++;
+    item.scheduled = lane ?? queue;
+    item.batchSlot = slot;
+    return item;
+  }
+
+  private afterTaking(queue: PartitionQueue<T>): void {
     if (queue.backpressured) this.relieve(queue);
     if (queue.length === 0) this.options.drained?.(queue.tp);
-    queue.inFlight++;
-    this.inFlight++;
-    item.scheduled = lane ?? queue;
-    this.options.start(item, queue.tp);
-    return true;
+  }
+
+  /** Dispatches again when a lingering batch is due. */
+  private lingerFor(queue: PartitionQueue<T>, ms: number): void {
+    if (queue.lingerTimer) return;
+    queue.lingerTimer = setTimeout(() => {
+      queue.lingerTimer = undefined;
+      this.dispatch();
+    }, Math.ceil(ms));
+    queue.lingerTimer.unref();
   }
 
   private laneOf(item: T): string {

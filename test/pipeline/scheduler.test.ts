@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Ordering } from '../../src/config/index.js';
-import { type PartitionQueue, Scheduler } from '../../src/pipeline/scheduler.js';
+import { type BatchLimits, type PartitionQueue, Scheduler } from '../../src/pipeline/scheduler.js';
 import type { TopicPartition } from '../../src/record.js';
 
 interface Item {
@@ -9,6 +9,7 @@ interface Item {
   readonly partition: number;
   readonly offset: number;
   readonly size: number;
+  readonly arrivedAt?: number;
 }
 
 const tpOf = (partition: number): TopicPartition => ({ topic: 't', partition });
@@ -376,4 +377,173 @@ describe('Scheduler: waiting fronts', () => {
       );
     },
   );
+});
+
+describe('Scheduler: batch partitions', () => {
+  function batchHarness(ordering: Ordering, maxInFlight: number, limits: BatchLimits, now: () => number = () => 0) {
+    const batches: Item[][] = [];
+    const running = new Map<Item, Item[]>();
+    const scheduler = new Scheduler<Item>({
+      ordering,
+      maxInFlight,
+      partitionBuffer: 1_000_000,
+      partitionBufferBytes: 1_000_000_000,
+      start: () => expect.unreachable('a batch partition starts batches'),
+      startBatch: (items, tp) => {
+        for (const it of items) expect(it.partition).toBe(tp.partition);
+        batches.push(items);
+        for (const it of items) running.set(it, items);
+      },
+      backpressure: () => {},
+      compare: (a, b) => a.offset - b.offset,
+      now,
+    });
+    const queues = [0, 1, 2].map((p) => scheduler.addPartition(tpOf(p), undefined, limits));
+    const finish = (it: Item) => {
+      expect(running.delete(it)).toBe(true);
+      scheduler.finish(it);
+      scheduler.dispatch();
+    };
+    const runningBatches = () => new Set(running.values());
+    return { scheduler, batches, running, queues, finish, runningBatches };
+  }
+
+  it('partition mode: one batch per partition at a time, up to the record and byte limits, a large record alone', () => {
+    const h = batchHarness('partition', 10, { maxRecords: 3, maxBytes: 10, lingerMs: 0 });
+    const sizes = [2, 2, 2, 2, 9, 20, 1];
+    const items = sizes.map((size, o) => item(0, o, 'k', size));
+    for (const it of items) h.scheduler.enqueue(h.queues[0]!, it);
+    h.scheduler.dispatch();
+    expect(h.batches.map(offsetsOf)).toEqual([[0, 1, 2]]);
+    // Part of the batch finished: still one batch of the partition at a time.
+    h.finish(items[0]!);
+    h.finish(items[1]!);
+    expect(h.batches).toHaveLength(1);
+    h.finish(items[2]!);
+    // 2 + 9 > 10 bytes: record 4 waits for the next batch; 20 bytes goes alone.
+    expect(h.batches.map(offsetsOf)).toEqual([[0, 1, 2], [3]]);
+    h.finish(items[3]!);
+    h.finish(items[4]!);
+    h.finish(items[5]!);
+    expect(h.batches.map(offsetsOf)).toEqual([[0, 1, 2], [3], [4], [5], [6]]);
+    expect(h.scheduler.totalInFlight).toBe(1);
+  });
+
+  it('counts a batch as one push against maxInFlight and frees it when its last record finishes', () => {
+    const h = batchHarness('unordered', 2, { maxRecords: 2, maxBytes: 100, lingerMs: 0 });
+    const items = Array.from({ length: 7 }, (_, o) => item(0, o));
+    for (const it of items) h.scheduler.enqueue(h.queues[0]!, it);
+    h.scheduler.dispatch();
+    expect(h.batches.map(offsetsOf)).toEqual([
+      [0, 1],
+      [2, 3],
+    ]);
+    expect(h.scheduler.totalInFlight).toBe(2);
+    h.finish(items[0]!);
+    expect(h.batches).toHaveLength(2);
+    h.finish(items[1]!);
+    expect(h.batches.map(offsetsOf).at(-1)).toEqual([4, 5]);
+    expect(h.scheduler.removePartition(h.queues[0]!)).toBe(1);
+    expect(h.scheduler.totalInFlight).toBe(0);
+  });
+
+  it('waits up to the linger time for a fuller batch, and not when the batch is full', async () => {
+    vi.useFakeTimers();
+    try {
+      const h = batchHarness('key', 10, { maxRecords: 3, maxBytes: 100, lingerMs: 5 }, () => Date.now());
+      const at = Date.now();
+      h.scheduler.enqueue(h.queues[0]!, { ...item(0, 0, 'a'), arrivedAt: at });
+      h.scheduler.dispatch();
+      expect(h.batches).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(2);
+      h.scheduler.enqueue(h.queues[0]!, { ...item(0, 1, 'b'), arrivedAt: at + 2 });
+      h.scheduler.dispatch();
+      expect(h.batches).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(3);
+      expect(h.batches.map(offsetsOf)).toEqual([[0, 1]]);
+      // A full batch goes at once.
+      for (let o = 2; o < 5; o++) h.scheduler.enqueue(h.queues[1]!, { ...item(1, o, `k${o}`), arrivedAt: Date.now() });
+      h.scheduler.dispatch();
+      expect(h.batches.map(offsetsOf)).toEqual([
+        [0, 1],
+        [2, 3, 4],
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps every ordering mode and the limits under random load, and starts every record once (property)', () => {
+    const scenario = fc.record({
+      ordering: fc.constantFrom<Ordering>('partition', 'key', 'unordered'),
+      maxInFlight: fc.integer({ min: 1, max: 4 }),
+      maxRecords: fc.integer({ min: 1, max: 5 }),
+      maxBytes: fc.integer({ min: 1, max: 12 }),
+      records: fc.array(
+        fc.record({
+          partition: fc.integer({ min: 0, max: 2 }),
+          key: fc.option(fc.constantFrom('a', 'b', 'c'), { nil: null }),
+          size: fc.integer({ min: 1, max: 6 }),
+        }),
+        { maxLength: 60 },
+      ),
+      picks: fc.array(fc.nat(), { minLength: 1, maxLength: 40 }),
+      enqueueBatch: fc.integer({ min: 1, max: 10 }),
+    });
+    fc.assert(
+      fc.property(scenario, ({ ordering, maxInFlight, maxRecords, maxBytes, records, picks, enqueueBatch }) => {
+        const h = batchHarness(ordering, maxInFlight, { maxRecords, maxBytes, lingerMs: 0 });
+        const nextOffset = [0, 0, 0];
+        const items = records.map((r) => item(r.partition, nextOffset[r.partition]!++, r.key, r.size));
+        const laneOf = (i: Item) =>
+          ordering === 'partition' ? `${i.partition}` : ordering === 'key' && i.key !== null ? `${i.partition}/${i.key}` : undefined;
+        const check = () => {
+          const batches = h.runningBatches();
+          expect(batches.size).toBeLessThanOrEqual(maxInFlight);
+          expect(h.scheduler.totalInFlight).toBe(batches.size);
+          const laneBatch = new Map<string, Item[]>();
+          for (const [it, batch] of h.running) {
+            const lane = laneOf(it);
+            if (lane === undefined) continue;
+            const other = laneBatch.get(lane);
+            expect(other === undefined || other === batch, `lane ${lane} in two batches`).toBe(true);
+            laneBatch.set(lane, batch);
+          }
+        };
+        let enqueued = 0;
+        let finished = 0;
+        let step = 0;
+        while (finished < items.length) {
+          for (let n = 0; n < enqueueBatch && enqueued < items.length; n++, enqueued++)
+            h.scheduler.enqueue(h.queues[items[enqueued]!.partition]!, items[enqueued]!);
+          h.scheduler.dispatch();
+          check();
+          if (h.running.size === 0) {
+            expect(enqueued < items.length, 'records queued but none in flight: stuck').toBe(true);
+            continue;
+          }
+          const running = [...h.running.keys()];
+          h.finish(running[picks[step++ % picks.length]! % running.length]!);
+          finished++;
+          check();
+        }
+        const started = h.batches.flat();
+        expect(started).toHaveLength(items.length);
+        expect(new Set(started).size).toBe(items.length);
+        for (const batch of h.batches) {
+          expect(batch.length).toBeLessThanOrEqual(maxRecords);
+          if (batch.length > 1) expect(batch.reduce((n, i) => n + i.size, 0)).toBeLessThanOrEqual(maxBytes);
+          expect(offsetsOf(batch)).toEqual([...offsetsOf(batch)].sort((x, y) => x - y));
+        }
+        const lastStarted = new Map<string, number>();
+        for (const s of started) {
+          const lane = laneOf(s);
+          if (lane === undefined) continue;
+          expect(s.offset).toBeGreaterThan(lastStarted.get(lane) ?? -1);
+          lastStarted.set(lane, s.offset);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
 });
