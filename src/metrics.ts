@@ -177,6 +177,13 @@ function buildMetrics(registry: Registry) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
+    batchSize: new HotHistogram({
+      name: 'courier_batch_size',
+      help: 'Records per request of a batch route (each try, halves included)',
+      labelNames: ['topic'],
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000],
+      registers,
+    }),
     recordProcessing: new HotHistogram({
       name: 'courier_record_processing_seconds',
       help: 'Time from fetch to acknowledgement or dead-lettering',

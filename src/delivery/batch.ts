@@ -341,7 +341,8 @@ const ALL: BatchAnswer = Object.freeze({ kind: 'all' });
  * a `failures` member, `failures: []`, or a listing whose statuses are all 2xx. A listing that is
  * there but malformed is `invalid`: guessing which records it meant could acknowledge a failure.
  * A body of BATCH_ANSWER_MAX_BYTES or more that does not parse was probably cut by the pusher, so
- * it is `invalid` too; one that parses is read (a complete answer of exactly that size).
+ * it is `invalid` too (one that parses is read: a complete answer of exactly that size), and so is
+ * text that starts with `{` but does not parse: it was meant as an object, maybe a listing.
  * A leading UTF-8 byte order mark is ignored, so that it cannot turn a listing into "not JSON".
  */
 export function parseBatchAnswer(body: Buffer | undefined, ids: ReadonlySet<string>): BatchAnswer {
@@ -353,7 +354,9 @@ export function parseBatchAnswer(body: Buffer | undefined, ids: ReadonlySet<stri
   try {
     answer = JSON.parse(text);
   } catch {
-    return body.length >= BATCH_ANSWER_MAX_BYTES ? invalid(`answer longer than ${BATCH_ANSWER_MAX_BYTES} bytes`) : ALL;
+    if (body.length >= BATCH_ANSWER_MAX_BYTES) return invalid(`answer longer than ${BATCH_ANSWER_MAX_BYTES} bytes`);
+    // Text that starts like an object was meant as one: it may have listed failures.
+    return text.trimStart().startsWith('{') ? invalid('answer is not valid JSON although it starts like an object') : ALL;
   }
   if (!isObject(answer) || !Object.hasOwn(answer, 'failures')) return ALL;
   const listed = answer.failures;

@@ -9,7 +9,7 @@ export type AttemptResult =
       readonly retryAfter?: string | undefined;
       /** Where a 3xx points (never followed; reported so the operator can fix the URL). */
       readonly location?: string | undefined;
-      /** Non-2xx only: the first APP_RESPONSE_MAX_BYTES of the answer body, for the DLQ; absent when empty. */
+      /** Non-2xx: the first APP_RESPONSE_MAX_BYTES of the answer body, for the DLQ; a batch's 2xx: its failures list. Absent when empty. */
       readonly body?: Buffer;
     }
   /** No answer within the per-attempt timeout; the request may have reached the app. */

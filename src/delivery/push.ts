@@ -224,14 +224,21 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   private keep = false;
   private kept: Buffer | undefined;
   private keptBytes = 0;
+  private keepMax = APP_RESPONSE_MAX_BYTES;
 
-  constructor(private readonly settle: (result: AttemptResult) => void) {}
+  constructor(
+    private readonly settle: (result: AttemptResult) => void,
+    /** Bytes of a 2xx body to keep (a batch answer lists its failures there); 0: none. */
+    private readonly okBodyMax: number,
+  ) {}
 
   onRequestStart(): void {}
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     this.status = statusCode;
-    this.keep = statusCode < 200 || statusCode >= 300;
+    const ok = statusCode >= 200 && statusCode < 300;
+    this.keep = !ok || this.okBodyMax > 0;
+    this.keepMax = ok ? this.okBodyMax : APP_RESPONSE_MAX_BYTES;
     const retryAfter = headers['retry-after'];
     this.retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
     if (statusCode >= 300 && statusCode < 400) {
@@ -241,13 +248,13 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.keep && this.keptBytes < APP_RESPONSE_MAX_BYTES && chunk.length > 0) {
+    if (this.keep && this.keptBytes < this.keepMax && chunk.length > 0) {
       // Unpooled: a kept body can live until the DLQ write and should not pin an 8 KiB pool slab.
-      this.kept ??= Buffer.allocUnsafeSlow(APP_RESPONSE_MAX_BYTES);
+      this.kept ??= Buffer.allocUnsafeSlow(this.keepMax);
       this.keptBytes += chunk.copy(this.kept, this.keptBytes);
     }
     this.bodyBytes += chunk.length;
-    if (this.bodyBytes > MAX_DRAINED_BODY && !this.tooLong) {
+    if (this.bodyBytes > Math.max(MAX_DRAINED_BODY, this.keepMax) && !this.tooLong) {
       // The answer is known; reading megabytes of it to keep the socket is not worth it.
       this.tooLong = true;
       controller.abort(new Error('answer body too long'));
@@ -293,7 +300,7 @@ export class Pusher {
    * Sends one attempt. The per-attempt timeout is undici's own (headers, then body), so an attempt
    * costs no timer and no AbortController of ours. Never rejects.
    */
-  push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number): Promise<AttemptResult> {
+  push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number, okBodyMax = 0): Promise<AttemptResult> {
     return new Promise((resolve) => {
       this.agent.dispatch(
         {
@@ -305,7 +312,7 @@ export class Pusher {
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
         },
-        new AttemptHandler(resolve),
+        new AttemptHandler(resolve, okBodyMax),
       );
     });
   }

@@ -41,9 +41,9 @@ type Verdict = { readonly kind: 'ack' } | { readonly kind: 'dead-letter'; readon
  * (delivery/retry.ts), give up into the DLQ, write the DLQ record until the broker acknowledges it.
  */
 export class Attempts {
-  private readonly pushSettings: PushSettings;
+  readonly pushSettings: PushSettings;
   /** The app's answer body reaches the DLQ redacted like the logs. */
-  private readonly redactBody: BodyRedactor;
+  readonly redactBody: BodyRedactor;
 
   constructor(private readonly deps: AttemptsDeps) {
     this.pushSettings = { appToken: deps.config.appToken, signingKeys: deps.config.signingKeys };
@@ -60,7 +60,7 @@ export class Attempts {
     const verdict = await this.pushUntilSettled(delivery);
     if (verdict.kind === 'ack') return 'ack';
     if (verdict.kind === 'abandoned') return 'abandoned';
-    return (await this.writeDeadLetter(delivery, verdict.reason)) ? 'dead-lettered' : 'abandoned';
+    return (await this.deadLetter(delivery, verdict.reason)) ? 'dead-lettered' : 'abandoned';
   }
 
   /**
@@ -178,7 +178,7 @@ export class Attempts {
   }
 
   /** Writes to the DLQ until the broker acknowledges; while it cannot, the partition is paused. */
-  private async writeDeadLetter(delivery: Delivery, reason: DeadLetterReason): Promise<boolean> {
+  async deadLetter(delivery: Delivery, reason: DeadLetterReason): Promise<boolean> {
     const { record, partition } = delivery;
     const { dlqTopic } = partition.route.config;
     const { logger } = this.deps;
@@ -219,7 +219,7 @@ export class Attempts {
 }
 
 /** The last attempt decides the reason: an HTTP answer brings its status and the app's own words. */
-function deadLetterReason(errorType: string, result: AttemptResult, attempts: number, redactBody: BodyRedactor): DeadLetterReason {
+export function deadLetterReason(errorType: string, result: AttemptResult, attempts: number, redactBody: BodyRedactor): DeadLetterReason {
   let last: string;
   let httpStatus: number | undefined;
   let appResponse: string | undefined;

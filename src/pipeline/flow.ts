@@ -8,7 +8,8 @@ import { Committer } from '../offsets/committer.js';
 import { OffsetTracker } from '../offsets/tracker.js';
 import { type KafkaRecord, type TopicPartition, tpKey } from '../record.js';
 import { sleep } from '../time.js';
-import { Attempts } from './attempts.js';
+import { Attempts, type Settlement } from './attempts.js';
+import { BatchAttempts } from './batches.js';
 import { type FlowState, Operator } from './operator.js';
 import { type Delivery, OwnedPartition, type Unacknowledged } from './partition.js';
 import type { DeadLetterPort, PushPort, SourcePort } from './ports.js';
@@ -51,6 +52,7 @@ export class Pipeline implements ConsumerHandlers {
   private readonly partitions = new Map<string, OwnedPartition>();
   private readonly scheduler: Scheduler<Delivery>;
   private readonly attempts: Attempts;
+  private readonly batches: BatchAttempts;
   private readonly committer: Committer;
   /** Rebalance history, readiness reasons, assignment snapshot, admin pause. */
   readonly operator: Operator;
@@ -81,20 +83,24 @@ export class Pipeline implements ConsumerHandlers {
       partitionBuffer: config.partitionBuffer,
       partitionBufferBytes: config.partitionBufferBytes,
       start: (delivery) => this.start(delivery),
+      startBatch: (deliveries) => this.startBatch(deliveries),
+      compare: (a, b) => a.record.offset - b.record.offset,
       backpressure: (tp, paused) => this.partitions.get(tpKey(tp))?.setPaused('backpressure', paused),
       drained: () => this.wakeFetch(),
     });
     this.committer = new Committer({ tracker: this.tracker, metrics, logger, intervalMs: config.commitIntervalMs, every: config.commitEvery });
-    this.attempts = new Attempts({
+    const attemptsDeps = {
       config,
       logger,
       metrics,
       pusher: deps.pusher,
       deadLetters: deps.deadLetters,
-      owns: (ticket) => this.tracker.owns(ticket),
+      owns: this.tracker.owns.bind(this.tracker),
       pushesAborted: () => this.pushesAborted,
-      refused: (route, reason) => this.appRefused(route, reason),
-    });
+      refused: (route: Route, reason: string | undefined) => this.appRefused(route, reason),
+    };
+    this.attempts = new Attempts(attemptsDeps);
+    this.batches = new BatchAttempts(attemptsDeps, this.attempts, config.ordering);
     const { groupId } = config;
     const view = { groupId, state: this.state, partitions: this.partitions, routes: this.routes, scheduler: this.scheduler, committer: this.committer };
     this.operator = new Operator(view, metrics, logger);
@@ -118,7 +124,7 @@ export class Pipeline implements ConsumerHandlers {
         tp,
         route,
         this.tracker,
-        (owned) => this.scheduler.addPartition(owned, route.gate),
+        (owned) => this.scheduler.addPartition(owned, route.gate, route.batching),
         (owned, paused) => this.pauseFetching(owned, paused),
       );
       this.partitions.set(tpKey(tp), partition);
@@ -214,10 +220,7 @@ export class Pipeline implements ConsumerHandlers {
   // ---- delivery -------------------------------------------------------------------------------
 
   private start(delivery: Delivery): void {
-    this.deps.metrics.inFlight.hot.value++;
-    delivery.partition.route.started++;
-    delivery.startedAt = Date.now();
-    delivery.partition.inFlight.add(delivery);
+    this.starting(delivery);
     delivery.task = this.deliver(delivery).then(
       () => this.finished(delivery),
       (error) => {
@@ -227,8 +230,33 @@ export class Pipeline implements ConsumerHandlers {
     );
   }
 
+  /** A batch route's batch: its records settle one by one, each finishing on its own. */
+  private startBatch(deliveries: Delivery[]): void {
+    for (const delivery of deliveries) this.starting(delivery);
+    const task = this.batches
+      .settle(deliveries, (delivery, settlement) => {
+        this.settled(delivery, settlement);
+        this.finished(delivery);
+      })
+      .catch((error) => {
+        const first = deliveries[0] as Delivery;
+        this.deps.logger.error({ err: error, offset: first.record.offset, ...first.partition.tp }, 'batch delivery failed unexpectedly');
+      });
+    for (const delivery of deliveries) if (delivery.partition.inFlight.has(delivery)) delivery.task = task;
+  }
+
+  private starting(delivery: Delivery): void {
+    this.deps.metrics.inFlight.hot.value++;
+    delivery.partition.route.started++;
+    delivery.startedAt = Date.now();
+    delivery.partition.inFlight.add(delivery);
+  }
+
   private async deliver(delivery: Delivery): Promise<void> {
-    const settlement = await this.attempts.settle(delivery);
+    this.settled(delivery, await this.attempts.settle(delivery));
+  }
+
+  private settled(delivery: Delivery, settlement: Settlement): void {
     if (settlement === 'abandoned' || !this.tracker.complete(delivery.ticket)) return;
     const { route } = delivery.partition;
     if (settlement === 'ack') route.delivered.inc();

@@ -68,7 +68,18 @@ export class OwnedPartition {
     const ticket = this.offsets.track(record.offset);
     if (!ticket) return null;
     const size = (record.value?.length ?? 0) + (record.key?.length ?? 0);
-    return { record, ticket, partition: this, key: record.key, size, startedAt: 0, task: undefined, scheduled: undefined };
+    return {
+      record,
+      ticket,
+      partition: this,
+      key: record.key,
+      size,
+      arrivedAt: record.fetchedAt,
+      startedAt: 0,
+      task: undefined,
+      scheduled: undefined,
+      batchSlot: undefined,
+    };
   }
 
   setPaused(reason: PauseReason, on: boolean): void {

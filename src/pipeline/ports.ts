@@ -18,7 +18,8 @@ export interface DeadLetterPort {
 
 /** What the pipeline needs from HTTP (delivery/push.ts). */
 export interface PushPort {
-  push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number): Promise<AttemptResult>;
+  /** `okBodyMax`: bytes of a 2xx answer body to keep in the result (batch answers); 0 keeps none. */
+  push(url: URL, headers: Record<string, string | string[]>, body: Buffer | null, timeoutMs: number, okBodyMax?: number): Promise<AttemptResult>;
   /** Cancels every request still running: only at shutdown, once the grace period is over. */
   abortAll(): Promise<void>;
 }

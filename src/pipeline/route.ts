@@ -5,6 +5,7 @@ import type { RouteView } from '../delivery/outcome.js';
 import type { Backoff } from '../delivery/retry.js';
 import { RouteHealth } from '../delivery/route-health.js';
 import type { HotCounter, HotHistogramChild, Metrics } from '../metrics.js';
+import type { BatchLimits } from './scheduler.js';
 
 /**
  * One topic's way to the app: its settings, URL, backoff, the gate of its app's origin (shared by
@@ -21,6 +22,8 @@ export class Route {
   /** A held route (outage, misroute) pushes one record at a time: the probe. */
   readonly permits: Permits;
   readonly overloads: HotCounter;
+  /** A batch route's limits (DESIGN A6); undefined: one request per record. */
+  readonly batching: BatchLimits | undefined;
   /** Records of the route started and not finished (pushing or waiting). */
   started = 0;
   /** The scheduler found no permit for a record: dispatch again when one frees up. */
@@ -57,6 +60,8 @@ export class Route {
         onPermitFree();
       },
     );
+    this.batching =
+      config.delivery === 'batch' ? { maxRecords: config.batchMaxRecords, maxBytes: config.batchMaxBytes, lingerMs: config.batchLingerMs } : undefined;
     this.rate = config.rateLimit > 0 ? new TokenBucket(config.rateLimit, Date.now()) : undefined;
     this.gate = {
       // A held route lets no new record start while one of its records probes or waits.

@@ -13,6 +13,10 @@ export const ROUTE_DEFAULTS = {
   outageAfterMs: 30_000,
   defaultContentType: 'application/octet-stream',
   tombstones: 'deliver',
+  delivery: 'record',
+  batchMaxRecords: 100,
+  batchMaxBytes: 1024 * 1024,
+  batchLingerMs: 5,
   rateLimit: 0,
   ackStatuses: [],
 } as const;

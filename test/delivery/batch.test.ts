@@ -587,7 +587,12 @@ describe('parseBatchAnswer', () => {
     expect(parseBatchAnswer(page, ids).kind).toBe('invalid');
     const padded = Buffer.from(listing.padEnd(BATCH_ANSWER_MAX_BYTES, ' '));
     expect(parseBatchAnswer(padded, ids)).toEqual({ kind: 'listed', failures: new Map([['a', { status: 500 }]]) });
-    // Short of the limit, text that is not JSON is a framework's default answer.
-    expect(parseBatchAnswer(Buffer.from(listing.slice(0, -2)), ids)).toEqual({ kind: 'all' });
+    // Short of the limit, text that is not JSON is a framework's default answer, unless it starts
+    // like an object: then it may have meant to list failures.
+    expect(parseBatchAnswer(Buffer.from('Accepted'), ids)).toEqual({ kind: 'all' });
+    expect(parseBatchAnswer(Buffer.from(` ${listing.slice(0, -2)}`), ids)).toEqual({
+      kind: 'invalid',
+      reason: 'answer is not valid JSON although it starts like an object',
+    });
   });
 });

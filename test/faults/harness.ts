@@ -1,5 +1,6 @@
 import rdkafka, { KafkaJS } from '@confluentinc/kafka-javascript';
 import { type Handler, TestApp } from '../helpers/app.js';
+import { recordReceipts } from '../helpers/batch.js';
 import { CourierProcess, courierEnv } from '../helpers/courier.js';
 import { createTopics, endOffsets, headerOf, readAll, uniqueName } from '../helpers/kafka.js';
 import { waitFor } from '../helpers/wait.js';
@@ -131,17 +132,11 @@ export async function startFaultRun(options: FaultRunOptions) {
         partition: Number(headerOf(record, 'original_partition')),
         offset: Number(headerOf(record, 'original_offset')),
       }));
-      const deliveries = app.receipts.map((r) => ({
-        partition: r.partition,
-        offset: r.offset,
-        key: decodeURIComponent(String(r.headers['kafka-key'] ?? '')),
-        at: r.at,
-        answeredAt: r.answeredAt,
-        status: r.answer && !r.answer.drop && r.answeredAt !== undefined ? r.answer.status : undefined,
-      }));
+      // A batch request is one delivery per record, each with the status that applied to it.
+      const deliveries = app.receipts.flatMap(recordReceipts);
       const verdict = check({ ordering: options.ordering, produced, deliveries, commits, deadLetters, duplicatesAllowed });
       console.log(
-        `[fault: ${options.name}] produced=${verdict.produced} delivered=${verdict.delivered} duplicates=${verdict.duplicates} dlq=${verdict.deadLettered} pushes=${app.receipts.length} violations=${verdict.violations.length}`,
+        `[fault: ${options.name}] produced=${verdict.produced} delivered=${verdict.delivered} duplicates=${verdict.duplicates} dlq=${verdict.deadLettered} requests=${app.receipts.length} violations=${verdict.violations.length}`,
       );
       return verdict;
     },
