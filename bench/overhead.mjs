@@ -4,7 +4,7 @@
 // other and alternating, so machine drift hits both alike; the difference is what the pipeline
 // (ordering, tracking, headers, retries bookkeeping, metrics) costs per record.
 //
-//   node bench/overhead.mjs [--records N] [--rounds R] [--ordering key|unordered|partition] [--url APP]
+//   node bench/overhead.mjs [--records N] [--rounds R] [--ordering key|unordered|partition] [--delivery record|batch] [--url APP]
 // Without --url it starts bench/apps/sink.mjs itself. stdout: a table, then {"event":"done",…}
 // (scripts/bench.sh runs it as its "overhead" phase).
 import { spawn } from 'node:child_process';
@@ -23,6 +23,8 @@ const { values: opt } = parseArgs({
     records: { type: 'string', default: '100000' },
     rounds: { type: 'string', default: '3' },
     ordering: { type: 'string', default: 'key' },
+    // record or batch (DESIGN A6; its default limits: 100 records, 5 ms linger)
+    delivery: { type: 'string', default: 'record' },
     partitions: { type: 'string', default: '16' },
     url: { type: 'string' },
     // For profiling one side: raw, pipeline or logic.
@@ -61,7 +63,7 @@ function records(from, count) {
 
 async function pipelineRun(instant = false) {
   const config = loadConfig({
-    env: { COURIER_GROUP_ID: 'overhead', COURIER_TOPICS: TOPIC, COURIER_TARGET_URL: url, COURIER_ORDERING: opt.ordering },
+    env: { COURIER_GROUP_ID: 'overhead', COURIER_TOPICS: TOPIC, COURIER_TARGET_URL: url, COURIER_ORDERING: opt.ordering, COURIER_DELIVERY: opt.delivery },
     readFile: () => '',
   });
   // instant: a push that answers 204 at once, without HTTP, for the pipeline's own cost.

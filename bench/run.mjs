@@ -46,9 +46,9 @@ const { values: opt } = parseArgs({
     out: { type: 'string' },
     'work-dir': { type: 'string', default: join(ROOT, '.bench', 'run') },
     pidfile: { type: 'string' },
-    // For development: run only some phases (raw,courier,overhead,slow,latency,peers); --latency-rate and
+    // For development: run only some phases (raw,courier,batch,overhead,slow,latency,peers); --latency-rate and
     // --latency-mode stand in for the Courier figures the latency phase needs.
-    phases: { type: 'string', default: 'raw,courier,overhead,slow,latency,peers' },
+    phases: { type: 'string', default: 'raw,courier,batch,overhead,slow,latency,peers' },
     'latency-rate': { type: 'string' },
     'latency-mode': { type: 'string' },
   },
@@ -84,7 +84,7 @@ const STAMP = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
 const WORK = join(opt['work-dir'], STAMP);
 mkdirSync(WORK, { recursive: true });
 const date = new Date().toISOString().slice(0, 10);
-const PARTIAL = opt.phases !== 'raw,courier,overhead,slow,latency,peers' || opt.records !== undefined;
+const PARTIAL = opt.phases !== 'raw,courier,batch,overhead,slow,latency,peers' || opt.records !== undefined;
 // A partial or resized run (development) does not replace the dated results.
 const OUT = opt.out ?? (PARTIAL ? join(WORK, 'results.json') : join(ROOT, 'bench', 'results', `${date}${MODE === 'full' ? '' : `-${MODE}`}.json`));
 
@@ -328,7 +328,7 @@ async function resetSink(sink, recordLatency = false) {
 
 // --------------------------------------------------------------------------------- phases ----
 
-const results = { raw: {}, courier: {}, overhead: null, inFlight: null, latency: {}, peers: {}, soak: null };
+const results = { raw: {}, courier: {}, batch: {}, overhead: null, inFlight: null, latency: {}, peers: {}, soak: null };
 const failures = [];
 
 function perTenK(cpuS, count) {
@@ -499,6 +499,7 @@ async function delivered({ label, name, command, args, env, sink, topic, group, 
       fromStartS: round(nsToS(endNs - t0), 3),
       pushedPerS: pushSeconds > 0 ? round((stats.count - 1) / pushSeconds, 0) : null,
       received: stats.count,
+      requests: stats.requests,
       duplicates: Math.max(0, stats.count - committed),
       cpuPer10k: perTenK(cpuEnd - cpuAtFirst, committed),
       cpuStartupS: round(cpuAtFirst, 2),
@@ -536,12 +537,16 @@ async function courierEnv({ group, topic, sink, ordering, extra = {} }) {
   };
 }
 
-async function courier(ordering, sink, topic, count) {
-  const group = `bench-courier-${ordering}-${sink.latencyMs}ms-${STAMP}`;
-  const env = await courierEnv({ group, topic, sink, ordering });
+/** Courier's batch delivery (DESIGN A6) with its default limits: 100 records, 1 MiB, 5 ms linger. */
+const BATCH_ENV = { COURIER_DELIVERY: 'batch' };
+
+async function courier(ordering, sink, topic, count, extra = {}) {
+  const batch = extra.COURIER_DELIVERY === 'batch' ? 'batch-' : '';
+  const group = `bench-courier-${batch}${ordering}-${sink.latencyMs}ms-${STAMP}`;
+  const env = await courierEnv({ group, topic, sink, ordering, extra });
   const result = await delivered({
-    label: `courier ${ordering}${sink.latencyMs ? ` @${sink.latencyMs} ms app` : ''}`,
-    name: `courier-${ordering}-${sink.latencyMs}ms`,
+    label: `courier ${batch ? 'batch ' : ''}${ordering}${sink.latencyMs ? ` @${sink.latencyMs} ms app` : ''}`,
+    name: `courier-${batch}${ordering}-${sink.latencyMs}ms`,
     command: process.execPath,
     args: courierArgs(),
     env,
@@ -551,7 +556,7 @@ async function courier(ordering, sink, topic, count) {
     count,
     timeoutMs: 60_000 + count * 2,
   });
-  return { ordering, maxInFlight: MAX_IN_FLIGHT, ...result };
+  return { ordering, maxInFlight: MAX_IN_FLIGHT, ...(batch ? { delivery: 'batch', meanBatch: round(result.received / result.requests, 1) } : {}), ...result };
 }
 
 /**
@@ -920,6 +925,12 @@ try {
       results.courier[ordering] = await phase(`courier ${ordering}`, () => courier(ordering, fast, MAIN, RECORDS));
     }
   }
+  if (PHASES.has('batch')) {
+    results.batch = {};
+    for (const ordering of ['unordered', 'key']) {
+      results.batch[ordering] = await phase(`courier batch ${ordering}`, () => courier(ordering, fast, MAIN, RECORDS, BATCH_ENV));
+    }
+  }
   if (PHASES.has('overhead')) results.overhead = await phase('overhead', () => overhead(fast));
   if (PHASES.has('slow')) {
     for (const ordering of ['partition', 'key', 'unordered']) {
@@ -974,6 +985,39 @@ try {
     results.latency.raw = await phase('latency raw consume+push', () =>
       latencyRun({ label: 'latency raw consume+push', topic: 'bench-lat-raw', sink: fast, rate, start: () => rawPipe('bench-lat-raw', fast) }),
     );
+    // Batch delivery at half of its own best rate, beside a raw pipe at that same rate: the added
+    // latency includes the linger (COURIER_BATCH_LINGER_MS, 5 ms by default).
+    const batchRate = (mode) => (typeof results.batch[mode]?.recordsPerS === 'number' ? results.batch[mode].recordsPerS : 0);
+    const batchBest = Math.max(batchRate('unordered'), batchRate('key'));
+    if (batchBest > 0) {
+      const batchMode = batchRate('unordered') >= batchRate('key') ? 'unordered' : 'key';
+      const halfRate = Math.max(100, Math.round(batchBest / 2));
+      for (const topic of ['bench-lat-batch', 'bench-lat-batch-raw']) await createTopic(topic, PARTITIONS, { 'message.timestamp.type': 'LogAppendTime' });
+      await createTopic('bench-lat-batch.dlq', 1);
+      results.latency.batch = await phase(`latency courier batch ${batchMode}`, async () => ({
+        ordering: batchMode,
+        ...(await latencyRun({
+          label: `latency courier batch ${batchMode}`,
+          topic: 'bench-lat-batch',
+          sink: fast,
+          rate: halfRate,
+          start: async () => {
+            const env = await courierEnv({ group: `bench-lat-batch-${STAMP}`, topic: 'bench-lat-batch', sink: fast, ordering: batchMode, extra: BATCH_ENV });
+            const process_ = startChild('courier-latency-batch', process.execPath, courierArgs(), { env });
+            return { process: process_, ready: waitReady(`http://127.0.0.1:${env.COURIER_PORT}/readyz`, process_, 60_000, 'courier (batch latency)') };
+          },
+        })),
+      }));
+      results.latency.batchRaw = await phase('latency raw consume+push (batch rate)', () =>
+        latencyRun({
+          label: 'latency raw consume+push (batch rate)',
+          topic: 'bench-lat-batch-raw',
+          sink: fast,
+          rate: halfRate,
+          start: () => rawPipe('bench-lat-batch-raw', fast),
+        }),
+      );
+    }
     const c = results.latency.courier;
     const r = results.latency.raw;
     if (c && r && !c.error && !r.error && c.p99Ms !== null && r.p99Ms !== null) {
@@ -1028,6 +1072,9 @@ const limit256 = minOf(consumeLimit, rps(results.raw.push256));
 const limit16 = minOf(consumeLimit, rps(results.raw.push16));
 const bound = PARTITIONS / (SLOW_APP_MS / 1000);
 const bestCourier = Math.max(...['partition', 'key', 'unordered'].map((m) => rps(results.courier[m]) ?? 0)) || null;
+const bestBatch = Math.max(rps(results.batch.unordered) ?? 0, rps(results.batch.key) ?? 0) || null;
+const bestPeer = Math.max(0, ...Object.values(results.peers).map((p) => rps(p) ?? 0)) || null;
+const lat = results.latency;
 const ratios = {
   key_vs_limit: ratio(rps(results.courier.key), limit256),
   unordered_vs_limit: ratio(rps(results.courier.unordered), limit256),
@@ -1035,13 +1082,20 @@ const ratios = {
   partition_vs_bound: ratio(rps(results.courier.partition_5ms), bound),
   vs_redpanda_connect: ratio(bestCourier, rps(results.peers['redpanda-connect'])),
   vs_daprd: ratio(bestCourier, rps(results.peers.daprd)),
+  // Batch delivery (DESIGN A6) beside the consumer's own limit and the best peer, same run.
+  batch_unordered_vs_consume: ratio(rps(results.batch.unordered), consumeLimit),
+  batch_key_vs_consume: ratio(rps(results.batch.key), consumeLimit),
+  batch_vs_best_peer: ratio(bestBatch, bestPeer),
+  batch_cpu_us_per_record:
+    bestBatch === null ? null : round(Math.min(...['unordered', 'key'].map((m) => results.batch[m]?.cpuPer10k ?? Number.POSITIVE_INFINITY)) * 100, 2),
+  batch_added_p50_ms:
+    lat.batch && lat.batchRaw && !lat.batch.error && !lat.batchRaw.error && lat.batch.p50Ms !== null ? round(lat.batch.p50Ms - lat.batchRaw.p50Ms, 3) : null,
   // Without Kafka: the pipeline's CPU per record ÷ undici's alone, and the difference in µs.
   pipeline_cpu_vs_raw_push: results.overhead?.error
     ? null
     : ratio(results.overhead?.courier?.cpuUsPerRecord ?? null, results.overhead?.raw?.cpuUsPerRecord ?? null),
   overhead_us_per_record: results.overhead?.error ? null : (results.overhead?.overheadUsPerRecord ?? null),
 };
-const lat = results.latency;
 const report = {
   date: started.toISOString(),
   mode: MODE,
@@ -1098,6 +1152,19 @@ row(`raw push ×${MAX_IN_FLIGHT}`, results.raw.push256, 'HTTP limit at COURIER_M
 row('courier partition', results.courier.partition, courierNotes(results.courier.partition, ratios.partition_vs_limit, 'min(consume, push ×16)'));
 row('courier key', results.courier.key, courierNotes(results.courier.key, ratios.key_vs_limit, 'limit'));
 row('courier unordered', results.courier.unordered, courierNotes(results.courier.unordered, ratios.unordered_vs_limit, 'limit'));
+const batchNotes = (r, vs) =>
+  r && !r.error
+    ? [
+        `${fmt(vs === null ? null : vs * 100)}% of raw consume`,
+        `mean batch ${fmt(r.meanBatch, 1)}`,
+        `${fmt(r.cpuPer10k * 100, 1)} µs CPU/record`,
+        courierNotes(r, null, null),
+      ]
+        .filter(Boolean)
+        .join(' · ')
+    : '';
+row('courier batch unordered', results.batch.unordered, batchNotes(results.batch.unordered, ratios.batch_unordered_vs_consume));
+row('courier batch key', results.batch.key, batchNotes(results.batch.key, ratios.batch_key_vs_consume));
 if (results.overhead) {
   const o = results.overhead;
   rows.push(
@@ -1134,6 +1201,8 @@ const latRow = (name, l, vs) =>
   rows.push([name, l.error ? 'failed' : fmt(l.rate), fmt(l.cpuPer10k, 2), fmt(l.peakRssMb, 0), l.error ? l.error.split('\n')[0].slice(0, 90) : latNote(l, vs)]);
 if (lat.courier) latRow(`latency courier ${lat.courier.ordering ?? ''}`, lat.courier, lat.raw?.error ? null : lat.raw);
 if (lat.raw) latRow('latency raw consume+push', lat.raw);
+if (lat.batch) latRow(`latency courier batch ${lat.batch.ordering ?? ''}`, lat.batch, lat.batchRaw?.error ? null : lat.batchRaw);
+if (lat.batchRaw) latRow('latency raw consume+push (batch rate)', lat.batchRaw);
 for (const [peer, r] of Object.entries(results.peers)) {
   row(
     peer,

@@ -8,6 +8,8 @@
 // The latency is also taken from the kafka-timestamp header (Date.now() − record timestamp, ms):
 // on a LogAppendTime topic that is the broker's append time, so producer batching is left out.
 // It also counts requests being held (open, maxOpen): the records a client has in flight.
+// A batch request (header courier-batch-size, DESIGN A6) counts as its records; with latency
+// recording on, its whole body is read and each record's value gives its produce time.
 // Control: POST /__reset[?record=1]  ·  GET /__stats[?samples=1]
 // For daprd: GET /dapr/subscribe answers [] (subscriptions are declarative), GET /dapr/config {}.
 import { createServer } from 'node:http';
@@ -18,6 +20,7 @@ const { values: opt } = parseArgs({ options: { 'latency-ms': { type: 'string', d
 const latencyMs = Number(opt['latency-ms']);
 
 let count = 0;
+let requests = 0;
 let firstNs = 0n;
 let lastNs = 0n;
 let serviceNsTotal = 0n;
@@ -30,6 +33,7 @@ let fromAppend = [];
 
 function reset(recordLatency) {
   count = 0;
+  requests = 0;
   firstNs = 0n;
   lastNs = 0n;
   serviceNsTotal = 0n;
@@ -54,16 +58,28 @@ const server = createServer((req, res) => {
       firstNs = receivedNs;
       emit('first', { ns: String(receivedNs) });
     }
-    count++;
+    const batchSize = Number(req.headers['courier-batch-size'] ?? 0);
+    count += batchSize || 1;
+    requests++;
     lastNs = receivedNs;
     if (++open > maxOpen) maxOpen = open;
     res.on('close', () => open--);
     let head;
+    const chunks = record && batchSize > 0 ? [] : undefined;
     req.on('data', (chunk) => {
       head ??= chunk;
+      chunks?.push(chunk);
     });
     req.on('end', () => {
-      if (record && head) {
+      if (chunks) {
+        for (const r of JSON.parse(Buffer.concat(chunks).toString()).records) {
+          const stamp = r.valueBase64 === undefined ? undefined : stampOf(Buffer.from(r.valueBase64, 'base64'));
+          if (stamp === undefined) continue;
+          stamps.push(stamp);
+          latencies.push(Number(receivedNs - stamp) / 1e6);
+          fromAppend.push(r.timestamp > 0 ? receivedMs - r.timestamp : null);
+        }
+      } else if (record && head) {
         const stamp = stampOf(head);
         if (stamp !== undefined) {
           stamps.push(stamp);
@@ -91,9 +107,10 @@ const server = createServer((req, res) => {
   } else if (req.method === 'GET' && url.pathname === '/__stats') {
     const out = {
       count,
+      requests,
       firstNs: String(firstNs),
       lastNs: String(lastNs),
-      meanServiceMs: count > 0 ? Number(serviceNsTotal / BigInt(count)) / 1e6 : null,
+      meanServiceMs: requests > 0 ? Number(serviceNsTotal / BigInt(requests)) / 1e6 : null,
       samples: latencies.length,
       open,
       maxOpen,

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { KafkaRecord } from '../record.js';
-import type { PreparedPush } from './push.js';
+import type { RecordIdentity } from './push.js';
 
 /**
  * Batch delivery (DESIGN A6): the request body that carries many records, and the reading of the
@@ -9,8 +9,8 @@ import type { PreparedPush } from './push.js';
 
 export interface BatchEntry {
   readonly record: KafkaRecord;
-  /** The record's A2 push: the source of its id, content type, traceparent and tracestate. */
-  readonly prepared: PreparedPush;
+  /** The record's id, content type, traceparent and tracestate, as its A2 push has them. */
+  readonly identity: RecordIdentity;
   readonly attempt: number;
 }
 
@@ -219,19 +219,19 @@ export function batchBody(entries: readonly BatchEntry[]): Buffer {
   let contentTypeJson = '';
   let jsonContent = false;
   for (let k = 0; k < entries.length; k++) {
-    const { record, prepared, attempt } = entries[k]!;
+    const { record, identity, attempt } = entries[k]!;
     if (record.topic !== topic) {
       topic = record.topic;
       topicJson = jsonString(topic);
     }
-    const type = String(prepared.headers['content-type']); // preparePush always sets one string
+    const type = identity.contentType;
     if (type !== contentType) {
       contentType = type;
       contentTypeJson = jsonString(type);
       jsonContent = isJsonMediaType(type);
     }
     text +=
-      `${k === 0 ? '' : ','}{"id":${jsonString(prepared.messageId)},"topic":${topicJson},"partition":${jsonNumber(record.partition)},` +
+      `${k === 0 ? '' : ','}{"id":${jsonString(identity.messageId)},"topic":${topicJson},"partition":${jsonNumber(record.partition)},` +
       `"offset":"${record.offset}","timestamp":${jsonNumber(record.timestamp)},${keyFields(record.key)},` +
       `"headers":${headersJson(record.headers)},"contentType":${contentTypeJson},`;
     const value = record.value;
@@ -245,7 +245,7 @@ export function batchBody(entries: readonly BatchEntry[]): Buffer {
       length += text.length + valuePart.length;
       text = raw ? '' : '"';
     }
-    text += `,"attempt":${jsonNumber(attempt)}${traceFields(prepared.headers)}}`;
+    text += `,"attempt":${jsonNumber(attempt)}${traceFields(identity)}}`;
   }
   text += ']}';
   parts.push(text);
@@ -296,12 +296,11 @@ function headersJson(headers: KafkaRecord['headers']): string {
   return `${out}]`;
 }
 
-/** `traceparent` and `tracestate` as preparePush validated them (tracestate may hold `"` and `\`). */
-function traceFields(headers: PreparedPush['headers']): string {
-  const { traceparent, tracestate } = headers;
+/** `traceparent` and `tracestate` as validated for the A2 push (tracestate may hold `"` and `\`). */
+function traceFields({ traceparent, tracestate }: RecordIdentity): string {
   let out = '';
-  if (typeof traceparent === 'string') out += `,"traceparent":${jsonString(traceparent)}`;
-  if (typeof tracestate === 'string') out += `,"tracestate":${jsonString(tracestate)}`;
+  if (traceparent !== undefined) out += `,"traceparent":${jsonString(traceparent)}`;
+  if (tracestate !== undefined) out += `,"tracestate":${jsonString(tracestate)}`;
   return out;
 }
 

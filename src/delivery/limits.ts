@@ -19,11 +19,16 @@ export interface LimitViolation {
   readonly message: string;
 }
 
-export function checkLimits(record: KafkaRecord, prepared: PreparedPush, limits: PushLimits): LimitViolation | undefined {
+/** The value's size limit alone: all a batch entry (DESIGN A6) has to meet, its headers being in the body. */
+export function checkValueSize(record: KafkaRecord, limits: Pick<PushLimits, 'maxRecordBytes'>): LimitViolation | undefined {
   const size = record.value?.length ?? 0;
-  if (size > limits.maxRecordBytes) {
-    return { errorType: 'record_too_large', message: `value is ${size} bytes, above COURIER_MAX_RECORD_BYTES (${limits.maxRecordBytes})` };
-  }
+  if (size <= limits.maxRecordBytes) return undefined;
+  return { errorType: 'record_too_large', message: `value is ${size} bytes, above COURIER_MAX_RECORD_BYTES (${limits.maxRecordBytes})` };
+}
+
+export function checkLimits(record: KafkaRecord, prepared: PreparedPush, limits: PushLimits): LimitViolation | undefined {
+  const tooLarge = checkValueSize(record, limits);
+  if (tooLarge) return tooLarge;
   if (prepared.forwardedHeaders > limits.maxHeaders) {
     return { errorType: 'too_many_headers', message: `${prepared.forwardedHeaders} record headers, above COURIER_MAX_HEADERS (${limits.maxHeaders})` };
   }

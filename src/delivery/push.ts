@@ -168,6 +168,52 @@ export function preparePush(record: KafkaRecord, settings: PushSettings, default
   return { headers, messageId: id, droppedHeaders, forwardedHeaders, forwardedHeaderBytes };
 }
 
+/** What a batch entry (DESIGN A6) needs of a record's A2 push, without building its headers. */
+export interface RecordIdentity {
+  /** `ce-id`: the record's own ce_id header (encoded as preparePush does), else its coordinates. */
+  readonly messageId: string;
+  readonly contentType: string;
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+}
+
+/**
+ * The id, content type and trace context preparePush would give the record (a test holds the two
+ * equal), in one pass over the headers that looks only at those four names: a batch carries the
+ * record's headers in its body, so the HTTP header work of preparePush is not needed.
+ */
+export function identify(record: KafkaRecord, defaultContentType = 'application/octet-stream'): RecordIdentity {
+  let contentType = defaultContentType;
+  let ceId: string | undefined;
+  let traceparent: string | undefined;
+  let tracestate: string | undefined;
+  for (const [name, value] of record.headers) {
+    // The names of interest: ce_id (5), tracestate (10), traceparent (11), content-type (12).
+    const length = name.length;
+    if (length !== 5 && (length < 10 || length > 12)) continue;
+    const lower = name.toLowerCase();
+    if (lower === 'content-type') {
+      const text = value.toString('latin1');
+      if (text.length <= 256 && MEDIA_TYPE.test(text)) contentType = text;
+    } else if (lower === 'ce_id') {
+      ceId = ceEncode(value);
+    } else if (lower === 'traceparent') {
+      const text = value.toString('latin1');
+      if (TRACEPARENT.test(text)) traceparent = text;
+    } else if (lower === 'tracestate') {
+      const text = value.toString('latin1');
+      if (text.length <= 512 && TRACESTATE.test(text)) tracestate = text;
+    }
+  }
+  const identity: { messageId: string; contentType: string; traceparent?: string; tracestate?: string } = {
+    messageId: ceId ?? messageIdOf(record),
+    contentType,
+  };
+  if (traceparent !== undefined) identity.traceparent = traceparent;
+  if (tracestate !== undefined) identity.tracestate = tracestate;
+  return identity;
+}
+
 /** Standard Webhooks: `v1,` + base64 HMAC-SHA256 over `id.timestamp.body`. */
 export function signatureOf(key: Buffer, id: string, timestampSeconds: number, body: Buffer | null): string {
   const hmac = createHmac('sha256', key);

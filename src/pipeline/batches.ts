@@ -1,9 +1,9 @@
 import type { Ordering } from '../config/index.js';
 import { BATCH_ANSWER_MAX_BYTES, type BatchAnswer, batchBody, type ListedFailure, parseBatchAnswer } from '../delivery/batch.js';
 import { goAgain, halves } from '../delivery/batch-order.js';
-import { checkLimits } from '../delivery/limits.js';
+import { checkValueSize } from '../delivery/limits.js';
 import { type AttemptResult, classify, type Outcome, resultLabel } from '../delivery/outcome.js';
-import { type PreparedPush, preparePush, signatureOf } from '../delivery/push.js';
+import { identify, type RecordIdentity, signatureOf } from '../delivery/push.js';
 import { backoff, decideRetry, overloadDelay } from '../delivery/retry.js';
 import type { DeadLetterReason } from '../kafka/dlq.js';
 import { sleep, untilAborted } from '../time.js';
@@ -14,7 +14,7 @@ import type { Route } from './route.js';
 /** One record of a batch on its way. */
 interface Entry {
   readonly delivery: Delivery;
-  readonly prepared: PreparedPush;
+  readonly identity: RecordIdentity;
   /** Failures counted against COURIER_MAX_ATTEMPTS (shared tries included, DESIGN A6). */
   attempt: number;
   /** Requests that may have reached the app: the body's `attempt` is this + 1. */
@@ -100,7 +100,7 @@ export class BatchAttempts {
         lastClass = outcome.class;
         const answer: BatchAnswer | undefined =
           outcome.class === 'ack' && result.kind === 'response' && result.status >= 200 && result.status < 300
-            ? parseBatchAnswer(result.body, new Set(group.map((entry) => entry.prepared.messageId)))
+            ? parseBatchAnswer(result.body, new Set(group.map((entry) => entry.identity.messageId)))
             : undefined;
         if (answer?.kind === 'invalid') {
           this.deps.logger.warn(
@@ -204,31 +204,27 @@ export class BatchAttempts {
         done(delivery, 'skipped');
         continue;
       }
-      const prepared = preparePush(record, this.records.pushSettings, route.config.defaultContentType);
+      const identity = identify(record, route.config.defaultContentType);
       // Headers travel in the JSON body, so only the value's size limit applies to a batch.
-      const violation = checkLimits(record, prepared, {
-        ...this.deps.config.limits,
-        maxHeaders: Number.POSITIVE_INFINITY,
-        maxHeaderBytes: Number.POSITIVE_INFINITY,
-      });
+      const violation = checkValueSize(record, this.deps.config.limits);
       if (violation) {
         const reason = { errorType: violation.errorType, errorMessage: violation.message, attempts: 0, failedAt: new Date() };
-        await this.deadLetter({ delivery, prepared, attempt: 0, pushes: 0 }, reason, done);
+        await this.deadLetter({ delivery, identity, attempt: 0, pushes: 0 }, reason, done);
         continue;
       }
-      entries.push({ delivery, prepared, attempt: 1, pushes: 0 });
+      entries.push({ delivery, identity, attempt: 1, pushes: 0 });
     }
     return entries;
   }
 
   private async push(route: Route, group: readonly Entry[]): Promise<{ result: AttemptResult; sentAt: number; answeredAt: number }> {
-    const body = batchBody(group.map((entry) => ({ record: entry.delivery.record, prepared: entry.prepared, attempt: entry.pushes + 1 })));
+    const body = batchBody(group.map((entry) => ({ record: entry.delivery.record, identity: entry.identity, attempt: entry.pushes + 1 })));
     const headers: Record<string, string> = { 'content-type': 'application/json', 'courier-batch-size': String(group.length) };
     const { appToken, signingKeys } = this.records.pushSettings;
     if (appToken) headers.authorization = `Bearer ${appToken}`;
     if (signingKeys.length > 0) {
       // The signature covers the whole body; the batch is named after its first record.
-      const id = (group[0] as Entry).prepared.messageId;
+      const id = (group[0] as Entry).identity.messageId;
       const seconds = Math.floor(Date.now() / 1000);
       headers['webhook-id'] = id;
       headers['webhook-timestamp'] = String(seconds);
@@ -253,7 +249,7 @@ export class BatchAttempts {
     done: (delivery: Delivery, settlement: Settlement) => void,
   ): Promise<Send | undefined> {
     const verdicts = group.map((entry) => {
-      const listed = failures.get(entry.prepared.messageId);
+      const listed = failures.get(entry.identity.messageId);
       return listed ? this.listedVerdict(route, entry, listed, now) : ({ kind: 'ack' } as const);
     });
     let overloaded = false;

@@ -236,7 +236,8 @@ export class Pipeline implements ConsumerHandlers {
     const task = this.batches
       .settle(deliveries, (delivery, settlement) => {
         this.settled(delivery, settlement);
-        this.finished(delivery);
+        // A batch's records often settle together: one dispatch for all of them.
+        this.finished(delivery, true);
       })
       .catch((error) => {
         const first = deliveries[0] as Delivery;
@@ -264,12 +265,13 @@ export class Pipeline implements ConsumerHandlers {
     this.committer.completed();
   }
 
-  private finished(delivery: Delivery): void {
+  private finished(delivery: Delivery, dispatchSoon = false): void {
     delivery.partition.route.started--;
     delivery.partition.inFlight.delete(delivery);
     this.deps.metrics.inFlight.hot.value--;
     this.scheduler.finish(delivery);
-    if (!this.state.stopping) this.scheduler.dispatch();
+    if (dispatchSoon) this.dispatchSoon();
+    else if (!this.state.stopping) this.scheduler.dispatch();
     this.releaseFetch();
   }
 

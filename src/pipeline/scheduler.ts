@@ -121,6 +121,8 @@ export class PartitionQueue<T> {
   unordered = new Fifo<T>();
   length = 0;
   bytes = 0;
+  /** Waiting records that may start now: those of the ready lanes (a batch's linger counts them). */
+  readyRecords = 0;
   inFlight = 0;
   /** Pushes in flight: records, or batches for a batch route. */
   pushes = 0;
@@ -201,6 +203,7 @@ export class Scheduler<T extends Schedulable> {
     }
     queue.ready = new Fifo<Lane<T>>();
     queue.unordered = new Fifo<T>();
+    queue.readyRecords = 0;
     this.waiting -= queue.length;
     queue.length = 0;
     queue.bytes = 0;
@@ -228,7 +231,10 @@ export class Scheduler<T extends Schedulable> {
         queue.lanes.set(id, lane);
       }
       lane.waiting.push(item);
-      if (lane.running === 0 && lane.waiting.length === 1) queue.ready.push(lane);
+      if (lane.running === 0) {
+        queue.readyRecords++;
+        if (lane.waiting.length === 1) queue.ready.push(lane);
+      }
     }
     queue.length++;
     this.waiting++;
@@ -256,8 +262,10 @@ export class Scheduler<T extends Schedulable> {
       this.inFlight--;
     }
     if (!lane || --lane.running > 0) return;
-    if (lane.waiting.length > 0) queue.ready.push(lane);
-    else {
+    if (lane.waiting.length > 0) {
+      queue.ready.push(lane);
+      queue.readyRecords += lane.waiting.length;
+    } else {
       queue.lanes.delete(lane.id);
       if (this.spareLanes.length < SPARE_LANES) this.spareLanes.push(lane);
     }
@@ -334,6 +342,7 @@ export class Scheduler<T extends Schedulable> {
       item = queue.unordered.shift();
     } else {
       lane = queue.ready.shift();
+      if (lane) queue.readyRecords -= lane.waiting.length; // the lane is busy from now on
       item = lane?.waiting.shift();
     }
     if (item === undefined) {
@@ -357,7 +366,8 @@ export class Scheduler<T extends Schedulable> {
     const unordered = this.options.ordering === 'unordered';
     const front = unordered ? queue.unordered.peek() : queue.ready.peek()?.waiting.peek();
     if (front === undefined) return false;
-    if (queue.length < limits.maxRecords && queue.bytes < limits.maxBytes && limits.lingerMs > 0) {
+    const ready = unordered ? queue.unordered.length : queue.readyRecords;
+    if (ready < limits.maxRecords && queue.bytes < limits.maxBytes && limits.lingerMs > 0) {
       const lingerLeft = (front.arrivedAt ?? Number.NEGATIVE_INFINITY) + limits.lingerMs - this.now();
       if (lingerLeft > 0) {
         this.lingerFor(queue, lingerLeft);
@@ -380,6 +390,7 @@ export class Scheduler<T extends Schedulable> {
       // Whole lanes in the order they became ready; a lane cut short by the limits stays busy
       // (its later records wait for this batch), so a key's records never run in two pushes.
       for (let lane = queue.ready.peek(); lane !== undefined; lane = queue.ready.peek()) {
+        const waiting = lane.waiting.length;
         let taken = 0;
         for (let item = lane.waiting.peek(); item !== undefined && fits(item); item = lane.waiting.peek()) {
           lane.waiting.shift();
@@ -390,6 +401,7 @@ export class Scheduler<T extends Schedulable> {
         if (taken === 0) break;
         lane.running += taken;
         queue.ready.shift();
+        queue.readyRecords -= waiting; // taken, or waiting behind this batch
         if (items.length >= limits.maxRecords) break;
       }
       // Lanes interleave in the partition: the app sees the batch in offset order.

@@ -162,6 +162,11 @@ describe('Scheduler: invariants under random load (property)', () => {
         const check = () => {
           expect(h.running.size).toBeLessThanOrEqual(maxInFlight);
           expect(h.scheduler.totalInFlight).toBe(h.running.size);
+          for (const p of [0, 1, 2, 3]) {
+            let ready = 0;
+            for (const lane of h.q(p).lanes.values()) if (lane.running === 0) ready += lane.waiting.length;
+            if (ordering !== 'unordered') expect(h.q(p).readyRecords).toBe(ready);
+          }
           const lanes = new Set<string>();
           for (const r of h.running) {
             const lane = laneOf(r);
@@ -501,6 +506,12 @@ describe('Scheduler: batch partitions', () => {
           const batches = h.runningBatches();
           expect(batches.size).toBeLessThanOrEqual(maxInFlight);
           expect(h.scheduler.totalInFlight).toBe(batches.size);
+          // The count a batch's linger uses: the waiting records of lanes that may start.
+          for (const queue of h.queues) {
+            let ready = 0;
+            for (const lane of queue.lanes.values()) if (lane.running === 0) ready += lane.waiting.length;
+            if (ordering !== 'unordered') expect(queue.readyRecords).toBe(ready);
+          }
           const laneBatch = new Map<string, Item[]>();
           for (const [it, batch] of h.running) {
             const lane = laneOf(it);
