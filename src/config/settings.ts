@@ -229,8 +229,8 @@ export const SETTINGS = [
     kind: int(0, 1_000_000),
     default: 0,
     perRoute: true,
-    help: 'records started per second at most (0: no limit)',
-    doc: 'records started per second at most, on top of the adaptive concurrency (0: no limit)',
+    help: 'pushes started per second at most: records, or batches of a batch route (0: no limit)',
+    doc: 'pushes started per second at most (records, or batches of a batch route), on top of the adaptive concurrency (0: no limit)',
   },
   {
     key: 'ackStatuses',

@@ -15,8 +15,10 @@ import type { Route } from './route.js';
 interface Entry {
   readonly delivery: Delivery;
   readonly identity: RecordIdentity;
-  /** Failures counted against COURIER_MAX_ATTEMPTS (shared tries included, DESIGN A6). */
+  /** This record's own attempt: failures it met alone or listed by its own status count against COURIER_MAX_ATTEMPTS. */
   attempt: number;
+  /** Failures of whole batches it shared: they set the backoff of the split, never its budget. */
+  sharedFailures: number;
   /** Requests that may have reached the app: the body's `attempt` is this + 1. */
   pushes: number;
 }
@@ -109,7 +111,8 @@ export class BatchAttempts {
           );
         }
         if (outcome.class === 'ack' && answer?.kind !== 'invalid') {
-          route.health.ack(now);
+          // A 2xx that lists every record as failed acknowledges nothing: no sign the app works.
+          if (answer?.kind !== 'listed' || group.some((entry) => !answer.failures.has(entry.identity.messageId))) route.health.ack(now);
           if (route.refused) this.deps.refused(route, undefined);
           if (answer?.kind === 'listed') {
             route.attempts('2xx').inc(group.length - answer.failures.size);
@@ -159,30 +162,33 @@ export class BatchAttempts {
                 continue;
               }
             }
-            for (const entry of group) entry.attempt++;
             if (group.length > 1) {
-              // Nobody is dead-lettered for a shared answer: try the halves, a failure after the backoff.
-              const wait = whole.class === 'failure' ? backoff(Math.max(...group.map((entry) => entry.attempt)) - 1, route.policy) : 0;
+              // A shared answer is nobody's own: it costs no attempt and dead-letters nobody (a
+              // neighbour of a poison record reaches its own tries with its whole budget). Send
+              // the halves: a rejection at once, a failure after a backoff that grows per split.
+              let shared = 0;
+              if (whole.class === 'failure') for (const entry of group) shared = Math.max(shared, ++entry.sharedFailures);
+              const wait = whole.class === 'failure' ? backoff(shared, route.policy) : 0;
               const [left, right] = halves(group);
               work.splice(0, 1, { entries: left, delayMs: wait }, { entries: right, delayMs: 0 });
               continue;
             }
             // Alone: its own answer, as in record delivery.
             const entry = group[0] as Entry;
-            const failed = entry.attempt - 1;
             if (whole.class === 'rejected') {
               work.shift();
-              await this.deadLetter(entry, deadLetterReason('rejected_by_app', result, failed, this.records.redactBody), done);
+              await this.deadLetter(entry, deadLetterReason('rejected_by_app', result, entry.attempt, this.records.redactBody), done);
               continue;
             }
             const retryAfter = result.kind === 'response' ? result.retryAfter : undefined;
-            const decision = decideRetry(failed, route.config.maxAttempts, route.policy, retryAfter, now);
+            const decision = decideRetry(entry.attempt, route.config.maxAttempts, route.policy, retryAfter, now);
             if (decision.retry) {
+              entry.attempt++;
               work[0] = { entries: group, delayMs: decision.delayMs };
               continue;
             }
             work.shift();
-            await this.deadLetter(entry, this.exhausted(result, answer, failed), done);
+            await this.deadLetter(entry, this.exhausted(result, answer, entry.attempt), done);
           }
         }
       }
@@ -209,10 +215,10 @@ export class BatchAttempts {
       const violation = checkValueSize(record, this.deps.config.limits);
       if (violation) {
         const reason = { errorType: violation.errorType, errorMessage: violation.message, attempts: 0, failedAt: new Date() };
-        await this.deadLetter({ delivery, identity, attempt: 0, pushes: 0 }, reason, done);
+        await this.deadLetter({ delivery, identity, attempt: 0, sharedFailures: 0, pushes: 0 }, reason, done);
         continue;
       }
-      entries.push({ delivery, identity, attempt: 1, pushes: 0 });
+      entries.push({ delivery, identity, attempt: 1, sharedFailures: 0, pushes: 0 });
     }
     return entries;
   }

@@ -97,6 +97,52 @@ describe('batch delivery', () => {
     for (const [i, tries] of triesOf) if (i !== 20) expect(tries).toBeLessThanOrEqual(Math.ceil(Math.log2(50)) + 1);
   }, 90_000);
 
+  it('a neighbour of a poison record keeps its whole attempt budget: one failure of its own after the split is retried, not dead-lettered', async () => {
+    let neighbourFailedAlone = false;
+    const { topic, dlqTopic, app, courier, committedAtEnd } = await scenario({
+      partitions: 1,
+      handler: (receipt) => {
+        const batch = batchRecords(receipt);
+        if (batch.some((record) => indexOf(record) === 20)) return { status: 500 };
+        if (batch.length === 1 && indexOf(batch[0]!) === 21 && !neighbourFailedAlone) {
+          neighbourFailedAlone = true;
+          return { status: 503 };
+        }
+        return { status: 200 };
+      },
+      // Few attempts: the split of 64 records alone takes 6 shared tries, more than the budget.
+      env: { ...BATCH, COURIER_BATCH_LINGER_MS: '500', COURIER_MAX_ATTEMPTS: '3' },
+    });
+    await produce(bootstrap, topic, records(64));
+    await courier().start().ready();
+    await waitFor('all committed', committedAtEnd, 60_000);
+    expect(neighbourFailedAlone).toBe(true);
+    const dlq = await readAll(bootstrap, dlqTopic);
+    expect(dlq.map((record) => (JSON.parse(String(record.value)) as { i: number }).i)).toEqual([20]);
+    expect(headerOf(dlq[0]!, 'attempts')).toBe('3');
+    expect(acknowledged(app.receipts).size).toBe(63);
+  }, 90_000);
+
+  it('a 2xx listing every record as failed is an outage: the route is held, nothing is dead-lettered', async () => {
+    let firstAt: number | undefined;
+    const { topic, dlqTopic, app, courier, committedAtEnd } = await scenario({
+      partitions: 2,
+      // For 6 s from the first request, every record is listed as failed.
+      handler: (receipt) => {
+        firstAt ??= Date.now();
+        return Date.now() - firstAt < 6_000 ? listed(batchRecords(receipt).map((record) => ({ id: record.id, status: 503 }))) : { status: 200 };
+      },
+      // Retry waits (at least 0.3 + 0.6 + 0.6 s) longer than the outage window, as the defaults are.
+      env: { ...BATCH, COURIER_OUTAGE_AFTER_MS: '1000', COURIER_MAX_ATTEMPTS: '4', COURIER_RETRY_INITIAL_MS: '600', COURIER_RETRY_MAX_MS: '1200' },
+    });
+    await produce(bootstrap, topic, records(40));
+    const c = await courier().start().ready();
+    await waitFor('readyz app_failing', async () => JSON.stringify((await c.api('/readyz')).body).includes('app_failing'), 10_000);
+    await waitFor('all committed', committedAtEnd, 60_000);
+    expect(await readAll(bootstrap, dlqTopic)).toEqual([]);
+    expect(acknowledged(app.receipts).size).toBe(40);
+  }, 90_000);
+
   it('carries the A6 body: ids, offsets as strings, parsed JSON values, base64 keys, headers and binary values, tombstones, attempt', async () => {
     const { topic, app, courier, committedAtEnd } = await scenario({
       partitions: 1,
