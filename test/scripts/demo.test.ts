@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 /**
- * The demo's parts that need no broker: the example app's answers in both delivery modes (the whole
- * demo runs with `bash scripts/demo.sh`; it needs a broker).
+ * The demo's parts that need no broker: demo.sh's arguments, and the example app's answers in both
+ * delivery modes (the whole demo runs with `bash scripts/demo.sh [--batch]`; it needs a broker).
  */
 
 const root = resolve(import.meta.dirname, '../..');
@@ -28,6 +28,20 @@ async function startApp(): Promise<string> {
 }
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64');
+
+describe('scripts/demo.sh', () => {
+  it('--help prints the header (both runs), an unknown argument exits 2, before anything starts', () => {
+    const help = spawnSync('bash', ['scripts/demo.sh', '--help'], { cwd: root, encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('bash scripts/demo.sh --batch');
+    expect(help.stdout).toContain('COURIER_DELIVERY=batch');
+    expect(help.stdout).not.toContain('set -euo');
+    const wrong = spawnSync('bash', ['scripts/demo.sh', '--batches'], { cwd: root, encoding: 'utf8' });
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toContain('unknown argument --batches');
+    expect(wrong.stderr).not.toMatch(/demo: running scripts\/setup.sh|kafka.sh:/);
+  });
+});
 
 describe('examples/webhook-app.mjs', () => {
   it('answers one record per request: 503 for a first attempt on an offset ≡ 7 (mod 20), 422 for poison, else 200', async () => {
