@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Courier end to end, in one command on a fresh machine:
-#   bash scripts/demo.sh
+#   bash scripts/demo.sh            # one request per record
+#   bash scripts/demo.sh --batch    # batch delivery: many records per JSON request (COURIER_DELIVERY=batch)
+#   bash scripts/demo.sh --help
 #
 # 1. installs everything (scripts/setup.sh), starts a local Kafka broker (scripts/kafka.sh, name "demo"),
 #    creates demo-orders-<run> (4 partitions) and demo-orders-<run>.dlq (1 partition);
@@ -8,12 +10,31 @@
 # 3. produces N JSON records (every 1000th is "poison": the app answers 422, Courier dead-letters it;
 #    ~5% of first attempts get a 503, Courier retries them), shows progress once a second;
 # 4. when the group's committed offsets reach the end offsets, prints a summary read back from Kafka.
+# With --batch, Courier sends the records in batches (COURIER_DELIVERY=batch, values as parsed JSON); the app
+# answers each batch 200 and lists the poison records as 422 failures and ~5% of first attempts as 503 failures,
+# and the summary adds the requests made for the records and the mean batch size (the app's counts and Courier's
+# courier_batch_size histogram).
 # Everything it started is stopped on exit, Ctrl-C or error. Exit 0 when every check passed.
 #
 # Env: DEMO_RECORDS (default 5000), DEMO_TIMEOUT_S (default 120), DEMO_SKIP_SETUP=1 (skip setup.sh),
-#      DEMO_KEEP_BROKER=1 (leave the broker running), DEMO_VERBOSE=1 (the app logs each request).
+#      DEMO_KEEP_BROKER=1 (leave the broker running), DEMO_VERBOSE=1 (the app logs each record).
 # Logs: .scratch/demo/<run>/{courier,app}.log (the last 5 runs are kept).
 set -euo pipefail
+
+usage() {
+  sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
+  exit "${1:-0}"
+}
+
+DELIVERY=record
+for arg in "$@"; do
+  case $arg in
+    --batch) DELIVERY=batch ;;
+    -h | --help) usage 0 ;;
+    *) printf 'demo: unknown argument %s\n\n' "$arg" >&2 && usage 2 >&2 ;;
+  esac
+done
+readonly DELIVERY
 
 REPO_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 readonly REPO_ROOT
@@ -23,6 +44,7 @@ readonly RECORDS=${DEMO_RECORDS:-5000}
 readonly TIMEOUT_S=${DEMO_TIMEOUT_S:-120}
 readonly BROKER_NAME=demo
 RUN_ID=$(date +%Y%m%d-%H%M%S)-$$
+[[ $DELIVERY == record ]] || RUN_ID+=-$DELIVERY
 readonly RUN_ID
 readonly TOPIC=demo-orders-$RUN_ID
 readonly GROUP=demo-$RUN_ID
@@ -144,7 +166,11 @@ log "example app at $APP_URL (pid $APP_PID)"
 
 # ---------------------------------------------------------------- courier ----
 : >"$COURIER_LOG"
-COURIER_GROUP_ID=$GROUP \
+DELIVERY_ENV=()
+# Batch delivery; the demo's records have no content-type header: say they are JSON, so batches carry them parsed.
+[[ $DELIVERY == record ]] || DELIVERY_ENV=(COURIER_DELIVERY=batch COURIER_DEFAULT_CONTENT_TYPE=application/json)
+env "${DELIVERY_ENV[@]}" \
+  COURIER_GROUP_ID=$GROUP \
   COURIER_TOPICS=$TOPIC \
   COURIER_TARGET_URL=$APP_URL/orders \
   KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP \
@@ -157,7 +183,7 @@ COURIER_GROUP_ID=$GROUP \
   COURIER_LOG_LEVEL=info \
   setsid node dist/main.js >"$COURIER_LOG" 2>&1 </dev/null &
 COURIER_PID=$!
-log "Courier started (pid $COURIER_PID, group $GROUP, log $COURIER_LOG)"
+log "Courier started (pid $COURIER_PID, group $GROUP, ${DELIVERY} delivery, log $COURIER_LOG)"
 # Wait until it has joined the group and owns partitions, so the throughput below measures delivery.
 for _ in $(seq 300); do
   grep -q '"msg":"rebalance"' "$COURIER_LOG" && break
@@ -165,11 +191,16 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 grep -q '"msg":"rebalance"' "$COURIER_LOG" || { tail -n 30 "$COURIER_LOG" >&2; die "Courier did not join the group within 30 s"; }
+# Courier's own API (COURIER_PORT=0: it logs the port it got), for its metrics in the summary.
+COURIER_API_PORT=$(sed -n 's|.*"port":\([0-9]*\).*"msg":"api listening".*|\1|p' "$COURIER_LOG" | head -n 1)
+[[ -n $COURIER_API_PORT ]] || die "Courier did not log its API port (see $COURIER_LOG)"
+readonly COURIER_API=http://127.0.0.1:$COURIER_API_PORT
 
 # ------------------------------------------------------- produce and watch ----
 rc=0
 node scripts/demo/run.mjs --bootstrap "$BOOTSTRAP" --topic "$TOPIC" --group "$GROUP" --app "$APP_URL" \
-  --courier-pid "$COURIER_PID" --log "$COURIER_LOG" --count "$RECORDS" --timeout-s "$TIMEOUT_S" || rc=$?
+  --courier-pid "$COURIER_PID" --log "$COURIER_LOG" --count "$RECORDS" --timeout-s "$TIMEOUT_S" \
+  --delivery "$DELIVERY" --courier-api "$COURIER_API" || rc=$?
 if ((rc != 0)); then
   ((rc < 128)) || exit "$rc" # interrupted
   log "last lines of $COURIER_LOG:"

@@ -2,12 +2,16 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { FastifyInstance } from 'fastify';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer, type Operations } from '../../src/api/server.js';
+import { batchBody, parseBatchAnswer } from '../../src/delivery/batch.js';
+import { preparePush } from '../../src/delivery/push.js';
 import { createMetrics } from '../../src/metrics.js';
+import type { KafkaRecord } from '../../src/record.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const version = (JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -264,5 +268,79 @@ describe('OpenAPI', () => {
       expect.arrayContaining(['ce-id', 'kafka-topic', 'kafka-partition', 'kafka-offset', 'kafka-key', 'courier-attempt', 'webhook-signature']),
     );
     expect(Object.keys(document.webhooks.record.post.responses)).toEqual(expect.arrayContaining(['2XX', '401', '429', '4XX', '5XX']));
+    const batchHeaders = document.webhooks.batch.post.parameters.map((p: { name: string; required: boolean }) => [p.name, p.required]);
+    expect(batchHeaders).toEqual(
+      expect.arrayContaining([
+        ['content-type', true],
+        ['courier-batch-size', true],
+        ['webhook-id', false],
+        ['webhook-signature', false],
+      ]),
+    );
+    expect(Object.keys(document.webhooks.batch.post.responses)).toEqual(expect.arrayContaining(['2XX', '401', '429', '503', '4XX', '5XX']));
+  });
+
+  it('describes the batch request Courier sends and the answers it reads (DESIGN A6)', async () => {
+    const document = (await (await server()).inject('/openapi.json')).json();
+    const { post } = document.webhooks.batch;
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const request = ajv.compile(post.requestBody.content['application/json'].schema);
+    const answer = ajv.compile(post.responses['2XX'].content['application/json'].schema);
+    const record = (overrides: Partial<KafkaRecord>): KafkaRecord => ({
+      topic: 'orders',
+      partition: 3,
+      offset: 1207,
+      timestamp: 1764400000000,
+      key: Buffer.from('order-7'),
+      value: Buffer.from('{"order":7}'),
+      headers: [['content-type', Buffer.from('application/json')]],
+      fetchedAt: 0,
+      ...overrides,
+    });
+    const traced: KafkaRecord['headers'] = [
+      ['traceparent', Buffer.from('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01')],
+      ['tracestate', Buffer.from('vendor=1')],
+    ];
+    const records = [
+      record({}),
+      record({ offset: 1208, key: null, value: Buffer.from('null') }),
+      record({ offset: 1209, key: Buffer.from([0xff, 0x00]), value: Buffer.from([1, 2, 3]), headers: traced }),
+      record({ offset: 1210, value: null, headers: [] }),
+      record({ offset: 1211, value: Buffer.from('{not json'), headers: [['ce_id', Buffer.from('event-1')]] }),
+    ];
+    const body = JSON.parse(batchBody(records.map((r, i) => ({ record: r, prepared: preparePush(r, { signingKeys: [] }), attempt: i + 1 }))).toString());
+    expect(request(body), JSON.stringify(request.errors)).toBe(true);
+    // What the schema requires is what every record carries; the conditional members come and go.
+    const members = (body.records as Record<string, unknown>[]).map((r) => Object.keys(r).sort());
+    const required = post.requestBody.content['application/json'].schema.properties.records.items.required as string[];
+    for (const keys of members) expect(keys).toEqual(expect.arrayContaining(required));
+    expect(new Set(members.flat())).toEqual(new Set(Object.keys(post.requestBody.content['application/json'].schema.properties.records.items.properties)));
+    // A record with two of value, valueBase64 and tombstone breaks the schema.
+    expect(request({ records: [{ ...body.records[0], valueBase64: 'AQID' }] })).toBe(false);
+
+    const ids = new Set(['orders-3-1207', 'orders-3-1208']);
+    const answers: unknown[] = [
+      {},
+      { failures: [] },
+      { failures: [{ id: 'orders-3-1207', status: 422, reason: 'unknown sku' }] },
+      { failures: [{ id: 'orders-3-1208', status: 503, retryAfterMs: 1000 }] },
+    ];
+    for (const listed of answers) {
+      expect(answer(listed), JSON.stringify(listed)).toBe(true);
+      expect(parseBatchAnswer(Buffer.from(JSON.stringify(listed)), ids).kind).not.toBe('invalid');
+    }
+    // A listing that breaks the schema is what Courier refuses to guess about.
+    const broken: unknown[] = [
+      { failures: {} },
+      { failures: ['orders-3-1207'] },
+      { failures: [{ id: 'orders-3-1207' }] },
+      { failures: [{ id: 'orders-3-1207', status: 42 }] },
+      { failures: [{ id: 'orders-3-1207', status: 503, retryAfterMs: -1 }] },
+      { failures: [{ id: 'orders-3-1207', status: 422, reason: 7 }] },
+    ];
+    for (const listed of broken) {
+      expect(answer(listed), JSON.stringify(listed)).toBe(false);
+      expect(parseBatchAnswer(Buffer.from(JSON.stringify(listed)), ids).kind).toBe('invalid');
+    }
   });
 });
