@@ -8,7 +8,12 @@
 //   - answers 429 with Retry-After: 1 while MAX_CONCURRENCY pushes are in progress: Courier sends the record
 //     again a second later, counts no attempt (never the DLQ) and sends fewer pushes at once.
 //
-// It writes one JSON line per outcome to stdout.
+// With COURIER_DELIVERY=batch Courier POSTs many records in one JSON request instead, to the same URL,
+// with a courier-batch-size header: this handler answers those too (serveBatch), record by record in
+// array order, with the same signature check, poison rule, ce-id store and MAX_CONCURRENCY, and lists
+// the records that failed in a 200 answer {"failures": [...]}.
+//
+// It writes one JSON line per outcome to stdout (per record for a batch).
 //
 //	go build -o bin/handler . && PORT=3000 WEBHOOK_SECRET=whsec_... ./bin/handler
 //
@@ -23,6 +28,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -84,6 +90,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(r.Body) // the record value, unchanged
 	if err != nil {
+		return
+	}
+	if r.Header.Get("courier-batch-size") != "" { // COURIER_DELIVERY=batch: same URL, JSON body
+		h.serveBatch(w, r, body)
 		return
 	}
 	ceID := r.Header.Get("ce-id") // the idempotency key: stable across attempts
@@ -168,6 +178,170 @@ func (h *handler) process(r *http.Request, record map[string]any, body []byte) e
 		"attempt", intHeader(r, "courier-attempt"),
 	))
 	return nil
+}
+
+// batchRecord is one record of a batch body. Offsets are strings: they can exceed 2^53.
+type batchRecord struct {
+	ID          string          `json:"id"` // the record's ce-id: the idempotency key (webhook-id only names the batch)
+	Topic       string          `json:"topic"`
+	Partition   int32           `json:"partition"`
+	Offset      string          `json:"offset"`
+	Key         *string         `json:"key"`         // base64; nil for a null key
+	Value       json.RawMessage `json:"value"`       // the JSON value (content type application/json or *+json)
+	ValueBase64 *string         `json:"valueBase64"` // any other value; neither for a tombstone
+	Attempt     int             `json:"attempt"`
+}
+
+// batchFailure is a record listed in the answer; a record not listed is acknowledged.
+type batchFailure struct {
+	ID           string `json:"id"`
+	Status       int    `json:"status"`
+	RetryAfterMs int    `json:"retryAfterMs,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+}
+
+// serveBatch answers a batch: {"records": [...]} in one request, answered 200 with the records that
+// failed listed by id.
+func (h *handler) serveBatch(w http.ResponseWriter, r *http.Request, body []byte) {
+	batch := map[string]any{"ce_id": r.Header.Get("webhook-id"), "batch": intHeader(r, "courier-batch-size")}
+	if h.signingKey != nil && !h.signatureValid(r.Header, body) { // the signature covers the whole body
+		// One line: a body is not parsed before it is verified. Courier holds the batch, never dead-letters it.
+		emit("bad_signature", batch)
+		answer(w, http.StatusUnauthorized, map[string]any{"error": "invalid signature"})
+		return
+	}
+	var parsed struct {
+		Records []batchRecord `json:"records"`
+	}
+	err := json.Unmarshal(body, &parsed)
+	if err == nil && parsed.Records == nil {
+		err = errors.New("no records array")
+	}
+	for _, item := range parsed.Records {
+		if err == nil && item.ID == "" {
+			err = errors.New("records must be objects with an id")
+		}
+	}
+	if err != nil {
+		emit("rejected", with(batch, "status", 400, "error", err.Error()))
+		// Courier splits the batch until the record at fault is alone.
+		answer(w, http.StatusBadRequest, map[string]any{"error": "not a batch"})
+		return
+	}
+	records := parsed.Records
+
+	select { // a batch takes one slot, as a single record does
+	case h.capacity <- struct{}{}:
+		defer func() { <-h.capacity }()
+	default:
+		for _, item := range records {
+			emit("overloaded", item.coordinates(len(records)))
+		}
+		w.Header().Set("Retry-After", "1") // the whole batch comes again in 1 s
+		answer(w, http.StatusTooManyRequests, map[string]any{"error": fmt.Sprintf("over the limit (MAX_CONCURRENCY=%d)", cap(h.capacity))})
+		return
+	}
+
+	failures := []batchFailure{} // [] rather than null: {"failures": []} acknowledges every record
+	// Keys with a record listed for a retry: their later records wait for it (see batchRecord).
+	held := map[string]bool{}
+	for _, item := range records { // in array order: the partition's offset order
+		if failure := h.batchRecord(item, len(records), held); failure != nil {
+			failures = append(failures, *failure)
+		}
+	}
+	answer(w, http.StatusOK, map[string]any{"failures": failures})
+}
+
+// batchRecord handles one record of a batch as ServeHTTP handles one record: nil when it is done,
+// else its failure.
+func (h *handler) batchRecord(item batchRecord, size int, held map[string]bool) *batchFailure {
+	record := item.coordinates(size)
+	// Its key's order: a later record of a key whose earlier record comes again must not overtake it.
+	lane := fmt.Sprintf("%s/%d/", item.Topic, item.Partition)
+	if item.Key != nil {
+		lane += "k" + *item.Key
+	}
+	if held[lane] {
+		emit("held", record)
+		// Listed, not processed: a record left out of the listing would be acknowledged. 503 with
+		// retryAfterMs is overload to Courier: it comes again after the record it waits for, at no attempt.
+		reason := "held behind an earlier record of its key"
+		return &batchFailure{ID: item.ID, Status: http.StatusServiceUnavailable, RetryAfterMs: 1000, Reason: reason}
+	}
+
+	value := []byte(item.Value) // JSON: the value's own text
+	if len(item.Value) == 0 && item.ValueBase64 != nil {
+		decoded, err := base64.StdEncoding.DecodeString(*item.ValueBase64)
+		if err != nil {
+			emit("rejected", with(record, "status", 422))
+			return &batchFailure{ID: item.ID, Status: http.StatusUnprocessableEntity, Reason: "valueBase64 is not base64"}
+		}
+		value = decoded
+	}
+	if isPoison(value) {
+		emit("rejected", with(record, "status", 422))
+		// The reason goes to the DLQ record (error_message, app_response): say why, briefly.
+		return &batchFailure{ID: item.ID, Status: http.StatusUnprocessableEntity, Reason: "cannot process this record"}
+	}
+
+	h.mu.Lock() // the same store as for single records: check and claim in one step
+	state := h.seen[item.ID]
+	if state == "" {
+		h.seen[item.ID] = "processing"
+	}
+	h.mu.Unlock()
+	switch state {
+	case "done":
+		emit("duplicate", record)
+		return nil // acknowledged, not processed again
+	case "processing": // another delivery of this event is being processed right now
+		emit("in_progress", record)
+		held[lane] = true
+		return &batchFailure{ID: item.ID, Status: http.StatusServiceUnavailable, RetryAfterMs: 1000, Reason: "in progress"}
+	}
+	if err := h.processBatchRecord(item, record, value); err != nil {
+		h.mu.Lock()
+		delete(h.seen, item.ID) // not done: a retry must process it
+		h.mu.Unlock()
+		emit("failed", with(record, "error", err.Error()))
+		held[lane] = true
+		return &batchFailure{ID: item.ID, Status: http.StatusInternalServerError, Reason: "failed"} // retried (an attempt)
+	}
+	h.mu.Lock()
+	h.seen[item.ID] = "done"
+	h.mu.Unlock()
+	return nil
+}
+
+// processBatchRecord is where the real work for a record of a batch goes, as in process. It runs
+// once per id. value is the JSON text (item.Value set), the bytes, or nil for a tombstone.
+func (h *handler) processBatchRecord(item batchRecord, record map[string]any, value []byte) error {
+	var key any // JSON null for a null key
+	if item.Key != nil {
+		raw, err := base64.StdEncoding.DecodeString(*item.Key)
+		if err != nil {
+			return err
+		}
+		key = hex.EncodeToString(raw)
+	}
+	var size any = len(value)
+	if len(item.Value) > 0 {
+		size = nil // a JSON value: the contract gives its parsed value, not the record's bytes
+	}
+	time.Sleep(h.processingDelay)
+	emit("processed", with(record, "key", key, "bytes", size, "attempt", item.Attempt))
+	return nil
+}
+
+// coordinates are a batch record's fields for the event lines: those of a single record, plus the
+// batch's size.
+func (item batchRecord) coordinates(size int) map[string]any {
+	var offset any
+	if n, err := strconv.ParseInt(item.Offset, 10, 64); err == nil {
+		offset = n
+	}
+	return map[string]any{"ce_id": item.ID, "topic": item.Topic, "partition": item.Partition, "offset": offset, "batch": size}
 }
 
 // signatureValid checks Standard Webhooks: v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>")>.

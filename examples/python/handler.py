@@ -8,7 +8,11 @@ Courier POSTs each Kafka record here (contract: docs/handlers.md). This handler:
   - answers 422 for a record it will never accept (JSON body {"poison": true}): Courier dead-letters it;
   - answers 429 with Retry-After: 1 while MAX_CONCURRENCY pushes are in progress: Courier sends the record
     again a second later, counts no attempt (never the DLQ) and sends fewer pushes at once.
-It writes one JSON line per outcome to stdout.
+With COURIER_DELIVERY=batch Courier POSTs many records in one JSON request instead, to the same URL,
+with a courier-batch-size header: this handler answers those too (handle_batch), record by record in array
+order, with the same signature check, poison rule, ce-id store and MAX_CONCURRENCY, and lists the records
+that failed in a 200 answer {"failures": [...]}.
+It writes one JSON line per outcome to stdout (per record for a batch).
 
 Run:  PORT=3000 WEBHOOK_SECRET=whsec_... python3 examples/python/handler.py
 Env:  PORT (0 picks a free port), HOST (default 127.0.0.1: Courier runs beside the app), WEBHOOK_SECRET,
@@ -81,7 +85,23 @@ def is_poison(body: bytes) -> bool:
         value = json.loads(body)
     except ValueError:
         return False  # not JSON: this example treats the value as opaque bytes
+    return is_poison_value(value)
+
+
+def is_poison_value(value) -> bool:
+    """The same rule on a value already parsed (a batch carries JSON values parsed)."""
     return isinstance(value, dict) and value.get("poison") is True
+
+
+def batch_coordinates(item: dict, size: int) -> dict:
+    """A batch record's fields for the event lines: those of a single record, plus the batch's size."""
+    return {
+        "ce_id": item.get("id"),
+        "topic": item.get("topic"),
+        "partition": item.get("partition"),
+        "offset": int_or_none(str(item.get("offset"))),  # a string in the body: offsets can exceed 2^53
+        "batch": size,
+    }
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -89,6 +109,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length") or 0))  # the record value, unchanged
+        if self.headers.get("courier-batch-size") is not None:  # COURIER_DELIVERY=batch: same URL, JSON body
+            return self.handle_batch(body)
         ce_id = self.headers.get("ce-id", "")  # the idempotency key: stable across attempts
         record = {
             "ce_id": ce_id,
@@ -147,6 +169,97 @@ class Handler(BaseHTTPRequestHandler):
             bytes=len(body),
             attempt=int_or_none(self.headers.get("courier-attempt")),
         )
+
+    def handle_batch(self, body: bytes):
+        """A batch: {"records": [...]} in one request, answered 200 with the records that failed listed by id."""
+        batch = {"ce_id": self.headers.get("webhook-id", ""), "batch": int_or_none(self.headers.get("courier-batch-size"))}
+        if SIGNING_KEY is not None and not signature_valid(self.headers, body):  # the signature covers the whole body
+            emit("bad_signature", **batch)  # one line: a body is not parsed before it is verified
+            return self.answer(401, {"error": "invalid signature"})  # Courier holds the batch, never dead-letters it
+        try:
+            records = json.loads(body)["records"]
+            if not isinstance(records, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), str) for r in records):
+                raise ValueError("records must be an array of objects with an id")
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
+            emit("rejected", **batch, status=400, error=str(error))
+            return self.answer(400, {"error": "not a batch"})  # Courier splits it until the record at fault is alone
+
+        if not capacity.acquire(blocking=False):  # a batch takes one slot, as a single record does
+            for item in records:
+                emit("overloaded", **batch_coordinates(item, len(records)))
+            error = f"over the limit (MAX_CONCURRENCY={MAX_CONCURRENCY})"
+            return self.answer(429, {"error": error}, {"Retry-After": "1"})  # the whole batch comes again in 1 s
+        try:
+            failures = []
+            # Keys with a record listed for a retry: their later records wait for it (see batch_record).
+            held: set[tuple] = set()
+            for item in records:  # in array order: the partition's offset order
+                failure = self.batch_record(item, len(records), held)
+                if failure is not None:
+                    failures.append(failure)
+            # A record not listed is acknowledged; {"failures": []} (or an empty body) acknowledges them all.
+            return self.answer(200, {"failures": failures})
+        finally:
+            capacity.release()
+
+    def batch_record(self, item: dict, size: int, held: set) -> dict | None:
+        """One record of a batch, as do_POST handles one record: None when it is done, else its failure."""
+        record = batch_coordinates(item, size)
+        record_id = item["id"]  # the record's ce-id: the idempotency key (webhook-id only names the batch)
+        # Its key's order: a later record of a key whose earlier record comes again must not overtake it.
+        lane = (item.get("topic"), item.get("partition"), item.get("key"))
+        if lane in held:
+            emit("held", **record)
+            # Listed, not processed: a record left out of the listing would be acknowledged. 503 with
+            # retryAfterMs is overload to Courier: it comes again after the record it waits for, at no attempt.
+            reason = "held behind an earlier record of its key"
+            return {"id": record_id, "status": 503, "retryAfterMs": 1000, "reason": reason}
+
+        if "value" in item:  # JSON (content type application/json or *+json): parsed already
+            poison = is_poison_value(item["value"])
+        else:  # any other bytes, in base64; neither for a tombstone
+            poison = is_poison(base64.b64decode(item.get("valueBase64", "")))
+        if poison:
+            emit("rejected", **record, status=422)
+            # The reason goes to the DLQ record (error_message, app_response): say why, briefly.
+            return {"id": record_id, "status": 422, "reason": "cannot process this record"}
+
+        with seen_lock:  # the same store as for single records: check and claim in one step
+            state = seen.get(record_id)
+            if state is None:
+                seen[record_id] = "processing"
+        if state == "done":
+            emit("duplicate", **record)
+            return None  # acknowledged, not processed again
+        if state == "processing":  # another delivery of this event is being processed right now
+            emit("in_progress", **record)
+            held.add(lane)
+            return {"id": record_id, "status": 503, "retryAfterMs": 1000, "reason": "in progress"}
+        try:
+            self.process_batch_record(record, item)
+        except Exception as error:
+            with seen_lock:
+                del seen[record_id]  # not done: a retry must process it
+            emit("failed", **record, error=str(error))
+            held.add(lane)
+            return {"id": record_id, "status": 500, "reason": "failed"}  # Courier retries it (an attempt)
+        with seen_lock:
+            seen[record_id] = "done"
+        return None
+
+    def process_batch_record(self, record: dict, item: dict) -> None:
+        """The real work for a record of a batch goes here, as in process(). Runs once per id."""
+        key = base64.b64decode(item["key"]) if item.get("key") is not None else None  # base64; null for a null key
+        # The value to work on: the parsed JSON (its bytes are not kept), the bytes, or None for a tombstone.
+        if "value" in item:
+            value, size = item["value"], None
+        elif "valueBase64" in item:
+            value = base64.b64decode(item["valueBase64"])
+            size = len(value)
+        else:
+            value, size = None, 0
+        time.sleep(PROCESSING_DELAY)
+        emit("processed", **record, key=key.hex() if key is not None else None, bytes=size, attempt=item.get("attempt"))
 
     def answer(self, status: int, payload: dict, headers: dict | None = None) -> None:
         data = json.dumps(payload).encode()

@@ -7,7 +7,11 @@
 //   - answers 422 for a record it will never accept (JSON body {"poison": true}): Courier dead-letters it;
 //   - answers 429 with Retry-After: 1 while MAX_CONCURRENCY pushes are in progress: Courier sends the record
 //     again a second later, counts no attempt (never the DLQ) and sends fewer pushes at once.
-// It writes one JSON line per outcome to stdout.
+// With COURIER_DELIVERY=batch Courier POSTs many records in one JSON request instead, to the same URL,
+// with a courier-batch-size header: this handler answers those too (handleBatch), record by record in
+// array order, with the same signature check, poison rule, ce-id store and MAX_CONCURRENCY, and lists
+// the records that failed in a 200 answer {"failures": [...]}.
+// It writes one JSON line per outcome to stdout (per record for a batch).
 //
 //   npm ci && npm run build && PORT=3000 WEBHOOK_SECRET=whsec_... npm start
 //
@@ -16,7 +20,7 @@
 // PROCESSING_DELAY_MS (simulated work; the tests use it to hold requests and reach the limit).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Fastify, { type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 
 const TOLERANCE_SECONDS = 5 * 60; // Standard Webhooks: reject timestamps further than this from now
 const secret = process.env.WEBHOOK_SECRET ?? '';
@@ -80,14 +84,21 @@ function percentDecode(encoded: string): Buffer {
 /** This app's own rule for a record it can never handle. */
 function isPoison(body: Buffer): boolean {
   try {
-    return JSON.parse(body.toString('utf8'))?.poison === true;
+    return isPoisonValue(JSON.parse(body.toString('utf8')));
   } catch {
     return false; // not JSON: this example treats the value as opaque bytes
   }
 }
 
-// bodyLimit: at least COURIER_MAX_RECORD_BYTES (default 1 MiB), or fastify's 413 dead-letters large records.
-const app = Fastify({ logger: false, bodyLimit: 1_048_576 });
+/** The same rule on a value already parsed (a batch carries JSON values parsed). */
+function isPoisonValue(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { poison?: unknown }).poison === true;
+}
+
+// bodyLimit: at least COURIER_MAX_RECORD_BYTES (default 1 MiB), or fastify's 413 dead-letters large records;
+// and a batch carries values in base64 (a third larger) with keys, headers and fields: 4 MiB leaves room
+// for COURIER_BATCH_MAX_BYTES (default 1 MiB of values and keys).
+const app = Fastify({ logger: false, bodyLimit: 4 * 1_048_576 });
 
 // The signature covers the exact body bytes, and a record value can be anything: take every body raw,
 // whatever its content-type (fastify would otherwise parse JSON and answer 415 to other types).
@@ -96,6 +107,7 @@ app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => d
 
 app.post('/*', async (request, reply) => {
   const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0); // the record value, unchanged
+  if (header(request, 'courier-batch-size') !== undefined) return handleBatch(request, reply, body); // COURIER_DELIVERY=batch
   const ceId = header(request, 'ce-id') ?? ''; // the idempotency key: stable across attempts
   const record = {
     ce_id: ceId,
@@ -161,6 +173,142 @@ async function processRecord(request: FastifyRequest, record: Record<string, unk
     bytes: body.length,
     attempt: intHeader(request, 'courier-attempt'),
   });
+}
+
+/** One record of a batch body. Offsets are strings: they can exceed 2^53. */
+interface BatchRecord {
+  id: string; // the record's ce-id: the idempotency key (webhook-id only names the batch)
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null; // base64; null for a null key
+  value?: unknown; // the parsed JSON (content type application/json or *+json)
+  valueBase64?: string; // any other value; neither for a tombstone
+  attempt: number;
+}
+
+/** A record listed in the answer; a record not listed is acknowledged. */
+interface BatchFailure {
+  id: string;
+  status: number;
+  retryAfterMs?: number;
+  reason?: string;
+}
+
+/** A batch: {"records": [...]} in one request, answered 200 with the records that failed listed by id. */
+async function handleBatch(request: FastifyRequest, reply: FastifyReply, body: Buffer) {
+  const batch = { ce_id: header(request, 'webhook-id') ?? '', batch: intHeader(request, 'courier-batch-size') };
+  if (signingKey && !signatureValid(request, signingKey, body)) {
+    // The signature covers the whole body. One line: a body is not parsed before it is verified.
+    emit('bad_signature', batch);
+    return reply.code(401).send({ error: 'invalid signature' }); // Courier holds the batch, never dead-letters it
+  }
+  let records: BatchRecord[];
+  try {
+    records = batchRecords(body);
+  } catch (error) {
+    emit('rejected', { ...batch, status: 400, error: String(error) });
+    return reply.code(400).send({ error: 'not a batch' }); // Courier splits it until the record at fault is alone
+  }
+
+  if (inProgress >= maxConcurrency) {
+    // A batch takes one slot, as a single record does. The whole batch comes again in 1 s.
+    for (const item of records) emit('overloaded', coordinates(item, records.length));
+    return reply
+      .code(429)
+      .header('retry-after', '1')
+      .send({ error: `over the limit (MAX_CONCURRENCY=${maxConcurrency})` });
+  }
+  inProgress++;
+  try {
+    const failures: BatchFailure[] = [];
+    // Keys with a record listed for a retry: their later records wait for it (see batchRecord).
+    const held = new Set<string>();
+    for (const item of records) {
+      // In array order, one after the other: the partition's offset order.
+      const failure = await batchRecord(item, records.length, held);
+      if (failure) failures.push(failure);
+    }
+    // A record not listed is acknowledged; {"failures": []} (or an empty body) acknowledges them all.
+    return reply.code(200).send({ failures });
+  } finally {
+    inProgress--;
+  }
+}
+
+/** One record of a batch, as the route handles one record: undefined when it is done, else its failure. */
+async function batchRecord(item: BatchRecord, size: number, held: Set<string>): Promise<BatchFailure | undefined> {
+  const record = coordinates(item, size);
+  // Its key's order: a later record of a key whose earlier record comes again must not overtake it.
+  const lane = JSON.stringify([item.topic, item.partition, item.key]);
+  if (held.has(lane)) {
+    emit('held', record);
+    // Listed, not processed: a record left out of the listing would be acknowledged. 503 with
+    // retryAfterMs is overload to Courier: it comes again after the record it waits for, at no attempt.
+    return { id: item.id, status: 503, retryAfterMs: 1000, reason: 'held behind an earlier record of its key' };
+  }
+
+  const poison =
+    'value' in item
+      ? isPoisonValue(item.value) // JSON (application/json or *+json): parsed already
+      : isPoison(Buffer.from(item.valueBase64 ?? '', 'base64')); // any other bytes; neither for a tombstone
+  if (poison) {
+    emit('rejected', { ...record, status: 422 });
+    // The reason goes to the DLQ record (error_message, app_response): say why, briefly.
+    return { id: item.id, status: 422, reason: 'cannot process this record' };
+  }
+
+  const state = seen.get(item.id); // the same store as for single records
+  if (state === 'done') {
+    emit('duplicate', record);
+    return undefined; // acknowledged, not processed again
+  }
+  if (state === 'processing') {
+    // Another delivery of this event is being processed right now.
+    emit('in_progress', record);
+    held.add(lane);
+    return { id: item.id, status: 503, retryAfterMs: 1000, reason: 'in progress' };
+  }
+  seen.set(item.id, 'processing'); // claimed before the first await: two deliveries of one event may race
+  try {
+    await processBatchRecord(item, record);
+  } catch (error) {
+    seen.delete(item.id); // not done: a retry must process it
+    emit('failed', { ...record, error: String(error) });
+    held.add(lane);
+    return { id: item.id, status: 500, reason: 'failed' }; // Courier retries it (an attempt)
+  }
+  seen.set(item.id, 'done');
+  return undefined;
+}
+
+/** The real work for a record of a batch goes here, as in processRecord. It runs once per id. */
+async function processBatchRecord(item: BatchRecord, record: Record<string, unknown>): Promise<void> {
+  const key = item.key === null ? null : Buffer.from(item.key, 'base64');
+  // The value: item.value (parsed JSON: its bytes are not kept), the bytes of valueBase64, or none (a tombstone).
+  const bytes = 'value' in item ? null : Buffer.from(item.valueBase64 ?? '', 'base64').length;
+  await sleep(processingDelayMs);
+  emit('processed', { ...record, key: key?.toString('hex') ?? null, bytes, attempt: item.attempt });
+}
+
+/** The body's records: objects with an id, or an exception. */
+function batchRecords(body: Buffer): BatchRecord[] {
+  const records: unknown = JSON.parse(body.toString('utf8'))?.records;
+  if (!Array.isArray(records) || !records.every((item) => typeof item?.id === 'string')) {
+    throw new Error('records must be an array of objects with an id');
+  }
+  return records as BatchRecord[];
+}
+
+/** A batch record's fields for the event lines: those of a single record, plus the batch's size. */
+function coordinates(item: BatchRecord, size: number) {
+  return {
+    ce_id: item.id,
+    topic: item.topic,
+    partition: item.partition,
+    offset: /^\d+$/.test(item.offset) ? Number(item.offset) : null,
+    batch: size,
+  };
 }
 
 await app.listen({ host: process.env.HOST ?? '127.0.0.1', port: Number(process.env.PORT ?? 3000) });

@@ -7,17 +7,23 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
-import java.util.regex.Pattern;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 
@@ -35,16 +41,20 @@ import javax.crypto.spec.SecretKeySpec;
  *       record again a second later, counts no attempt (never the DLQ) and sends fewer pushes at once.
  * </ul>
  *
- * <p>It writes one JSON line per outcome to stdout. Env: PORT (0 picks a free port), HOST (default
- * 127.0.0.1: Courier runs beside the app), WEBHOOK_SECRET, MAX_CONCURRENCY (requests processed at
- * once; one more gets the 429; default 16), PROCESSING_DELAY_MS (simulated work; the tests use it to hold
- * requests and reach the limit).
+ * <p>With COURIER_DELIVERY=batch Courier POSTs many records in one JSON request instead, to the same
+ * URL, with a courier-batch-size header: this handler answers those too ({@link #handleBatch}), record
+ * by record in array order, with the same signature check, poison rule, ce-id store and
+ * MAX_CONCURRENCY, and lists the records that failed in a 200 answer {"failures": [...]}. It reads the
+ * JSON with {@link Json}, a minimal reader: the JDK has none.
+ *
+ * <p>It writes one JSON line per outcome to stdout (per record for a batch). Env: PORT (0 picks a free
+ * port), HOST (default 127.0.0.1: Courier runs beside the app), WEBHOOK_SECRET, MAX_CONCURRENCY
+ * (requests processed at once; one more gets the 429; default 16), PROCESSING_DELAY_MS (simulated work;
+ * the tests use it to hold requests and reach the limit).
  */
 public final class Handler {
   /** Standard Webhooks: reject timestamps further than this from now. */
   private static final long TOLERANCE_SECONDS = 5 * 60;
-  /** The JDK has no JSON parser: a real app would use Jackson or Gson to read the body. */
-  private static final Pattern POISON = Pattern.compile("\"poison\"\\s*:\\s*true");
 
   private final byte[] signingKey; // null: signatures are not checked
   /** MAX_CONCURRENCY slots, shared by the server's threads (one per request). */
@@ -72,6 +82,10 @@ public final class Handler {
       }
       Headers headers = exchange.getRequestHeaders(); // case-insensitive
       byte[] body = exchange.getRequestBody().readAllBytes(); // the record value, unchanged
+      if (headers.getFirst("courier-batch-size") != null) { // COURIER_DELIVERY=batch: same URL, JSON body
+        handleBatch(exchange, headers, body);
+        return;
+      }
       String ceId = header(headers, "ce-id", ""); // the idempotency key: stable across attempts
       Map<String, Object> record = new LinkedHashMap<>();
       record.put("ce_id", ceId);
@@ -93,7 +107,7 @@ public final class Handler {
         return;
       }
       try {
-        if (POISON.matcher(new String(body, StandardCharsets.UTF_8)).find()) {
+        if (isPoison(body)) {
           emit("rejected", with(record, "status", 422));
           answer(exchange, 422, "{\"error\":\"cannot process this record\"}", null); // dead-lettered at once
           return;
@@ -137,6 +151,162 @@ public final class Handler {
     line.put("bytes", body.length);
     line.put("attempt", longOrNull(headers.getFirst("courier-attempt")));
     emit("processed", line);
+  }
+
+  /** A batch: {"records": [...]} in one request, answered 200 with the records that failed listed by id. */
+  private void handleBatch(HttpExchange exchange, Headers headers, byte[] body) throws IOException {
+    Map<String, Object> batch = new LinkedHashMap<>();
+    batch.put("ce_id", header(headers, "webhook-id", ""));
+    batch.put("batch", longOrNull(headers.getFirst("courier-batch-size")));
+    if (signingKey != null && !signatureValid(headers, body)) { // the signature covers the whole body
+      emit("bad_signature", batch); // one line: a body is not parsed before it is verified
+      answer(exchange, 401, "{\"error\":\"invalid signature\"}", null); // Courier holds the batch, never dead-letters it
+      return;
+    }
+    List<Map<String, Object>> records;
+    try {
+      records = batchRecords(body);
+    } catch (IllegalArgumentException | CharacterCodingException error) {
+      Map<String, Object> line = with(batch, "status", 400);
+      line.put("error", error.getMessage());
+      emit("rejected", line);
+      answer(exchange, 400, "{\"error\":\"not a batch\"}", null); // Courier splits it until the record at fault is alone
+      return;
+    }
+
+    if (!capacity.tryAcquire()) { // a batch takes one slot, as a single record does
+      for (Map<String, Object> item : records) emit("overloaded", coordinates(item, records.size()));
+      String error = "{\"error\":\"over the limit (MAX_CONCURRENCY=" + maxConcurrency + ")\"}";
+      answer(exchange, 429, error, "1"); // the whole batch comes again in 1 s
+      return;
+    }
+    try {
+      List<String> failures = new ArrayList<>(); // each a JSON object
+      // Keys with a record listed for a retry: their later records wait for it (see batchRecord).
+      Set<List<Object>> held = new HashSet<>();
+      for (Map<String, Object> item : records) { // in array order: the partition's offset order
+        String failure = batchRecord(item, records.size(), held);
+        if (failure != null) failures.add(failure);
+      }
+      // A record not listed is acknowledged; {"failures": []} (or an empty body) acknowledges them all.
+      answer(exchange, 200, "{\"failures\":[" + String.join(",", failures) + "]}", null);
+    } finally {
+      capacity.release();
+    }
+  }
+
+  /** One record of a batch, as {@link #handle} handles one record: null when it is done, else its failure. */
+  private String batchRecord(Map<String, Object> item, int size, Set<List<Object>> held) {
+    Map<String, Object> record = coordinates(item, size);
+    String id = (String) item.get("id"); // the record's ce-id: the idempotency key (webhook-id only names the batch)
+    // Its key's order: a later record of a key whose earlier record comes again must not overtake it.
+    List<Object> lane = Arrays.asList(item.get("topic"), item.get("partition"), item.get("key"));
+    if (held.contains(lane)) {
+      emit("held", record);
+      // Listed, not processed: a record left out of the listing would be acknowledged. 503 with
+      // retryAfterMs is overload to Courier: it comes again after the record it waits for, at no attempt.
+      return failure(id, 503, 1000, "held behind an earlier record of its key");
+    }
+
+    boolean poison = item.containsKey("value") // JSON (application/json or *+json): parsed already
+        ? isPoisonValue(item.get("value"))
+        : isPoison(base64(item.get("valueBase64"))); // any other bytes; neither for a tombstone
+    if (poison) {
+      emit("rejected", with(record, "status", 422));
+      // The reason goes to the DLQ record (error_message, app_response): say why, briefly.
+      return failure(id, 422, null, "cannot process this record");
+    }
+
+    String state = seen.putIfAbsent(id, "processing"); // the same store as for single records
+    if ("done".equals(state)) {
+      emit("duplicate", record);
+      return null; // acknowledged, not processed again
+    }
+    if ("processing".equals(state)) { // another delivery of this event is being processed right now
+      emit("in_progress", record);
+      held.add(lane);
+      return failure(id, 503, 1000, "in progress");
+    }
+    try {
+      processBatchRecord(item, record);
+    } catch (Exception error) {
+      seen.remove(id); // not done: a retry must process it
+      emit("failed", with(record, "error", String.valueOf(error)));
+      held.add(lane);
+      return failure(id, 500, null, "failed"); // Courier retries it (an attempt)
+    }
+    seen.put(id, "done");
+    return null;
+  }
+
+  /** The real work for a record of a batch goes here, as in {@link #process}. It runs once per id. */
+  private void processBatchRecord(Map<String, Object> item, Map<String, Object> record) throws InterruptedException {
+    byte[] key = item.get("key") == null ? null : base64(item.get("key")); // base64; null for a null key
+    Object size; // the value's bytes; null for a parsed JSON value (item.get("value")): its bytes are not kept
+    if (item.containsKey("value")) size = null;
+    else size = base64(item.get("valueBase64")).length; // 0 for a tombstone
+    Thread.sleep(processingDelayMs);
+    Map<String, Object> line = with(record, "key", key == null ? null : HexFormat.of().formatHex(key));
+    line.put("bytes", size);
+    line.put("attempt", item.get("attempt"));
+    emit("processed", line);
+  }
+
+  /** The body's records: objects with an id, or an exception. */
+  @SuppressWarnings("unchecked")
+  private static List<Map<String, Object>> batchRecords(byte[] body) throws CharacterCodingException {
+    Object parsed = Json.parse(utf8(body));
+    if (parsed instanceof Map<?, ?> batch && batch.get("records") instanceof List<?> records) {
+      for (Object item : records) {
+        if (!(item instanceof Map<?, ?> record && record.get("id") instanceof String)) {
+          throw new IllegalArgumentException("records must be objects with an id");
+        }
+      }
+      return (List<Map<String, Object>>) records;
+    }
+    throw new IllegalArgumentException("no records array");
+  }
+
+  /** A batch record's fields for the event lines: those of a single record, plus the batch's size. */
+  private static Map<String, Object> coordinates(Map<String, Object> item, int size) {
+    Map<String, Object> record = new LinkedHashMap<>();
+    record.put("ce_id", item.get("id"));
+    record.put("topic", item.get("topic"));
+    record.put("partition", item.get("partition"));
+    // A string in the body: offsets can exceed 2^53.
+    record.put("offset", item.get("offset") instanceof String offset ? longOrNull(offset) : null);
+    record.put("batch", size);
+    return record;
+  }
+
+  /** A listed failure, as JSON. */
+  private static String failure(String id, int status, Integer retryAfterMs, String reason) {
+    StringBuilder out = new StringBuilder("{\"id\":").append(quote(id)).append(",\"status\":").append(status);
+    if (retryAfterMs != null) out.append(",\"retryAfterMs\":").append(retryAfterMs);
+    return out.append(",\"reason\":").append(quote(reason)).append('}').toString();
+  }
+
+  private static byte[] base64(Object text) {
+    return text instanceof String encoded ? Base64.getDecoder().decode(encoded) : new byte[0];
+  }
+
+  /** This app's own rule for a record it can never handle. */
+  static boolean isPoison(byte[] body) {
+    try {
+      return isPoisonValue(Json.parse(utf8(body)));
+    } catch (IllegalArgumentException | CharacterCodingException notJson) {
+      return false; // not JSON: this example treats the value as opaque bytes
+    }
+  }
+
+  /** The same rule on a value already parsed (a batch carries JSON values parsed). */
+  static boolean isPoisonValue(Object value) {
+    return value instanceof Map<?, ?> object && Boolean.TRUE.equals(object.get("poison"));
+  }
+
+  /** Strict UTF-8: bytes that are not UTF-8 are not JSON text (new String would replace them). */
+  private static String utf8(byte[] bytes) throws CharacterCodingException {
+    return StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(bytes)).toString();
   }
 
   /** Standard Webhooks: v1,&lt;base64 HMAC-SHA256(key, "&lt;webhook-id&gt;.&lt;webhook-timestamp&gt;.&lt;body&gt;")&gt;. */
