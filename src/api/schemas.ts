@@ -294,8 +294,9 @@ export const WEBHOOKS = {
       summary: 'One Kafka record, pushed to the app',
       description:
         'Courier POSTs every record to the target URL. The answer decides what happens: 2xx acknowledges (the offset may be committed); ' +
-        '408, 429, 5xx, a timeout or a connection dropped after the request was sent are retried with backoff (Retry-After honoured, capped) and dead-lettered after COURIER_MAX_ATTEMPTS; ' +
-        '401/403 mean the app refuses Courier itself: the record is held, never dead-lettered; 3xx and other 4xx dead-letter the record at once. ' +
+        '429 (and 503 with Retry-After) is overload: the record waits, it is never an attempt and never dead-lettered; ' +
+        '408, 5xx, a timeout or a connection dropped after the request was sent are failures: retried with backoff and dead-lettered after COURIER_MAX_ATTEMPTS, unless the whole route fails (an outage: held, no attempts counted); ' +
+        '401/403 mean the app refuses Courier itself: the record is held, never dead-lettered; 3xx, 404, 405 and 415 hold the route as misrouted while nothing of it succeeds, else they dead-letter the record at once, as any other 4xx does. ' +
         'Connection refused or a DNS failure mean the app is down: Courier holds the records and probes; that is never an attempt and never a DLQ write.',
       parameters: PUSH_HEADERS.map(([name, description, required]) => ({ name, in: 'header', required, description, schema: { type: 'string' } })),
       requestBody: {

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer, type Operations } from '../../src/api/server.js';
 import { batchBody, parseBatchAnswer } from '../../src/delivery/batch.js';
-import { preparePush } from '../../src/delivery/push.js';
+import { identify } from '../../src/delivery/push.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { KafkaRecord } from '../../src/record.js';
 
@@ -308,7 +308,7 @@ describe('OpenAPI', () => {
       record({ offset: 1210, value: null, headers: [] }),
       record({ offset: 1211, value: Buffer.from('{not json'), headers: [['ce_id', Buffer.from('event-1')]] }),
     ];
-    const body = JSON.parse(batchBody(records.map((r, i) => ({ record: r, prepared: preparePush(r, { signingKeys: [] }), attempt: i + 1 }))).toString());
+    const body = JSON.parse(batchBody(records.map((r, i) => ({ record: r, identity: identify(r), attempt: i + 1 }))).toString());
     expect(request(body), JSON.stringify(request.errors)).toBe(true);
     // What the schema requires is what every record carries; the conditional members come and go.
     const members = (body.records as Record<string, unknown>[]).map((r) => Object.keys(r).sort());
