@@ -6,6 +6,8 @@ export interface Sample {
   now: number;
   /** The route's requests out when the answer arrived (this one included). */
   inFlight: number;
+  /** Records the request carried (a batch): its round trip counts per record, since size changes it. */
+  records?: number;
 }
 
 /** Latency counts as rising when the recent average exceeds this many times the long-term one. */
@@ -75,8 +77,8 @@ export class AdaptiveLimit {
     return true;
   }
 
-  private latencyRising({ sentAt, now, inFlight }: Sample): boolean {
-    const rtt = Math.max(0, now - sentAt);
+  private latencyRising({ sentAt, now, inFlight, records = 1 }: Sample): boolean {
+    const rtt = Math.max(0, now - sentAt) / Math.max(1, records);
     this.samples++;
     if (this.samples <= LATENCY_WARMUP) {
       // Plain averages until there are enough answers to weigh.

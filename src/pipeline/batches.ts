@@ -121,7 +121,7 @@ export class BatchAttempts {
             if (next) work.unshift(next);
           } else {
             route.attempts(resultLabel(result)).inc(group.length);
-            route.limit.success({ sentAt, now: answeredAt, inFlight: route.permits.inUse });
+            route.limit.success({ sentAt, now: answeredAt, inFlight: route.permits.inUse, records: group.length });
             for (const entry of group) done(entry.delivery, 'ack');
             work.shift();
           }
@@ -261,7 +261,7 @@ export class BatchAttempts {
     let overloaded = false;
     for (const verdict of verdicts) if (verdict.kind === 'retry' && !verdict.failed) overloaded = true;
     if (overloaded) route.limit.overload({ sentAt, now: answeredAt });
-    else route.limit.success({ sentAt, now: answeredAt, inFlight: route.permits.inUse });
+    else route.limit.success({ sentAt, now: answeredAt, inFlight: route.permits.inUse, records: group.length });
     const again = goAgain(
       verdicts.map((verdict) => verdict.kind === 'retry'),
       group.map((entry) => entry.delivery.record.key),

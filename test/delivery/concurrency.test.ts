@@ -74,6 +74,22 @@ describe('AdaptiveLimit', () => {
     expect(fast.current).toBe(64);
   });
 
+  it('counts a batch round trip per record: bigger batches taking longer is not rising latency', () => {
+    const clock = { now: 0 };
+    const limit = new AdaptiveLimit(64);
+    for (let i = 0; i < 1000; i++) {
+      clock.now += 1;
+      limit.success({ sentAt: clock.now - 2, now: clock.now, inFlight: 64, records: 1 });
+    }
+    let cuts = 0;
+    for (let i = 0; i < 500; i++) {
+      clock.now += 1;
+      if (limit.success({ sentAt: clock.now - 200, now: clock.now, inFlight: 64, records: 100 })) cuts++;
+    }
+    expect(cuts).toBe(0);
+    expect(limit.current).toBe(64);
+  });
+
   it('follows a lasting change: an app that got slower for good gets its limit back', () => {
     const clock = { now: 0 };
     const limit = new AdaptiveLimit(64);
