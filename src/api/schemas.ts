@@ -346,7 +346,7 @@ export const WEBHOOKS = {
         'Any other answer concerns the whole batch: overload (429, 503 with Retry-After), refused (401/403), misrouted, an outage and an app that is down (connection refused, DNS) apply to every record as in record delivery. ' +
         'A failure (408, 5xx, timeout, dropped connection) or rejection (other 4xx) of a batch of n > 1 records dead-letters nothing: the next tries send halves of ⌈n/2⌉ and ⌊n/2⌋ records ' +
         '(a rejection at once, a failure after the backoff), and so on, so that only a record that fails or is rejected alone is dead-lettered (a failure once its attempts reach COURIER_MAX_ATTEMPTS). ' +
-        'Tries made while a record shared a batch raise its attempt but never dead-letter it. ' +
+        'Tries made while a record shared a batch raise its attempt (the body member) but cost it nothing against COURIER_MAX_ATTEMPTS and never dead-letter it: only failures it meets alone, or is listed with, count. ' +
         'Order: with COURIER_ORDERING=partition each partition has one batch in flight, and a record that must be retried holds every later record of the batch: they are sent again after it, whatever the answer listed for them. ' +
         "With key, a retried record's later records of the same key in the batch are sent again after it; with unordered only what must be retried is sent again. " +
         'So a record may arrive again after the app processed it: deduplicate by id.',
@@ -386,7 +386,7 @@ export const WEBHOOKS = {
         '3XX': { description: 'never followed: as 404 (misrouted while nothing of the route succeeds, else rejected as 4XX)' },
         '5XX': {
           description:
-            'the whole batch failed: an attempt for every record in it. A batch of n > 1 dead-letters nothing and is sent again after the backoff as halves of ⌈n/2⌉ and ⌊n/2⌋ records; ' +
+            'the whole batch failed. A batch of n > 1 dead-letters nothing, costs no record an attempt and is sent again after the backoff as halves of ⌈n/2⌉ and ⌊n/2⌋ records; ' +
             'a record that fails alone is retried with backoff and dead-lettered (error_type retries_exhausted, the last answer body as app_response) once its attempts reach COURIER_MAX_ATTEMPTS. ' +
             'When every push of a route fails and none succeeds for COURIER_OUTAGE_AFTER_MS, the route is held (app_failing in /readyz) and failures stop costing attempts',
         },
