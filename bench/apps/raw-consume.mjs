@@ -7,6 +7,8 @@
 //   node bench/apps/raw-consume.mjs --bootstrap B --topic T --group G --push URL --connections C
 //       "raw consume + push": POSTs every record at once through an undici Agent shaped like
 //       Courier's (no ordering, no commit), until SIGTERM. For the latency comparison.
+//   ... --push URL --batch: the same, but each fetched batch goes as one A6-shaped JSON request per
+//       partition (values base64, no linger): the baseline of batch delivery's latency.
 // stdout also has {"event":"ready"} once partitions are assigned, {"event":"first","ns"} at the first record.
 
 import { parseArgs } from 'node:util';
@@ -22,6 +24,7 @@ const { values: opt } = parseArgs({
     count: { type: 'string' },
     push: { type: 'string' },
     connections: { type: 'string', default: '256' },
+    batch: { type: 'boolean', default: false },
   },
 });
 
@@ -56,6 +59,34 @@ function push(m) {
   });
 }
 
+/** One request per partition of a fetched batch, shaped like Courier's batch body (DESIGN A6). */
+function pushBatches(messages) {
+  const byPartition = new Map();
+  for (const m of messages) {
+    const list = byPartition.get(m.partition) ?? [];
+    list.push(m);
+    byPartition.set(m.partition, list);
+  }
+  for (const list of byPartition.values()) {
+    const records = list.map((m) => ({
+      id: `${m.topic}-${m.partition}-${m.offset}`,
+      topic: m.topic,
+      partition: m.partition,
+      offset: String(m.offset),
+      timestamp: m.timestamp,
+      key: m.key ? m.key.toString('base64') : null,
+      headers: [],
+      contentType: 'application/octet-stream',
+      valueBase64: (m.value ?? Buffer.alloc(0)).toString('base64'),
+      attempt: 1,
+    }));
+    const headers = { 'content-type': 'application/json', 'courier-batch-size': String(records.length) };
+    post(agent, target.origin, path, headers, Buffer.from(JSON.stringify({ records }))).then((status) => {
+      if (status < 200 || status >= 300) pushErrors++;
+    });
+  }
+}
+
 const expected = opt.count ? Number(opt.count) : Number.POSITIVE_INFINITY;
 let count = 0;
 let firstNs = 0n;
@@ -78,7 +109,8 @@ while (running && count < expected) {
     firstBatch = batch.length;
     emit('first', { ns: String(firstNs) });
   }
-  if (target) for (const m of batch) push(m);
+  if (target && opt.batch) pushBatches(batch);
+  else if (target) for (const m of batch) push(m);
   else for (const m of batch) if (m.value === undefined) count--; // touch every record, as a consumer would
   count += batch.length;
   lastNs = nowNs();
