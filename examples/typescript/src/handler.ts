@@ -48,6 +48,14 @@ function intHeader(request: FastifyRequest, name: string): number | null {
 }
 
 /** Standard Webhooks: v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>")>. */
+/** 429 with Retry-After: overload to Courier, for a record or a whole batch (it comes again in 1 s). */
+function overloaded(reply: FastifyReply) {
+  return reply
+    .code(429)
+    .header('retry-after', '1')
+    .send({ error: `over the limit (MAX_CONCURRENCY=${maxConcurrency})` });
+}
+
 function signatureValid(request: FastifyRequest, key: Buffer, body: Buffer): boolean {
   const id = header(request, 'webhook-id');
   const timestamp = header(request, 'webhook-timestamp');
@@ -124,10 +132,7 @@ app.post('/*', async (request, reply) => {
     // Over the limit: say so rather than queue or fail. 429 is overload to Courier (so is 503, but only
     // with Retry-After): no attempt, no DLQ, fewer pushes. The record comes again in 1 s.
     emit('overloaded', record);
-    return reply
-      .code(429)
-      .header('retry-after', '1')
-      .send({ error: `over the limit (MAX_CONCURRENCY=${maxConcurrency})` });
+    return overloaded(reply);
   }
   inProgress++;
   try {
@@ -214,10 +219,7 @@ async function handleBatch(request: FastifyRequest, reply: FastifyReply, body: B
   if (inProgress >= maxConcurrency) {
     // A batch takes one slot, as a single record does. The whole batch comes again in 1 s.
     for (const item of records) emit('overloaded', coordinates(item, records.length));
-    return reply
-      .code(429)
-      .header('retry-after', '1')
-      .send({ error: `over the limit (MAX_CONCURRENCY=${maxConcurrency})` });
+    return overloaded(reply);
   }
   inProgress++;
   try {
