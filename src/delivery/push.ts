@@ -64,6 +64,23 @@ function ceEncode(bytes: Uint8Array): string {
   return out;
 }
 
+/** A record header's value as the push's content type, when it is a media type. */
+function validContentType(value: Buffer): string | undefined {
+  const text = value.toString('latin1');
+  return text.length <= 256 && MEDIA_TYPE.test(text) ? text : undefined;
+}
+
+/** W3C trace context taken from a record header only when well-formed. */
+function validTraceparent(value: Buffer): string | undefined {
+  const text = value.toString('latin1');
+  return TRACEPARENT.test(text) ? text : undefined;
+}
+
+function validTracestate(value: Buffer): string | undefined {
+  const text = value.toString('latin1');
+  return text.length <= 512 && TRACESTATE.test(text) ? text : undefined;
+}
+
 function messageIdOf(record: Pick<KafkaRecord, 'topic' | 'partition' | 'offset'>): string {
   return `${record.topic}-${record.partition}-${record.offset}`;
 }
@@ -119,18 +136,16 @@ export function preparePush(record: KafkaRecord, settings: PushSettings, default
     else if (Array.isArray(existing)) existing.push(encoded);
     else extra[headerName] = [existing, encoded];
 
-    if (lower === 'content-type') {
-      const text = value.toString('latin1');
-      if (text.length <= 256 && MEDIA_TYPE.test(text)) contentType = text;
-    } else if (lower.startsWith('ce_') && CE_ATTRIBUTE.test(lower.slice(3))) {
+    if (lower === 'content-type') contentType = validContentType(value) ?? contentType;
+    else if (lower.startsWith('ce_') && CE_ATTRIBUTE.test(lower.slice(3))) {
       ce ??= {};
       ce[lower.slice(3)] = ceEncode(value);
     } else if (lower === 'traceparent') {
-      const text = value.toString('latin1');
-      if (TRACEPARENT.test(text)) extra.traceparent = text;
+      const text = validTraceparent(value);
+      if (text !== undefined) extra.traceparent = text;
     } else if (lower === 'tracestate') {
-      const text = value.toString('latin1');
-      if (text.length <= 512 && TRACESTATE.test(text)) extra.tracestate = text;
+      const text = validTracestate(value);
+      if (text !== undefined) extra.tracestate = text;
     }
   }
 
@@ -192,18 +207,10 @@ export function identify(record: KafkaRecord, defaultContentType = 'application/
     const length = name.length;
     if (length !== 5 && (length < 10 || length > 12)) continue;
     const lower = name.toLowerCase();
-    if (lower === 'content-type') {
-      const text = value.toString('latin1');
-      if (text.length <= 256 && MEDIA_TYPE.test(text)) contentType = text;
-    } else if (lower === 'ce_id') {
-      ceId = ceEncode(value);
-    } else if (lower === 'traceparent') {
-      const text = value.toString('latin1');
-      if (TRACEPARENT.test(text)) traceparent = text;
-    } else if (lower === 'tracestate') {
-      const text = value.toString('latin1');
-      if (text.length <= 512 && TRACESTATE.test(text)) tracestate = text;
-    }
+    if (lower === 'content-type') contentType = validContentType(value) ?? contentType;
+    else if (lower === 'ce_id') ceId = ceEncode(value);
+    else if (lower === 'traceparent') traceparent = validTraceparent(value) ?? traceparent;
+    else if (lower === 'tracestate') tracestate = validTracestate(value) ?? tracestate;
   }
   const identity: { messageId: string; contentType: string; traceparent?: string; tracestate?: string } = {
     messageId: ceId ?? messageIdOf(record),
