@@ -96,14 +96,14 @@ export class BatchAttempts {
         if (outcome.class !== 'down') {
           for (const entry of group) entry.pushes++;
           route.duration.observe((answeredAt - sentAt) / 1000);
-          this.deps.metrics.batchSize.labels({ topic: route.config.topic }).observe(group.length);
+          route.batchSize.observe(group.length);
         }
         if (outcome.class !== lastClass) holds = 0;
         lastClass = outcome.class;
+        // Only a 2xx body can list failures (ackStatuses acknowledge without one).
+        const listing = outcome.class === 'ack' && result.kind === 'response' && result.status < 300 ? result.body : undefined;
         const answer: BatchAnswer | undefined =
-          outcome.class === 'ack' && result.kind === 'response' && result.status >= 200 && result.status < 300
-            ? parseBatchAnswer(result.body, new Set(group.map((entry) => entry.identity.messageId)))
-            : undefined;
+          listing === undefined ? undefined : parseBatchAnswer(listing, new Set(group.map((entry) => entry.identity.messageId)));
         if (answer?.kind === 'invalid') {
           this.deps.logger.warn(
             { topic: route.config.topic, reason: answer.reason, records: group.length },
@@ -115,7 +115,6 @@ export class BatchAttempts {
           if (answer?.kind !== 'listed' || group.some((entry) => !answer.failures.has(entry.identity.messageId))) route.health.ack(now);
           if (route.refused) this.deps.refused(route, undefined);
           if (answer?.kind === 'listed') {
-            route.attempts('2xx').inc(group.length - answer.failures.size);
             const next = await this.applyListed(route, group, answer.failures, now, sentAt, answeredAt, done);
             work.shift();
             if (next) work.unshift(next);
@@ -254,10 +253,14 @@ export class BatchAttempts {
     answeredAt: number,
     done: (delivery: Delivery, settlement: Settlement) => void,
   ): Promise<Send | undefined> {
+    let unlisted = 0;
     const verdicts = group.map((entry) => {
       const listed = failures.get(entry.identity.messageId);
-      return listed ? this.listedVerdict(route, entry, listed, now) : ({ kind: 'ack' } as const);
+      if (listed) return this.listedVerdict(route, entry, listed, now);
+      unlisted++;
+      return { kind: 'ack' } as const;
     });
+    route.attempts('2xx').inc(unlisted);
     let overloaded = false;
     for (const verdict of verdicts) if (verdict.kind === 'retry' && !verdict.failed) overloaded = true;
     if (overloaded) route.limit.overload({ sentAt, now: answeredAt });

@@ -36,6 +36,8 @@ export class Route {
   refused: string | undefined;
   readonly delivered: HotCounter;
   readonly duration: HotHistogramChild;
+  /** Records per request of a batch route. */
+  readonly batchSize: HotHistogramChild;
   readonly processing: HotHistogramChild;
   private readonly attemptCounters = new Map<string, HotCounter>();
 
@@ -88,6 +90,7 @@ export class Route {
     this.overloads = metrics.overloads.hot({ topic });
     this.delivered = metrics.recordsDelivered.hot({ topic });
     this.duration = metrics.deliveryDuration.labels({ topic });
+    this.batchSize = metrics.batchSize.labels({ topic });
     this.processing = metrics.recordProcessing.labels({ topic });
   }
 
