@@ -268,6 +268,8 @@ export class KafkaSource {
   async stopFetching(): Promise<void> {
     this.running = false;
     await this.loopDone;
+    // A commit sent while the loop ran may be answered after its last consume call.
+    this.serveCommitAnswers();
   }
 
   /** Leaves the group (librdkafka revokes the assignment first, through the rebalance handler). */

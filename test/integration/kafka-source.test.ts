@@ -63,6 +63,25 @@ describe('KafkaSource commits (real broker)', () => {
     expect((await committedOffsets(bootstrap, groupId, topic)).get(0)).toBe(3);
   });
 
+  it('resolves a commit sent while fetching whose answer comes after fetching stopped', async () => {
+    const topic = uniqueName('source-stop');
+    const groupId = uniqueName('source-stop-group');
+    await createTopics(bootstrap, [{ topic, partitions: 1 }]);
+    // A backlog: every consume call returns at once with prefetched records, so the loop's last
+    // consume is over before the broker answers the commit sent just before stopping.
+    await produce(
+      bootstrap,
+      topic,
+      Array.from({ length: 20_000 }, (_, i) => ({ value: `v${i}`, partition: 0 })),
+    );
+    const { source: consumer, records } = await subscribed(topic, groupId);
+    await waitFor('fetching under way', async () => records.length > 0);
+    const committing = consumer.commit([{ topic, partition: 0, offset: 5 }]);
+    await consumer.stopFetching();
+    await expect(committing).resolves.toBeUndefined();
+    expect((await committedOffsets(bootstrap, groupId, topic)).get(0)).toBe(5);
+  });
+
   it('rejects a commit the broker refuses, with a retriable coded error', async () => {
     const topic = uniqueName('source-refused');
     await createTopics(bootstrap, [{ topic, partitions: 1 }]);
