@@ -4,6 +4,7 @@ import type { Operations } from './api/server.js';
 import type { Config } from './config/index.js';
 import { Pusher } from './delivery/push.js';
 import { backoff } from './delivery/retry.js';
+import { KafkaConditions } from './kafka/conditions.js';
 import { KafkaSource } from './kafka/consumer.js';
 import { DeadLetterProducer } from './kafka/dlq.js';
 import { fromLibrdkafka, KafkaClientError } from './kafka/errors.js';
@@ -22,7 +23,9 @@ const CONNECT_RETRY = { initialMs: 500, maxMs: 10_000, jitter: 'none' } as const
 export function createCourier(config: Config, logger: Logger, registry: Registry, redact: Redactor, onFatal: (error: Error) => void) {
   const metrics = createMetrics(registry, { topics: config.routes.map((route) => route.topic) });
   const pusher = new Pusher({ connections: Math.max(config.maxInFlight, 1) });
-  const deadLetters = new DeadLetterProducer(config.producer);
+  // What the Kafka clients find wrong (credentials, TLS, ACLs, missing topics), named for /readyz.
+  const conditions = new KafkaConditions(logger, config.bootstrapServers);
+  const deadLetters = new DeadLetterProducer(config.producer, conditions);
   // The lag monitor looks at newly assigned partitions at once (the first-join notice).
   const pipeline = new Pipeline({ config, logger, metrics, deadLetters, pusher, onFatal, onAssigned: () => void lag.assignedNow().catch(() => undefined) });
   const source = new KafkaSource(
@@ -31,6 +34,7 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
       topics: config.routes.map((route) => route.topic),
       logger,
       onPoll: (seconds) => metrics.pollLatency.observe(seconds),
+      conditions,
     },
     pipeline,
   );
@@ -49,7 +53,8 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
   const operations: Operations = {
     // Error texts from librdkafka can quote configuration values: never answer a secret.
     failure: () => (pipeline.fatalError ? redact(pipeline.fatalError.message) : undefined),
-    notReadyReasons: () => pipeline.operator.notReadyReasons().map((reason) => ({ code: reason.code, message: redact(reason.message) })),
+    notReadyReasons: () =>
+      [...conditions.reasons(), ...pipeline.operator.notReadyReasons()].map((reason) => ({ code: reason.code, message: redact(reason.message) })),
     lag: () => lag.refresh(),
     assignment: () => pipeline.operator.assignment(),
     routes: () => pipeline.operator.routes(),

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { CourierError } from '../errors.js';
 import type { KafkaRecord, TopicPartition, TopicPartitionOffset } from '../record.js';
 import { sleep } from '../time.js';
+import type { KafkaConditions } from './conditions.js';
 import { fromLibrdkafka, type KafkaClientError, LIBRDKAFKA } from './errors.js';
 import { splitProperties } from './properties.js';
 
@@ -58,6 +59,8 @@ export interface ConsumerOptions {
   readonly pollTimeoutMs?: number;
   /** Observed time each consume call took (poll latency). */
   readonly onPoll?: (seconds: number) => void;
+  /** Where librdkafka's log lines and errors are read and named (readiness, log). */
+  readonly conditions?: KafkaConditions;
 }
 
 export interface Watermarks {
@@ -101,8 +104,12 @@ export class KafkaSource {
     this.consumer.setDefaultConsumeTimeout(options.pollTimeoutMs ?? 100);
     // A batch returns as soon as the first record is there; later ones only if already fetched.
     this.consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
+    const { conditions } = options;
+    if (conditions) this.consumer.on('event.log', (line) => conditions.clientLog('consumer', line));
     this.consumer.on('event.error', (error) => {
       const named = fromLibrdkafka(error);
+      // A named cause (credentials, TLS, ACL, missing topic) is reported there, with its fix.
+      if (conditions?.clientError('consumer', error) && named.code !== 'KAFKA_CONSUMER_FATAL') return;
       this.handlers.onError(named, named.code === 'KAFKA_CONSUMER_FATAL');
     });
   }
@@ -143,6 +150,7 @@ export class KafkaSource {
         });
       });
       this.options.onPoll?.((performance.now() - started) / 1000);
+      if (messages.length > 0) this.options.conditions?.healthy('consumer');
       if (messages.length > 0 && this.running) {
         const fetchedAt = Date.now();
         this.handlers.onRecords(messages.map((message) => toRecord(message, fetchedAt)));
@@ -158,6 +166,7 @@ export class KafkaSource {
         if (error.code === LIBRDKAFKA.ASSIGN_PARTITIONS) {
           if (cooperative) this.consumer.incrementalAssign(partitions);
           else this.consumer.assign(partitions);
+          this.options.conditions?.healthy('consumer');
           this.handlers.onAssign(partitions);
         } else if (error.code === LIBRDKAFKA.REVOKE_PARTITIONS) {
           const lost = this.consumer.assignmentLost();

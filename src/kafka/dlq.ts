@@ -1,6 +1,7 @@
 import rdkafka from '@confluentinc/kafka-javascript';
 import { CourierError } from '../errors.js';
 import type { KafkaRecord } from '../record.js';
+import type { KafkaConditions } from './conditions.js';
 import { fromLibrdkafka } from './errors.js';
 import { splitProperties } from './properties.js';
 
@@ -61,16 +62,28 @@ export class DeadLetterProducer {
   private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private nextId = 1;
 
-  constructor(properties: Readonly<Record<string, string>>) {
+  constructor(
+    properties: Readonly<Record<string, string>>,
+    private readonly conditions?: KafkaConditions,
+  ) {
     const { global, topic } = splitProperties(deadLetterProducerProperties(properties));
     this.producer = new rdkafka.Producer({ ...global, dr_cb: true } as never, topic);
+    if (conditions) {
+      this.producer.on('event.log', (line) => conditions.clientLog('DLQ producer', line));
+      this.producer.on('event.error', (error) => conditions.clientError('DLQ producer', error));
+    }
     this.producer.on('delivery-report', (error, report) => {
       const id = report.opaque as number;
       const waiter = this.pending.get(id);
       if (!waiter) return;
       this.pending.delete(id);
-      if (error) waiter.reject(dlqWriteFailed(report.topic, error));
-      else waiter.resolve();
+      if (error) {
+        this.conditions?.clientError('DLQ producer', error, report.topic);
+        waiter.reject(dlqWriteFailed(report.topic, error));
+      } else {
+        this.conditions?.healthy('DLQ producer');
+        waiter.resolve();
+      }
     });
   }
 
@@ -78,7 +91,10 @@ export class DeadLetterProducer {
     await new Promise<void>((resolve, reject) => {
       this.producer.connect({ timeout: connectTimeoutMs }, (error) => {
         if (error) reject(fromLibrdkafka(error, { prefix: 'DLQ producer cannot reach Kafka', code: 'KAFKA_UNREACHABLE' }));
-        else resolve();
+        else {
+          this.conditions?.healthy('DLQ producer', ['kafka_unreachable', 'kafka_auth_failed', 'kafka_tls_failed']);
+          resolve();
+        }
       });
     });
     this.producer.setPollInterval(20);

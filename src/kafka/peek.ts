@@ -2,6 +2,7 @@ import type { Message as RdMessage } from '@confluentinc/kafka-javascript';
 import rdkafka from '@confluentinc/kafka-javascript';
 import type { Logger } from 'pino';
 import { type TopicPartition, type TopicPartitionOffset, tpKey } from '../record.js';
+import { logLevelOf } from './diagnosis.js';
 import { fromLibrdkafka, LIBRDKAFKA } from './errors.js';
 import { splitProperties } from './properties.js';
 
@@ -123,6 +124,11 @@ export class RecordPeeker {
       const consumer = new rdkafka.KafkaConsumer(global as never, topic as never);
       consumer.setDefaultConsumeTimeout(100);
       consumer.on('event.error', (error) => this.logger.debug({ err: fromLibrdkafka(error).message }, 'lag: record reader error'));
+      // Its lines go to the log; what they say is wrong, the consumer (same cluster, same
+      // credentials) reports for readiness.
+      consumer.on('event.log', (line) =>
+        this.logger[logLevelOf(line.severity)]({ kafka: { client: 'lag reader', facility: line.fac } }, `librdkafka: ${line.message}`),
+      );
       consumer.connect({ timeout: timeoutMs }, (error) => {
         if (error) reject(fromLibrdkafka(error, { prefix: 'lag: cannot connect the record reader' }));
         else resolve(consumer);

@@ -1,0 +1,113 @@
+import type { Logger } from 'pino';
+import { type ClientLogLine, diagnoseError, diagnoseLog, type KafkaProblem, logLevelOf } from './diagnosis.js';
+
+/** Which of Courier's Kafka clients saw it. */
+export type KafkaClientName = 'consumer' | 'DLQ producer' | 'lag reader';
+
+/** A problem not seen again for this long is over (librdkafka repeats them on every reconnect, at most every 10 s). */
+const PROBLEM_EXPIRES_MS = 30_000;
+/** The same problem is logged again at most this often. */
+const RELOG_MS = 30_000;
+
+interface Seen {
+  readonly client: KafkaClientName;
+  problem: KafkaProblem;
+  readonly since: number;
+  lastSeen: number;
+  loggedAt: number;
+}
+
+/**
+ * What Courier's Kafka clients found wrong, for `/readyz` and the log: each client's librdkafka log
+ * lines and errors are read here (kafka/diagnosis.ts names them), librdkafka's own lines go to
+ * Courier's log at a mapped level, and a client that works again (`healthy`) clears its problems.
+ */
+export class KafkaConditions {
+  private readonly seen = new Map<string, Seen>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly bootstrapServers: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** librdkafka's own log line: into Courier's log, and read for a cause. */
+  clientLog(client: KafkaClientName, line: ClientLogLine): void {
+    this.logger[logLevelOf(line.severity)]({ kafka: { client, facility: line.fac } }, `librdkafka: ${line.message}`);
+    const problem = diagnoseLog(line);
+    if (problem) this.report(client, problem);
+  }
+
+  /** An error from the client; returns what it means, when it names a cause. */
+  clientError(client: KafkaClientName, error: { code?: number | undefined; message: string }, topic?: string): KafkaProblem | undefined {
+    const problem = diagnoseError(error, topic);
+    if (problem) this.report(client, problem);
+    return problem;
+  }
+
+  report(client: KafkaClientName, problem: KafkaProblem): void {
+    const now = this.now();
+    const key = `${client}|${problem.code}|${problem.resource ?? ''}`;
+    const known = this.seen.get(key);
+    if (known) {
+      known.problem = problem;
+      known.lastSeen = now;
+      if (now - known.loggedAt < RELOG_MS) return;
+      known.loggedAt = now;
+      this.log(known, now);
+      return;
+    }
+    // A more specific cause replaces "unreachable": a refused password also drops the connection.
+    if (problem.code !== 'kafka_unreachable') this.seen.delete(`${client}|kafka_unreachable|`);
+    else if ([...this.seen.values()].some((s) => s.client === client && (s.problem.code === 'kafka_auth_failed' || s.problem.code === 'kafka_tls_failed')))
+      return;
+    const entry: Seen = { client, problem, since: now, lastSeen: now, loggedAt: now };
+    this.seen.set(key, entry);
+    this.log(entry, now);
+  }
+
+  /** The client works (connected, fetched, committed, wrote): what it reported is over. */
+  healthy(client: KafkaClientName, codes?: readonly KafkaProblem['code'][]): void {
+    for (const [key, entry] of this.seen) {
+      if (entry.client !== client || (codes && !codes.includes(entry.problem.code))) continue;
+      this.seen.delete(key);
+      this.logger.info({ kafka: { client, code: entry.problem.code } }, `${client}: ${entry.problem.code} is over`);
+    }
+  }
+
+  /** The problems seen lately, as `/readyz` reasons. */
+  reasons(): Array<{ code: string; message: string }> {
+    const now = this.now();
+    const reasons: Array<{ code: string; message: string }> = [];
+    for (const [key, entry] of this.seen) {
+      if (now - entry.lastSeen > PROBLEM_EXPIRES_MS) {
+        this.seen.delete(key);
+        continue;
+      }
+      reasons.push({ code: entry.problem.code, message: this.describe(entry, now) });
+    }
+    return reasons;
+  }
+
+  private log(entry: Seen, now: number): void {
+    const { problem, client } = entry;
+    this.logger.error({ kafka: { client, code: problem.code, resource: problem.resource }, fix: problem.fix }, this.describe(entry, now));
+  }
+
+  private describe({ client, problem, since }: Seen, now: number): string {
+    const seconds = Math.round((now - since) / 1000);
+    const lasting = seconds > 0 ? ` (for ${seconds} s)` : '';
+    switch (problem.code) {
+      case 'kafka_unreachable':
+        return `${client} cannot reach Kafka at ${this.bootstrapServers}${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
+      case 'kafka_auth_failed':
+        return `${client}: Kafka at ${this.bootstrapServers} refused the credentials${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
+      case 'kafka_tls_failed':
+        return `${client}: TLS with Kafka at ${this.bootstrapServers} failed${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
+      case 'kafka_not_authorized':
+        return `${client}: not authorized on ${problem.resource ?? 'a resource'}${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
+      case 'topic_missing':
+        return `${client}: ${problem.resource ?? 'a topic'} does not exist${lasting}. Fix: ${problem.fix}`;
+    }
+  }
+}

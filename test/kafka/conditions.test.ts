@@ -1,0 +1,72 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { KafkaConditions } from '../../src/kafka/conditions.js';
+
+function setup() {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  const clock = { now: 1_000_000 };
+  const conditions = new KafkaConditions(logger, 'kafka:9092', () => clock.now);
+  return { lines, clock, conditions };
+}
+
+const REFUSED = {
+  severity: 3,
+  fac: 'FAIL',
+  message: '[thrd:kafka:9092/bootstrap]: kafka:9092/bootstrap: Connect to ipv4#10.0.0.7:9092 failed: Connection refused (after 0ms in state CONNECT)',
+};
+const BAD_PASSWORD = {
+  severity: 3,
+  fac: 'FAIL',
+  message:
+    '[thrd:sasl_ssl://kafka:9092/bootstrap]: sasl_ssl://kafka:9092/bootstrap: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512 (after 305ms in state AUTH_REQ)',
+};
+
+describe('KafkaConditions', () => {
+  it("routes librdkafka's lines into the log at a mapped level, and names the problem with the address, how long and the fix", () => {
+    const { lines, clock, conditions } = setup();
+    conditions.clientLog('consumer', { severity: 7, fac: 'INIT', message: '[thrd:app]: librdkafka v2.15.1 initialized' });
+    conditions.clientLog('consumer', REFUSED);
+    expect(lines[0]).toMatchObject({
+      level: 20,
+      kafka: { client: 'consumer', facility: 'INIT' },
+      msg: 'librdkafka: [thrd:app]: librdkafka v2.15.1 initialized',
+    });
+    expect(lines[1]).toMatchObject({ level: 40, kafka: { facility: 'FAIL' } });
+    expect(lines[2]).toMatchObject({ level: 50, kafka: { client: 'consumer', code: 'kafka_unreachable' } });
+    expect(lines[2]?.msg).toMatch(/^consumer cannot reach Kafka at kafka:9092: Connect to ipv4#10\.0\.0\.7:9092 failed: Connection refused/);
+    clock.now += 12_000;
+    conditions.clientLog('consumer', REFUSED);
+    const [reason] = conditions.reasons();
+    expect(reason?.code).toBe('kafka_unreachable');
+    expect(reason?.message).toMatch(/at kafka:9092 \(for 12 s\): .*Fix: check KAFKA_BOOTSTRAP_SERVERS/);
+  });
+
+  it('logs a lasting problem again at most every 30 s', () => {
+    const { lines, clock, conditions } = setup();
+    for (let i = 0; i < 10; i++) {
+      conditions.clientLog('DLQ producer', REFUSED);
+      clock.now += 5_000;
+    }
+    expect(lines.filter((line) => line.level === 50)).toHaveLength(2);
+  });
+
+  it('a refused password is reported as such, not as unreachable, though the connection drops too', () => {
+    const { conditions } = setup();
+    conditions.clientLog('consumer', REFUSED);
+    conditions.clientLog('consumer', BAD_PASSWORD);
+    conditions.clientLog('consumer', REFUSED);
+    expect(conditions.reasons().map((reason) => reason.code)).toEqual(['kafka_auth_failed']);
+  });
+
+  it('a client that works again clears its problems; problems not seen for 30 s expire', () => {
+    const { clock, conditions, lines } = setup();
+    conditions.clientLog('consumer', REFUSED);
+    conditions.clientError('DLQ producer', { code: 31, message: 'Broker: Cluster authorization failed' });
+    conditions.healthy('consumer');
+    expect(conditions.reasons().map((reason) => reason.code)).toEqual(['kafka_not_authorized']);
+    expect(lines.at(-1)).toMatchObject({ level: 30, msg: 'consumer: kafka_unreachable is over' });
+    clock.now += 31_000;
+    expect(conditions.reasons()).toEqual([]);
+  });
+});
