@@ -18,8 +18,7 @@ const LATENCY_FLOOR_MS = 1;
  * Round trips are averaged over windows of at least this long and this many answers (Netflix's
  * defaults). Courier sends a poll's records in one burst, so within a burst the last answers wait
  * for Courier to write and read the earlier ones: averaged answer by answer, every burst's tail
- * looked like the app queueing, and the limit spiralled down until records queued for permits
- * (p50 0.2–1 s at 2,000 records/s). A window averages whole bursts.
+ * looked like the app queueing and could cut the limit. A window averages whole bursts.
  */
 const WINDOW_MS = 1000;
 const WINDOW_MIN_ANSWERS = 10;
