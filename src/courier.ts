@@ -25,7 +25,7 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
   const pusher = new Pusher({ connections: Math.max(config.maxInFlight, 1) });
   // What the Kafka clients find wrong (credentials, TLS, ACLs, missing topics), named for /readyz.
   const conditions = new KafkaConditions(logger, config.bootstrapServers);
-  const deadLetters = new DeadLetterProducer(config.producer, conditions);
+  const deadLetters = new DeadLetterProducer(config.producer, { conditions, logger });
   // The lag monitor looks at newly assigned partitions at once (the first-join notice).
   const pipeline = new Pipeline({ config, logger, metrics, deadLetters, pusher, onFatal, onAssigned: () => void lag.assignedNow().catch(() => undefined) });
   const source = new KafkaSource(

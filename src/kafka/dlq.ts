@@ -1,8 +1,9 @@
 import rdkafka from '@confluentinc/kafka-javascript';
+import type { Logger } from 'pino';
 import { CourierError } from '../errors.js';
 import type { KafkaRecord } from '../record.js';
 import type { KafkaConditions } from './conditions.js';
-import { fromLibrdkafka } from './errors.js';
+import { fromLibrdkafka, LIBRDKAFKA } from './errors.js';
 import { splitProperties } from './properties.js';
 
 type RdProducer = InstanceType<typeof rdkafka.Producer>;
@@ -50,57 +51,61 @@ export function deadLetterProducerProperties(properties: Readonly<Record<string,
   return { 'message.max.bytes': properties['receive.message.max.bytes'] ?? CONSUMER_FETCH_LIMIT, ...properties };
 }
 
+/** One librdkafka producer: what DeadLetterProducer replaces when it failed fatally. */
+export interface ProducerClient {
+  connect(timeoutMs: number): Promise<void>;
+  /** Resolves once the broker acknowledged the record; rejects with librdkafka's error. */
+  produce(topic: string, record: KafkaRecord, headers: Array<Record<string, Buffer>>, omitValue: boolean): Promise<void>;
+  close(timeoutMs: number): Promise<void>;
+}
+
+/** Waits between attempts to replace a fatally failed producer: 1 s doubling to 30 s. */
+const RECREATE_MIN_MS = 1000;
+const RECREATE_MAX_MS = 30_000;
+
+export interface DeadLetterProducerOptions {
+  readonly conditions?: KafkaConditions;
+  readonly logger?: Logger;
+  /** A new client; tests pass their own. */
+  readonly createClient?: (onFatal: (error: unknown) => void) => ProducerClient;
+  readonly now?: () => number;
+}
+
 /**
  * The dead-letter producer: acks=all and idempotence (config/kafka.ts forces both). `send` resolves only
  * when the broker acknowledged the write, which is what allows the source offset to move. A record
  * the broker refuses as too large is written again without its value (header
  * `dlq_value_omitted: too_large`): the original stays readable at its source coordinates, and its
  * partition is not blocked forever (DESIGN A3).
+ *
+ * An idempotent producer that fails fatally (e.g. the principal may not IDEMPOTENT_WRITE on the
+ * cluster) never writes again: it is replaced by a new one at the next write, at most every 1 s
+ * doubling to 30 s, so a fixed ACL drains the held partitions without a restart.
  */
 export class DeadLetterProducer {
-  private readonly producer: RdProducer;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
-  private nextId = 1;
+  private client: ProducerClient;
+  private fatal: unknown;
+  private failedReplacements = 0;
+  private nextReplacementAt = 0;
+  private replacing: Promise<void> | undefined;
+  private readonly createClient: (onFatal: (error: unknown) => void) => ProducerClient;
+  private readonly now: () => number;
 
   constructor(
     properties: Readonly<Record<string, string>>,
-    private readonly conditions?: KafkaConditions,
+    private readonly options: DeadLetterProducerOptions = {},
   ) {
-    const { global, topic } = splitProperties(deadLetterProducerProperties(properties));
-    this.producer = new rdkafka.Producer({ ...global, dr_cb: true } as never, topic);
-    if (conditions) {
-      this.producer.on('event.log', (line) => conditions.clientLog('DLQ producer', line));
-      this.producer.on('event.error', (error) => conditions.clientError('DLQ producer', error));
-    }
-    this.producer.on('delivery-report', (error, report) => {
-      const id = report.opaque as number;
-      const waiter = this.pending.get(id);
-      if (!waiter) return;
-      this.pending.delete(id);
-      if (error) {
-        this.conditions?.clientError('DLQ producer', error, report.topic);
-        waiter.reject(dlqWriteFailed(report.topic, error));
-      } else {
-        this.conditions?.healthy('DLQ producer');
-        waiter.resolve();
-      }
-    });
+    this.createClient = options.createClient ?? ((onFatal) => new RdProducerClient(properties, onFatal, options.conditions));
+    this.now = options.now ?? Date.now;
+    this.client = this.newClient();
   }
 
   async start(connectTimeoutMs: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.producer.connect({ timeout: connectTimeoutMs }, (error) => {
-        if (error) reject(fromLibrdkafka(error, { prefix: 'DLQ producer cannot reach Kafka', code: 'KAFKA_UNREACHABLE' }));
-        else {
-          this.conditions?.healthy('DLQ producer', ['kafka_unreachable', 'kafka_auth_failed', 'kafka_tls_failed']);
-          resolve();
-        }
-      });
-    });
-    this.producer.setPollInterval(20);
+    await this.client.connect(connectTimeoutMs);
   }
 
   async send(topic: string, record: KafkaRecord, reason: DeadLetterReason): Promise<void> {
+    await this.usable(topic);
     try {
       await this.produce(topic, record, reason, false);
     } catch (error) {
@@ -109,16 +114,122 @@ export class DeadLetterProducer {
     }
   }
 
-  private produce(topic: string, record: KafkaRecord, reason: DeadLetterReason, omitValue: boolean): Promise<void> {
+  async close(timeoutMs: number): Promise<void> {
+    await this.replacing?.catch(() => undefined);
+    await this.client.close(timeoutMs);
+  }
+
+  private newClient(): ProducerClient {
+    const client = this.createClient((error) => {
+      // Only the current client's failure counts: a replaced one may still report.
+      if (this.client === client && this.fatal === undefined) {
+        this.fatal = error;
+        this.options.logger?.error({ err: fromLibrdkafka(error).message }, 'DLQ producer failed fatally; it is replaced at the next DLQ write');
+      }
+    });
+    return client;
+  }
+
+  /** Replaces a fatally failed client (one replacement at a time, with backoff) before a write. */
+  private async usable(topic: string): Promise<void> {
+    if (this.fatal === undefined) return;
+    if (!this.replacing) {
+      const waitMs = this.nextReplacementAt - this.now();
+      if (waitMs > 0) throw dlqWriteFailed(topic, this.fatal, `the DLQ producer failed fatally; a new one is tried in ${Math.ceil(waitMs / 1000)} s`);
+      this.replacing = this.replace().finally(() => {
+        this.replacing = undefined;
+      });
+    }
+    try {
+      await this.replacing;
+    } catch (error) {
+      throw dlqWriteFailed(topic, error, 'the DLQ producer failed fatally and its replacement could not connect');
+    }
+  }
+
+  private async replace(): Promise<void> {
+    const old = this.client;
+    void old.close(1000).catch(() => undefined);
+    const client = this.newClient();
+    this.client = client;
+    this.fatal = undefined;
+    try {
+      await client.connect(10_000);
+      this.failedReplacements = 0;
+      this.options.logger?.info('DLQ producer replaced after a fatal error');
+    } catch (error) {
+      this.fatal ??= error;
+      this.failedReplacements++;
+      this.nextReplacementAt = this.now() + Math.min(RECREATE_MAX_MS, RECREATE_MIN_MS * 2 ** (this.failedReplacements - 1));
+      throw error;
+    }
+  }
+
+  private async produce(topic: string, record: KafkaRecord, reason: DeadLetterReason, omitValue: boolean): Promise<void> {
+    try {
+      await this.client.produce(topic, record, deadLetterHeaders(record, reason, omitValue), omitValue);
+      this.options.conditions?.healthy('DLQ producer');
+    } catch (error) {
+      this.options.conditions?.clientError('DLQ producer', error as { code?: number; message: string }, topic);
+      throw dlqWriteFailed(topic, error);
+    }
+  }
+}
+
+/** librdkafka's producer, with delivery reports matched to their writes. */
+class RdProducerClient implements ProducerClient {
+  private readonly producer: RdProducer;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  private nextId = 1;
+
+  constructor(
+    properties: Readonly<Record<string, string>>,
+    private readonly onFatal: (error: unknown) => void,
+    private readonly conditions?: KafkaConditions,
+  ) {
+    const { global, topic } = splitProperties(deadLetterProducerProperties(properties));
+    this.producer = new rdkafka.Producer({ ...global, dr_cb: true } as never, topic);
+    if (conditions) this.producer.on('event.log', (line) => conditions.clientLog('DLQ producer', line));
+    this.producer.on('event.error', (error) => {
+      conditions?.clientError('DLQ producer', error);
+      if (isFatal(error)) this.onFatal(error);
+    });
+    this.producer.on('delivery-report', (error, report) => {
+      const id = report.opaque as number;
+      const waiter = this.pending.get(id);
+      if (!waiter) return;
+      this.pending.delete(id);
+      if (error) {
+        if (isFatal(error)) this.onFatal(error);
+        waiter.reject(error as unknown as Error);
+      } else waiter.resolve();
+    });
+  }
+
+  connect(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.producer.connect({ timeout: timeoutMs }, (error) => {
+        if (error) reject(fromLibrdkafka(error, { prefix: 'DLQ producer cannot reach Kafka', code: 'KAFKA_UNREACHABLE' }));
+        else {
+          this.conditions?.healthy('DLQ producer', ['kafka_unreachable', 'kafka_auth_failed', 'kafka_tls_failed']);
+          this.producer.setPollInterval(20);
+          resolve();
+        }
+      });
+    });
+  }
+
+  produce(topic: string, record: KafkaRecord, headers: Array<Record<string, Buffer>>, omitValue: boolean): Promise<void> {
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       try {
         const value = omitValue ? null : record.value;
-        this.producer.produce(topic, null, value, record.key ?? undefined, record.timestamp, id, deadLetterHeaders(record, reason, omitValue));
+        this.producer.produce(topic, null, value, record.key ?? undefined, record.timestamp, id, headers);
       } catch (error) {
         this.pending.delete(id);
-        reject(dlqWriteFailed(topic, error));
+        if (isFatal(error)) this.onFatal(error);
+        reject(error);
       }
     });
   }
@@ -131,9 +242,18 @@ export class DeadLetterProducer {
   }
 }
 
-function dlqWriteFailed(topic: string, error: unknown): CourierError {
+/** librdkafka marks fatal errors (`isFatal`) or reports them as ERR__FATAL. */
+function isFatal(error: unknown): boolean {
+  const raw = error as { isFatal?: boolean; code?: number; message?: string } | undefined;
+  return Boolean(raw?.isFatal) || raw?.code === LIBRDKAFKA.FATAL || /Fatal error/i.test(raw?.message ?? '');
+}
+
+function dlqWriteFailed(topic: string, error: unknown, why?: string): CourierError {
   const named = fromLibrdkafka(error);
-  return new CourierError('DLQ_WRITE_FAILED', `DLQ write to ${topic} failed: ${named.message}`, { cause: named, retriable: true });
+  return new CourierError('DLQ_WRITE_FAILED', `DLQ write to ${topic} failed: ${why ? `${why} (${named.message})` : named.message}`, {
+    cause: named,
+    retriable: true,
+  });
 }
 
 /** The broker (or the producer) refused the record as larger than it accepts. */

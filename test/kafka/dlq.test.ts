@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createBodyRedactor, describeAnswer } from '../../src/kafka/app-response.js';
-import { type DeadLetterReason, deadLetterHeaders } from '../../src/kafka/dlq.js';
+import { DeadLetterProducer, type DeadLetterReason, deadLetterHeaders, type ProducerClient } from '../../src/kafka/dlq.js';
 import type { KafkaRecord } from '../../src/record.js';
 
 const record: KafkaRecord = {
@@ -150,5 +150,66 @@ describe('deadLetterHeaders (DESIGN A3)', () => {
     const before = record.headers.length;
     deadLetterHeaders(record, reason);
     expect(record.headers).toHaveLength(before);
+  });
+});
+
+describe('DeadLetterProducer after a fatal error (e.g. no IDEMPOTENT_WRITE on the cluster)', () => {
+  /** Clients that write what they are given; the test decides when one fails fatally or cannot connect. */
+  function fakeClients() {
+    const made: Array<{ written: string[]; closed: boolean; fail: (error: unknown) => void; connectError?: Error }> = [];
+    let nextConnectError: Error | undefined;
+    const createClient = (onFatal: (error: unknown) => void): ProducerClient => {
+      const client = { written: [] as string[], closed: false, fail: onFatal, connectError: nextConnectError };
+      made.push(client);
+      return {
+        connect: async () => {
+          if (client.connectError) throw client.connectError;
+        },
+        produce: async (topic, written) => {
+          if (made.at(-1) !== client) throw Object.assign(new Error('Local: Fatal error'), { code: -150 });
+          client.written.push(`${topic}@${written.offset}`);
+        },
+        close: async () => {
+          client.closed = true;
+        },
+      };
+    };
+    return { made, createClient, failNextConnect: (error: Error | undefined) => (nextConnectError = error) };
+  }
+
+  it('replaces the failed producer at the next write; the write goes through the new one; the old one is closed', async () => {
+    const clients = fakeClients();
+    const producer = new DeadLetterProducer({}, { createClient: clients.createClient });
+    await producer.start(1000);
+    await producer.send('orders.dlq', record, reason);
+    clients.made[0]?.fail(Object.assign(new Error('Fatal error: Broker: Cluster authorization failed'), { isFatal: true, code: -150 }));
+    await producer.send('orders.dlq', { ...record, offset: 1235 }, reason);
+    expect(clients.made).toHaveLength(2);
+    expect(clients.made.map((c) => c.written)).toEqual([['orders.dlq@1234'], ['orders.dlq@1235']]);
+    expect(clients.made[0]?.closed).toBe(true);
+    // A late report from the replaced client changes nothing.
+    clients.made[0]?.fail(new Error('Fatal error: again'));
+    await producer.send('orders.dlq', { ...record, offset: 1236 }, reason);
+    expect(clients.made).toHaveLength(2);
+  });
+
+  it('while a replacement cannot connect, writes fail as retriable and new ones are tried 1 s, 2 s, 4 s apart', async () => {
+    const clients = fakeClients();
+    const clock = { now: 0 };
+    const producer = new DeadLetterProducer({}, { createClient: clients.createClient, now: () => clock.now });
+    await producer.start(1000);
+    clients.made[0]?.fail(Object.assign(new Error('Fatal error'), { isFatal: true }));
+    clients.failNextConnect(new Error('Cluster authorization failed'));
+    const attemptsAt: number[] = [];
+    for (clock.now = 0; clock.now <= 8000; clock.now += 250) {
+      const before = clients.made.length;
+      await expect(producer.send('orders.dlq', record, reason)).rejects.toMatchObject({ code: 'DLQ_WRITE_FAILED', retriable: true });
+      if (clients.made.length > before) attemptsAt.push(clock.now);
+    }
+    expect(attemptsAt).toEqual([0, 1000, 3000, 7000]);
+    clients.failNextConnect(undefined);
+    clock.now = 15_000;
+    await producer.send('orders.dlq', record, reason);
+    expect(clients.made.at(-1)?.written).toEqual(['orders.dlq@1234']);
   });
 });
