@@ -1,5 +1,6 @@
 import { isSecretProperty } from '../redact.js';
 import { int, type Report } from './kinds.js';
+import { checkSecurity } from './security.js';
 
 /**
  * librdkafka properties: CONSUMER_DEFAULTS ← the file's `kafka` map ← KAFKA_* variables (the
@@ -93,6 +94,8 @@ export interface KafkaInput {
   readonly configPath: string | undefined;
   readonly groupId: string;
   readonly instanceId: string | undefined;
+  /** Reads a file the properties name (PEM files), to check it before librdkafka retries it for ever. */
+  readonly readFile: (path: string) => string;
 }
 
 export interface KafkaProperties {
@@ -110,6 +113,7 @@ export function kafkaProperties(input: KafkaInput, report: Report, warnings: str
   for (const [property, fix] of Object.entries(OWNED_KAFKA_PROPERTIES)) {
     if (passThrough[property] !== undefined) report(setBy[property] ?? `kafka.${property}`, 'is managed by Courier', fix);
   }
+  checkSecurity(passThrough, setBy, input.readFile, report);
 
   const bootstrapServers = (passThrough['bootstrap.servers'] ?? DEFAULT_BOOTSTRAP_SERVERS).trim();
   const hostPort = (server: string) => /^[^\s:,]+:\d{1,5}$/.test(server.trim()) || /^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(server.trim());

@@ -40,7 +40,11 @@ export function loadConfig(sources: ConfigSources): Config {
       'make the initial delay at most the maximum',
     );
   }
-  const kafka = kafkaProperties({ env, fileKafka: file.kafka, configPath, groupId: values.groupId, instanceId: values.instanceId }, report, warnings);
+  const kafka = kafkaProperties(
+    { env, fileKafka: file.kafka, configPath, groupId: values.groupId, instanceId: values.instanceId, readFile: sources.readFile },
+    report,
+    warnings,
+  );
   const routes = buildRoutes(
     {
       fileRoutes: file.routes,
