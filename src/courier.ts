@@ -4,8 +4,10 @@ import type { Operations } from './api/server.js';
 import type { Config } from './config/index.js';
 import { Pusher } from './delivery/push.js';
 import { backoff } from './delivery/retry.js';
+import { errorMessage } from './errors.js';
 import { KafkaConditions } from './kafka/conditions.js';
 import { KafkaSource } from './kafka/consumer.js';
+import type { KafkaProblem } from './kafka/diagnosis.js';
 import { DeadLetterProducer } from './kafka/dlq.js';
 import { fromLibrdkafka, KafkaClientError } from './kafka/errors.js';
 import { RecordPeeker } from './kafka/peek.js';
@@ -16,6 +18,8 @@ import type { Redactor } from './redact.js';
 import { sleep } from './time.js';
 
 const LAG_REFRESH_MS = 5000;
+/** How often the topics' existence is checked again (a topic created later clears its reason). */
+const TOPIC_CHECK_MS = 15_000;
 /** Connecting to Kafka is retried on this backoff until the cluster answers. */
 const CONNECT_RETRY = { initialMs: 500, maxMs: 10_000, jitter: 'none' } as const;
 
@@ -62,6 +66,20 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
     adminPause: (topic, partitions, pause) => pipeline.operator.adminPause(topic, partitions, pause),
   };
 
+  const sourceTopics = config.routes.map((route) => route.topic);
+  const dlqTopics = [...new Set(config.routes.map((route) => route.dlqTopic))];
+  // Checked from the start, not when a record needs one: /readyz names each topic that is missing.
+  const checkTopics = async () => {
+    try {
+      const missing = new Set(await deadLetters.missingTopics([...sourceTopics, ...dlqTopics], 5_000));
+      conditions.checked('consumer', 'topic_missing', sourceTopics.filter((topic) => missing.has(topic)).map(topicMissing));
+      conditions.checked('DLQ producer', 'dlq_topic_missing', dlqTopics.filter((topic) => missing.has(topic)).map(dlqTopicMissing));
+    } catch (error) {
+      logger.debug({ err: errorMessage(error) }, 'topic check failed');
+    }
+  };
+  let topicTimer: NodeJS.Timeout | undefined;
+
   let started = false;
   return {
     metrics,
@@ -69,12 +87,26 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
     operations,
     /** Connects both Kafka clients (retrying until the cluster answers or `signal` aborts) and starts consuming. */
     async start(signal: AbortSignal): Promise<boolean> {
+      let producerUp = false;
+      let consumerUp = false;
       for (let attempt = 1; !signal.aborted; attempt++) {
         try {
-          await deadLetters.start(10_000);
-          await source.start(10_000);
+          // Both at once, so whatever stops either is reported at once; a client that connected
+          // is not started again on the next try.
+          const connecting: Array<Promise<void> | undefined> = [
+            producerUp ? undefined : deadLetters.start(10_000),
+            consumerUp ? undefined : source.start(10_000),
+          ];
+          const results = await Promise.allSettled(connecting);
+          producerUp ||= results[0]?.status === 'fulfilled';
+          consumerUp ||= results[1]?.status === 'fulfilled';
+          const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+          if (failed) throw failed.reason;
           pipeline.attach(source);
           lag.start(LAG_REFRESH_MS);
+          void checkTopics();
+          topicTimer = setInterval(() => void checkTopics(), TOPIC_CHECK_MS);
+          topicTimer.unref();
           started = true;
           logger.info({ groupId: config.groupId, topics: config.routes.map((r) => r.topic), ordering: config.ordering }, 'consuming');
           return true;
@@ -87,11 +119,25 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
       return false;
     },
     async stop(): Promise<void> {
+      if (topicTimer) clearInterval(topicTimer);
       lag.stop();
       await peeker.close();
       if (started) await pipeline.stop();
       await deadLetters.close(5_000);
       await pusher.close();
     },
+  };
+}
+
+function topicMissing(topic: string): KafkaProblem {
+  return { code: 'topic_missing', detail: "not in the cluster's metadata", resource: `topic ${topic}`, fix: `create topic ${topic} (or fix COURIER_TOPICS)` };
+}
+
+function dlqTopicMissing(topic: string): KafkaProblem {
+  return {
+    code: 'dlq_topic_missing',
+    detail: "not in the cluster's metadata",
+    resource: `DLQ topic ${topic}`,
+    fix: `create topic ${topic} (or set COURIER_DLQ_TOPIC to an existing topic)`,
   };
 }

@@ -20,6 +20,8 @@ export const CONSUMER_DEFAULTS: Readonly<Record<string, string>> = Object.freeze
   'fetch.wait.max.ms': '500',
   'max.partition.fetch.bytes': '1048576',
   'partition.assignment.strategy': 'cooperative-sticky',
+  // librdkafka's 5 min: a topic created after Courier started would be joined minutes later.
+  'topic.metadata.refresh.interval.ms': '10000',
 });
 
 export const DEFAULT_BOOTSTRAP_SERVERS = 'localhost:9092';

@@ -75,6 +75,20 @@ export class KafkaConditions {
     }
   }
 
+  /**
+   * The result of a check of `code` for several resources: reports the failing ones, clears the
+   * others (a topic created since is no longer missing).
+   */
+  checked(client: KafkaClientName, code: KafkaProblem['code'], failing: readonly KafkaProblem[]): void {
+    const keep = new Set(failing.map((problem) => `${client}|${code}|${problem.resource ?? ''}`));
+    for (const [key, entry] of this.seen) {
+      if (entry.client !== client || entry.problem.code !== code || keep.has(key)) continue;
+      this.seen.delete(key);
+      this.logger.info({ kafka: { client, code, resource: entry.problem.resource } }, `${entry.problem.resource ?? code}: ${code} is over`);
+    }
+    for (const problem of failing) this.report(client, problem);
+  }
+
   /** The problems seen lately, as `/readyz` reasons. */
   reasons(): Array<{ code: string; message: string }> {
     const now = this.now();
@@ -108,6 +122,8 @@ export class KafkaConditions {
         return `${client}: not authorized on ${problem.resource ?? 'a resource'}${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
       case 'topic_missing':
         return `${client}: ${problem.resource ?? 'a topic'} does not exist${lasting}. Fix: ${problem.fix}`;
+      case 'dlq_topic_missing':
+        return `${problem.resource ?? 'a DLQ topic'} does not exist${lasting}: a record that must be dead-lettered would hold its partition. Fix: ${problem.fix}`;
     }
   }
 }

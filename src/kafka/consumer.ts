@@ -110,6 +110,11 @@ export class KafkaSource {
       const named = fromLibrdkafka(error);
       // A named cause (credentials, TLS, ACL, missing topic) is reported there, with its fix.
       if (conditions?.clientError('consumer', error) && named.code !== 'KAFKA_CONSUMER_FATAL') return;
+      // librdkafka does not say which subscribed topic is unknown: the topic check names it.
+      if (conditions && (named.librdkafkaCode === LIBRDKAFKA.UNKNOWN_TOPIC_OR_PART || named.librdkafkaCode === LIBRDKAFKA.UNKNOWN_TOPIC)) {
+        options.logger.debug({ err: named.message }, 'a subscribed topic is unknown to the broker');
+        return;
+      }
       this.handlers.onError(named, named.code === 'KAFKA_CONSUMER_FATAL');
     });
   }

@@ -57,6 +57,8 @@ export interface ProducerClient {
   /** Resolves once the broker acknowledged the record; rejects with librdkafka's error. */
   produce(topic: string, record: KafkaRecord, headers: Array<Record<string, Buffer>>, omitValue: boolean): Promise<void>;
   close(timeoutMs: number): Promise<void>;
+  /** The topic names in the cluster's metadata. */
+  topics(timeoutMs: number): Promise<Set<string>>;
 }
 
 /** Waits between attempts to replace a fatally failed producer: 1 s doubling to 30 s. */
@@ -112,6 +114,12 @@ export class DeadLetterProducer {
       if (!(error instanceof CourierError && error.cause instanceof Error && isTooLarge(error.cause)) || record.value === null) throw error;
       await this.produce(topic, record, reason, true);
     }
+  }
+
+  /** Of these topics, the ones the cluster does not have (its metadata, as this producer sees it). */
+  async missingTopics(topics: readonly string[], timeoutMs: number): Promise<string[]> {
+    const known = await this.client.topics(timeoutMs);
+    return topics.filter((topic) => !known.has(topic));
   }
 
   async close(timeoutMs: number): Promise<void> {
@@ -231,6 +239,15 @@ class RdProducerClient implements ProducerClient {
         if (isFatal(error)) this.onFatal(error);
         reject(error);
       }
+    });
+  }
+
+  topics(timeoutMs: number): Promise<Set<string>> {
+    return new Promise((resolve, reject) => {
+      this.producer.getMetadata({ timeout: timeoutMs }, (error, metadata) => {
+        if (error) reject(fromLibrdkafka(error));
+        else resolve(new Set(metadata.topics.map((topic) => topic.name)));
+      });
     });
   }
 

@@ -70,3 +70,23 @@ describe('KafkaConditions', () => {
     expect(conditions.reasons()).toEqual([]);
   });
 });
+
+describe('KafkaConditions.checked', () => {
+  it('reports what a check found missing and clears what exists now', () => {
+    const { conditions, lines } = setup();
+    const missing = (topic: string) => ({
+      code: 'topic_missing' as const,
+      detail: 'not in metadata',
+      resource: `topic ${topic}`,
+      fix: `create topic ${topic}`,
+    });
+    conditions.checked('consumer', 'topic_missing', [missing('a'), missing('b')]);
+    expect(conditions.reasons().map((reason) => reason.message)).toEqual([
+      'consumer: topic a does not exist. Fix: create topic a',
+      'consumer: topic b does not exist. Fix: create topic b',
+    ]);
+    conditions.checked('consumer', 'topic_missing', [missing('b')]);
+    expect(conditions.reasons().map((reason) => reason.code + ' ' + reason.message.split(':')[1])).toEqual(['topic_missing  topic b does not exist. Fix']);
+    expect(lines.at(-1)).toMatchObject({ level: 30, msg: 'topic a: topic_missing is over' });
+  });
+});

@@ -172,6 +172,7 @@ describe('DeadLetterProducer after a fatal error (e.g. no IDEMPOTENT_WRITE on th
         close: async () => {
           client.closed = true;
         },
+        topics: async () => new Set(['orders.dlq']),
       };
     };
     return { made, createClient, failNextConnect: (error: Error | undefined) => (nextConnectError = error) };
