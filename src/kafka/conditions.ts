@@ -50,7 +50,8 @@ export class KafkaConditions {
     const key = `${client}|${problem.code}|${problem.resource ?? ''}`;
     const known = this.seen.get(key);
     if (known) {
-      known.problem = problem;
+      // librdkafka says the same thing twice: a detailed log line and a terse error event. Keep the detail.
+      if (problem.detail.length >= known.problem.detail.length) known.problem = problem;
       known.lastSeen = now;
       if (now - known.loggedAt < RELOG_MS) return;
       known.loggedAt = now;

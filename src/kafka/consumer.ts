@@ -147,6 +147,12 @@ export class KafkaSource {
           if (error) {
             // Timeouts and "no more messages" are normal; anything else is reported, not fatal here.
             if (error.code !== LIBRDKAFKA.TIMED_OUT && error.code !== LIBRDKAFKA.PARTITION_EOF) {
+              // An ACL refusal comes back here (TOPIC_AUTHORIZATION_FAILED), naming no topic: ours.
+              const topics = error.code === LIBRDKAFKA.TOPIC_AUTHORIZATION_FAILED ? this.options.topics.join(', ') : undefined;
+              if (this.options.conditions?.clientError('consumer', error, topics)) {
+                resolve([]);
+                return;
+              }
               const named = fromLibrdkafka(error);
               this.handlers.onError(named, named.code === 'KAFKA_CONSUMER_FATAL');
             }

@@ -89,9 +89,11 @@ function diagnoseText(detail: string): KafkaProblem | undefined {
   const missing = /topic not available: ([^\s:]+)|Unknown topic[^:]*: ([^\s:]+)/i.exec(detail);
   const missingTopic = missing?.[1] ?? missing?.[2];
   if (missingTopic) return { code: 'topic_missing', detail, resource: `topic ${missingTopic}`, fix: `create topic ${missingTopic}` };
-  if (/SASL authentication error|Authentication failed|invalid credentials|SASL .*(handshake|mechanism).*failed/i.test(detail))
+  // The binding's error events say only "authentication failure" / "ssl error"; the log lines say more.
+  if (/SASL authentication error|Authentication failed|authentication failure|invalid credentials|SASL .*(handshake|mechanism).*failed/i.test(detail))
     return { code: 'kafka_auth_failed', detail, fix: AUTH_FIX };
-  if (/SSL handshake failed|certificate verify failed|SSL routines|ssl\.ca\.location/i.test(detail)) return { code: 'kafka_tls_failed', detail, fix: TLS_FIX };
+  if (/SSL handshake failed|certificate verify failed|SSL routines|ssl\.ca\.location|^ssl error$/i.test(detail))
+    return { code: 'kafka_tls_failed', detail, fix: TLS_FIX };
   const resource = authorizationResource(detail);
   if (resource) return { code: 'kafka_not_authorized', detail, resource, fix: aclFix(resource) };
   if (/Connection refused|Connect to .* failed|Failed to resolve|Name or service not known|Connection reset|Disconnected/i.test(detail))

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { CourierError } from '../errors.js';
 import type { KafkaRecord } from '../record.js';
 import type { KafkaConditions } from './conditions.js';
+import { withoutPrefix } from './diagnosis.js';
 import { fromLibrdkafka, LIBRDKAFKA } from './errors.js';
 import { splitProperties } from './properties.js';
 
@@ -197,7 +198,11 @@ class RdProducerClient implements ProducerClient {
   ) {
     const { global, topic } = splitProperties(deadLetterProducerProperties(properties));
     this.producer = new rdkafka.Producer({ ...global, dr_cb: true } as never, topic);
-    if (conditions) this.producer.on('event.log', (line) => conditions.clientLog('DLQ producer', line));
+    this.producer.on('event.log', (line) => {
+      conditions?.clientLog('DLQ producer', line);
+      // The binding's error event for a fatal error is not marked fatal; librdkafka's FATAL line is.
+      if (line.fac === 'FATAL') this.onFatal(new Error(withoutPrefix(line.message)));
+    });
     this.producer.on('event.error', (error) => {
       conditions?.clientError('DLQ producer', error);
       if (isFatal(error)) this.onFatal(error);

@@ -90,3 +90,12 @@ describe('KafkaConditions.checked', () => {
     expect(lines.at(-1)).toMatchObject({ level: 30, msg: 'topic a: topic_missing is over' });
   });
 });
+
+describe('KafkaConditions keeps the detailed words', () => {
+  it('a terse error event after the detailed log line does not replace it', () => {
+    const { conditions } = setup();
+    conditions.clientLog('consumer', BAD_PASSWORD);
+    conditions.clientError('consumer', { code: -1, message: 'authentication failure' });
+    expect(conditions.reasons()[0]?.message).toContain('invalid credentials with SASL mechanism SCRAM-SHA-512');
+  });
+});

@@ -27,6 +27,15 @@ describe('diagnoseLog', () => {
     });
   });
 
+  it("reads librdkafka 2.15's other forms: the bare TLS line, the FATAL line of an idempotent producer refused by the cluster", () => {
+    const bareTls =
+      '[thrd:ssl://127.0.0.1:9093/bootstrap]: ssl://127.0.0.1:9093/bootstrap: error:0A000086:SSL routines::certificate verify failed (after 25ms in state SSL_HANDSHAKE)';
+    expect(diagnoseLog({ severity: 3, fac: 'FAIL', message: bareTls })?.code).toBe('kafka_tls_failed');
+    const fatal =
+      '[thrd:main]: Fatal error: Broker: Cluster authorization failed: Failed to acquire idempotence PID from broker sasl_plaintext://127.0.0.1:33107/1: Broker: Cluster authorization failed';
+    expect(diagnoseLog({ severity: 0, fac: 'FATAL', message: fatal })).toMatchObject({ code: 'kafka_not_authorized', resource: 'cluster' });
+  });
+
   it('reads only warnings and errors: debug lines never raise a problem', () => {
     expect(diagnoseLog({ severity: 7, fac: 'BROKERFAIL', message: REFUSED })).toBeUndefined();
     expect(diagnoseLog({ severity: 6, fac: 'INIT', message: 'librdkafka v2.15.1 initialized' })).toBeUndefined();
@@ -49,6 +58,11 @@ describe('diagnoseError', () => {
       resource: 'cluster',
       fix: expect.stringContaining('IDEMPOTENT_WRITE'),
     });
+  });
+
+  it("names the binding's terse error events (code -1): authentication failure, ssl error", () => {
+    expect(diagnoseError({ code: -1, message: 'authentication failure' })?.code).toBe('kafka_auth_failed');
+    expect(diagnoseError({ code: -1, message: 'ssl error' })?.code).toBe('kafka_tls_failed');
   });
 
   it('names a subscribed topic that does not exist', () => {
