@@ -6,7 +6,7 @@
 #
 # Usage:
 #   scripts/kafka.sh fetch
-#   scripts/kafka.sh start           [--name NAME]   # prints 127.0.0.1:PORT
+#   scripts/kafka.sh start           [--name NAME] [--secure]   # prints 127.0.0.1:PORT
 #   scripts/kafka.sh status          [--name NAME]   # prints address, exit 1 if down
 #   scripts/kafka.sh stop            [--name NAME | --all]
 #   scripts/kafka.sh stop-process    [--name NAME]   # stop JVM, keep data + ports
@@ -14,6 +14,22 @@
 #   scripts/kafka.sh topics          [--name NAME] --create TOPIC --partitions N
 #                                    (other args go to TopicCommand: --list, --describe ...)
 #   scripts/kafka.sh tool CLASS [ARGS...]            # run any Kafka CLI class
+#   scripts/kafka.sh secure-info     [--name NAME]   # prints the run dir's secure.json
+#   scripts/kafka.sh acls            [--name NAME] ARGS...   # AclCommand (--add, --list ...)
+#   scripts/kafka.sh scram           [--name NAME] --user U --password P [--mechanism M]
+#                                    (adds or changes a SCRAM user; default both mechanisms)
+#
+# --secure adds, next to the PLAINTEXT listener (still the printed address, and
+# the super user User:ANONYMOUS, for test setup), all on 127.0.0.1 with a
+# throwaway CA and certificates generated into the run dir:
+#   SASL_SSL   SCRAM-SHA-512 and SCRAM-SHA-256; users `courier` and `admin`
+#              (super user) with generated passwords
+#   SSL        mTLS (client certificate required); principal User:courier-client
+#              (ssl.principal.mapping.rules takes the CN of the subject)
+#   OAUTH      SASL_PLAINTEXT with OAUTHBEARER, Kafka's unsecured validator:
+#              unsigned JWTs (alg none) whose `sub` is the principal
+# and StandardAuthorizer ACLs (no ACL = denied). secure.json in the run dir
+# (see secure-info) has the addresses, PEM paths, principals and passwords.
 #
 # Only the bootstrap address goes to stdout; progress and errors go to stderr.
 # Env: KAFKA_START_TIMEOUT (seconds, default 90).
@@ -128,21 +144,22 @@ valid_name() {
   [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "invalid --name '$1' (use [A-Za-z0-9._-])"
 }
 
-# Two distinct free ports on 127.0.0.1, chosen by the kernel (bind port 0).
+# N (default 2) distinct free ports on 127.0.0.1, chosen by the kernel (bind port 0).
 free_ports() {
   node -e '
     const net = require("net");
+    const n = Number(process.argv[1]);
     const servers = [];
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < n; i++) {
       const s = net.createServer();
       s.listen(0, "127.0.0.1", () => {
         servers.push(s);
-        if (servers.length === 2) {
+        if (servers.length === n) {
           console.log(servers.map((x) => x.address().port).join(" "));
           servers.forEach((x) => x.close());
         }
       });
-    }'
+    }' "${1:-2}"
 }
 
 # Kafka cluster ids are 16 random bytes, base64url without padding; Kafka
@@ -283,12 +300,14 @@ run_tool() {
   java "${TOOL_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$(tool_log4j)" -cp "$LIBS/*" "$cls" "$@"
 }
 
+# Extra args go to StorageTool format (--add-scram for a secure broker).
 format_storage() {
   local dir=$1 cid
+  shift
   cid=$(new_cluster_id)
   # Static controller.quorum.voters => plain format, no --standalone.
   if ! run_tool kafka.tools.StorageTool format --config "$dir/server.properties" \
-      --cluster-id "$cid" >"$dir/format.log" 2>&1; then
+      --cluster-id "$cid" "$@" >"$dir/format.log" 2>&1; then
     tail -n 30 "$dir/format.log" >&2
     die "kafka-storage format failed (see $dir/format.log)"
   fi
@@ -334,27 +353,187 @@ wait_ready() {
   done
 }
 
+# ------------------------------------------------------------- secure ----
+
+readonly CERT_DAYS=3
+readonly SSL_CLIENT_CN=courier-client
+readonly SECURE_USERS=(courier admin)
+
+# `openssl` quietly, its output in $dir/tls/openssl.log (shown on failure).
+ossl() {
+  local log=$TLS_DIR/openssl.log
+  openssl "$@" >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "openssl $1 failed (see $log)"; }
+}
+
+# A fresh P-256 key (PKCS#8 PEM, which Kafka's PEM keystore reads unencrypted).
+new_key() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TLS_DIR/$1"; }
+
+# Self-signed CA: new_ca BASENAME CN -> BASENAME.key, BASENAME.pem
+new_ca() {
+  new_key "$1.key"
+  ossl req -config "$TLS_DIR/openssl.cnf" -x509 -new -key "$TLS_DIR/$1.key" -subj "/CN=$2" \
+    -days "$CERT_DAYS" -extensions ca_ext -out "$TLS_DIR/$1.pem"
+}
+
+# Leaf signed by ca: new_leaf BASENAME CN EXTENSIONS -> BASENAME.key, BASENAME.pem
+new_leaf() {
+  new_key "$1.key"
+  ossl req -config "$TLS_DIR/openssl.cnf" -new -key "$TLS_DIR/$1.key" -subj "/CN=$2" -out "$TLS_DIR/$1.csr"
+  ossl x509 -req -in "$TLS_DIR/$1.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -days "$CERT_DAYS" \
+    -extfile "$TLS_DIR/openssl.cnf" -extensions "$3" -out "$TLS_DIR/$1.pem"
+  rm -f "$TLS_DIR/$1.csr"
+}
+
+# The throwaway PKI of a secure broker, in $dir/tls: a CA, the broker's
+# certificate (SAN 127.0.0.1 and localhost) and keystore, a client
+# certificate for mTLS, and an unrelated CA for "wrong CA" tests.
+write_tls() {
+  local name=$1
+  TLS_DIR=$2/tls
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  # Own config: the distribution's openssl.cnf would add extensions of its own.
+  cat >"$TLS_DIR/openssl.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[broker_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[client_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+  new_ca ca "Courier test CA ($name)"
+  new_ca other-ca "Unrelated test CA ($name)"
+  new_leaf broker localhost broker_ext
+  new_leaf client "$SSL_CLIENT_CN" client_ext
+  # Kafka's PEM keystore: the PKCS#8 key, then the certificate chain.
+  (umask 077 && cat "$TLS_DIR/broker.key" "$TLS_DIR/broker.pem" "$TLS_DIR/ca.pem" >"$TLS_DIR/broker-keystore.pem")
+  rm -f "$TLS_DIR/ca.key" "$TLS_DIR/other-ca.key"
+}
+
+# Rewrites the listener lines of the plaintext config and adds security.
+# Ports: PLAINTEXT, CONTROLLER, SASL_SSL, SSL, OAUTH.
+write_secure_configs() {
+  local dir=$1 bport=$2 cport=$3 sport=$4 mport=$5 oport=$6 p=$dir/server.properties
+  sed -i \
+    -e "s|^listeners=.*|listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport,SASL_SSL://127.0.0.1:$sport,SSL://127.0.0.1:$mport,OAUTH://127.0.0.1:$oport|" \
+    -e "s|^advertised.listeners=.*|advertised.listeners=PLAINTEXT://127.0.0.1:$bport,SASL_SSL://127.0.0.1:$sport,SSL://127.0.0.1:$mport,OAUTH://127.0.0.1:$oport|" \
+    -e "s|^listener.security.protocol.map=.*|listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,OAUTH:SASL_PLAINTEXT|" \
+    "$p"
+  cat >>"$p" <<EOF
+
+# ---- --secure (scripts/kafka.sh) ----
+# ACLs decide; PLAINTEXT (User:ANONYMOUS, the test harness) and admin may do anything.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:ANONYMOUS;User:admin
+
+# TLS for SASL_SSL and SSL, from PEM files generated into tls/.
+ssl.keystore.type=PEM
+ssl.keystore.location=$dir/tls/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$dir/tls/ca.pem
+# SSL is mTLS; its principal is the certificate's CN (User:$SSL_CLIENT_CN), not the whole DN.
+listener.name.ssl.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)\$/\$1/,DEFAULT
+
+# SASL_SSL: SCRAM users are created by StorageTool format (--add-scram).
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+
+# OAUTH (SASL_PLAINTEXT): OAUTHBEARER without a validator class set uses Kafka's
+# OAuthBearerUnsecuredValidatorCallbackHandler: unsigned JWTs (alg none) with
+# sub, iat, exp; the principal is User:<sub>. The login module option is the
+# broker's own (unused) token, which the module requires.
+listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
+EOF
+}
+
+# secure.json: what a test needs to connect with each mechanism.
+write_secure_json() {
+  local dir=$1 bport=$2 sport=$4 mport=$5 oport=$6
+  shift 6
+  # Remaining args: user password pairs.
+  DIR=$dir BPORT=$bport SPORT=$sport MPORT=$mport OPORT=$oport PRINCIPAL="User:$SSL_CLIENT_CN" node -e '
+    const e = process.env;
+    const users = {};
+    const rest = process.argv.slice(1);
+    for (let i = 0; i < rest.length; i += 2) users[rest[i]] = { password: rest[i + 1] };
+    const info = {
+      plaintext: `127.0.0.1:${e.BPORT}`,
+      saslSsl: `127.0.0.1:${e.SPORT}`,
+      ssl: `127.0.0.1:${e.MPORT}`,
+      oauth: `127.0.0.1:${e.OPORT}`,
+      caPem: `${e.DIR}/tls/ca.pem`,
+      otherCaPem: `${e.DIR}/tls/other-ca.pem`,
+      clientCertPem: `${e.DIR}/tls/client.pem`,
+      clientKeyPem: `${e.DIR}/tls/client.key`,
+      sslPrincipal: e.PRINCIPAL,
+      saslMechanisms: ["SCRAM-SHA-512", "SCRAM-SHA-256"],
+      users,
+      oauthListenerProtocol: "SASL_PLAINTEXT",
+    };
+    require("fs").writeFileSync(`${e.DIR}/secure.json`, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  ' "$@"
+}
+
+# New secure broker in $dir (config already written for ports $2..): PKI,
+# listeners, SCRAM users at format time, secure.json.
+prepare_secure() {
+  local name=$1 dir=$2 u pw scram=() pairs=()
+  shift 2
+  write_tls "$name" "$dir"
+  write_secure_configs "$dir" "$@"
+  for u in "${SECURE_USERS[@]}"; do
+    pw=$(openssl rand -hex 16)
+    pairs+=("$u" "$pw")
+    scram+=(--add-scram "SCRAM-SHA-512=[name=$u,password=$pw]" --add-scram "SCRAM-SHA-256=[name=$u,password=$pw]")
+  done
+  write_secure_json "$dir" "$@" "${pairs[@]}"
+  SCRAM_ARGS=("${scram[@]}")
+}
+
 # -------------------------------------------------------------- commands ----
 
 cmd_start() {
   lock_name "$1"
-  start_locked "$1"
+  start_locked "$1" "$2"
 }
 
-# Caller holds the name lock.
+# Caller holds the name lock. $2=1 (--secure) asks for a secure broker; 0
+# takes a running or kept broker as it is (restart-process keeps --secure).
 start_locked() {
-  local name=$1 dir addr bport cport t0=$SECONDS
+  local name=$1 secure=${2:-0} dir addr bport cport sport mport oport t0=$SECONDS
+  dir=$(run_dir "$name")
   if addr=$(running_address "$name"); then
+    [[ $secure == 0 || -f $dir/secure.json ]] || die "broker '$name' is running without --secure; run: $0 stop --name $name"
     printf '%s\n' "$addr"
     return 0
   fi
   cmd_fetch
-  dir=$(run_dir "$name")
   if [[ -f $dir/kept && -f $dir/ports && -d $dir/data ]]; then
-    # Stopped via stop-process: reuse data and ports.
-    read -r bport cport <"$dir/ports"
+    # Stopped via stop-process: reuse data and ports (and a secure broker's files).
+    [[ $secure == 0 || -f $dir/secure.json ]] || die "stopped broker '$name' was started without --secure; run: $0 stop --name $name"
+    read -r bport cport sport mport oport <"$dir/ports"
     local p
-    for p in "$bport" "$cport"; do
+    for p in "$bport" "$cport" $sport $mport $oport; do
       ! port_open "$p" || die "port $p of stopped broker '$name' is now in use; run: $0 stop --name $name"
     done
     log "restarting broker '$name' on 127.0.0.1:$bport (data kept)..."
@@ -363,14 +542,29 @@ start_locked() {
     kill_broker "$dir"
     rm -rf "$dir"
     mkdir -p "$dir/data"
-    read -r bport cport < <(free_ports)
-    [[ -n $bport && -n $cport ]] || die "could not pick free ports"
-    printf '%s %s\n' "$bport" "$cport" >"$dir/ports"
+    if [[ $secure == 1 ]]; then
+      read -r bport cport sport mport oport < <(free_ports 5)
+      [[ -n $bport && -n $cport && -n $sport && -n $mport && -n $oport ]] || die "could not pick free ports"
+      printf '%s %s %s %s %s\n' "$bport" "$cport" "$sport" "$mport" "$oport" >"$dir/ports"
+    else
+      read -r bport cport < <(free_ports)
+      [[ -n $bport && -n $cport ]] || die "could not pick free ports"
+      printf '%s %s\n' "$bport" "$cport" >"$dir/ports"
+    fi
     printf '127.0.0.1:%s\n' "$bport" >"$dir/bootstrap"
     write_configs "$dir" "$bport" "$cport"
+    SCRAM_ARGS=()
+    if [[ $secure == 1 ]]; then
+      log "generating certificates and SCRAM users for secure broker '$name'..."
+      prepare_secure "$name" "$dir" "$bport" "$cport" "$sport" "$mport" "$oport"
+    fi
     log "formatting storage for broker '$name'..."
-    format_storage "$dir"
-    log "starting broker '$name' on 127.0.0.1:$bport (controller $cport)..."
+    format_storage "$dir" "${SCRAM_ARGS[@]}"
+    if [[ $secure == 1 ]]; then
+      log "starting secure broker '$name' on 127.0.0.1:$bport (SASL_SSL $sport, SSL $mport, OAUTH $oport, controller $cport)..."
+    else
+      log "starting broker '$name' on 127.0.0.1:$bport (controller $cport)..."
+    fi
   fi
   rm -f "$dir/kept"
   launch_broker "$dir"
@@ -456,9 +650,46 @@ cmd_topics() {
   run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$addr" "${args[@]}"
 }
 
+cmd_secure_info() {
+  local f
+  f=$(run_dir "$1")/secure.json
+  [[ -f $f ]] || die "broker '$1' was not started with --secure (no $f)"
+  cat "$f"
+}
+
+# ACLs are managed over PLAINTEXT, whose User:ANONYMOUS is a super user.
+cmd_acls() {
+  local name=$1 addr
+  shift
+  [[ -f $(run_dir "$name")/secure.json ]] || die "broker '$name' was not started with --secure (it has no authorizer)"
+  addr=$(running_address "$name") || die "broker '$name' is not running"
+  run_tool org.apache.kafka.tools.AclCommand --bootstrap-server "$addr" "$@"
+}
+
+cmd_scram() {
+  local name=$1 addr user= password= mechanisms=(SCRAM-SHA-512 SCRAM-SHA-256) m
+  shift
+  while (($#)); do
+    case $1 in
+      --user) (($# >= 2)) || die "--user needs a value"; user=$2; shift 2 ;;
+      --password) (($# >= 2)) || die "--password needs a value"; password=$2; shift 2 ;;
+      --mechanism) (($# >= 2)) || die "--mechanism needs a value"; mechanisms=("$2"); shift 2 ;;
+      *) die "scram: unknown argument '$1'" ;;
+    esac
+  done
+  [[ -n $user && -n $password ]] || die "scram needs --user and --password"
+  [[ $password =~ ^[A-Za-z0-9._~-]+$ ]] || die "scram: use a password of [A-Za-z0-9._~-] (ConfigCommand's syntax has no escaping)"
+  [[ -f $(run_dir "$name")/secure.json ]] || die "broker '$name' was not started with --secure"
+  addr=$(running_address "$name") || die "broker '$name' is not running"
+  # One request may alter a user's credentials only once, so one call per mechanism.
+  for m in "${mechanisms[@]}"; do
+    run_tool kafka.admin.ConfigCommand --bootstrap-server "$addr" --alter --entity-type users --entity-name "$user" --add-config "$m=[password=$password]"
+  done
+}
+
 main() {
   (($#)) || usage
-  local cmd=$1 name=default all=0 rest=()
+  local cmd=$1 name=default all=0 secure=0 rest=()
   shift
   if [[ $cmd == tool ]]; then
     # Everything after `tool` belongs to the Java class.
@@ -472,6 +703,7 @@ main() {
       --name) (($# >= 2)) || die "--name needs a value"; name=$2; shift 2 ;;
       --name=*) name=${1#--name=}; shift ;;
       --all) all=1; shift ;;
+      --secure) secure=1; shift ;;
       *) rest+=("$1"); shift ;;
     esac
   done
@@ -479,12 +711,15 @@ main() {
   mkdir -p "$RUN_ROOT"
   case $cmd in
     fetch) cmd_fetch ;;
-    start) cmd_start "$name" ;;
+    start) cmd_start "$name" "$secure" ;;
     status) cmd_status "$name" ;;
     stop) cmd_stop "$name" "$all" ;;
     stop-process) cmd_stop_process "$name" ;;
     restart-process) cmd_restart_process "$name" ;;
     topics) cmd_fetch; cmd_topics "$name" "${rest[@]}" ;;
+    secure-info) cmd_secure_info "$name" ;;
+    acls) cmd_fetch; cmd_acls "$name" "${rest[@]}" ;;
+    scram) cmd_fetch; cmd_scram "$name" "${rest[@]}" ;;
     -h | --help | help) usage 0 ;;
     *) log "unknown command '$cmd'"; usage ;;
   esac
