@@ -471,12 +471,13 @@ write_secure_json() {
   local dir=$1 bport=$2 sport=$4 mport=$5 oport=$6
   shift 6
   # Remaining args: user password pairs.
-  DIR=$dir BPORT=$bport SPORT=$sport MPORT=$mport OPORT=$oport PRINCIPAL="User:$SSL_CLIENT_CN" node -e '
+  NAME=${dir##*/} DIR=$dir BPORT=$bport SPORT=$sport MPORT=$mport OPORT=$oport PRINCIPAL="User:$SSL_CLIENT_CN" node -e '
     const e = process.env;
     const users = {};
     const rest = process.argv.slice(1);
     for (let i = 0; i < rest.length; i += 2) users[rest[i]] = { password: rest[i + 1] };
     const info = {
+      name: e.NAME,
       plaintext: `127.0.0.1:${e.BPORT}`,
       saslSsl: `127.0.0.1:${e.SPORT}`,
       ssl: `127.0.0.1:${e.MPORT}`,
