@@ -17,7 +17,8 @@
 #   scripts/kafka.sh secure-info     [--name NAME]   # prints the run dir's secure.json
 #   scripts/kafka.sh acls            [--name NAME] ARGS...   # AclCommand (--add, --list ...)
 #   scripts/kafka.sh scram           [--name NAME] --user U --password P [--mechanism M]
-#                                    (adds or changes a SCRAM user; default both mechanisms)
+#                                    (adds or changes a SCRAM user, both mechanisms unless
+#                                    told; secure.json lists only the users made at start)
 #
 # --secure adds, next to the PLAINTEXT listener (still the printed address, and
 # the super user User:ANONYMOUS, for test setup), all on 127.0.0.1 with a
@@ -423,7 +424,7 @@ EOF
   new_leaf client "$SSL_CLIENT_CN" client_ext
   # Kafka's PEM keystore: the PKCS#8 key, then the certificate chain.
   (umask 077 && cat "$TLS_DIR/broker.key" "$TLS_DIR/broker.pem" "$TLS_DIR/ca.pem" >"$TLS_DIR/broker-keystore.pem")
-  rm -f "$TLS_DIR/ca.key" "$TLS_DIR/other-ca.key"
+  # ca.key and other-ca.key stay, so that a test can sign more certificates.
 }
 
 # Rewrites the listener lines of the plaintext config and adds security.
