@@ -1,0 +1,150 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TestApp } from '../helpers/app.js';
+import { CourierProcess, courierEnv } from '../helpers/courier.js';
+import { committedOffsets, createTopics, produce, readAll, uniqueName } from '../helpers/kafka.js';
+import { grantAcl, type SecureBrokerInfo, startSecureBroker, stopSecureBroker } from '../helpers/secure-kafka.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * Courier against a secured broker (scripts/kafka.sh start --secure): SASL_SSL with SCRAM, mTLS,
+ * ACLs. Setup and checks go through the broker's PLAINTEXT listener, whose principal is a super user.
+ */
+let broker: SecureBrokerInfo;
+const name = uniqueName('sec-courier');
+beforeAll(async () => {
+  broker = await startSecureBroker(name);
+}, 120_000);
+afterAll(async () => {
+  await stopSecureBroker(name);
+});
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A topic and its DLQ topic, a test app (422 for a value "poison"), and Courier over SCRAM-SHA-512. */
+async function setup(kafka: Record<string, string> = {}) {
+  const topic = uniqueName('secured');
+  const groupId = uniqueName('secured-group');
+  await createTopics(broker.plaintext, [
+    { topic, partitions: 1 },
+    { topic: `${topic}.dlq`, partitions: 1 },
+  ]);
+  const app = new TestApp((receipt) => (receipt.body.toString() === 'poison' ? { status: 422, body: '{"error":"poison"}' } : { status: 200 }));
+  await app.listen();
+  cleanups.push(() => app.close());
+  const courier = new CourierProcess(
+    courierEnv(broker.saslSsl, {
+      COURIER_GROUP_ID: groupId,
+      COURIER_TOPICS: topic,
+      COURIER_TARGET_URL: app.url,
+      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+      KAFKA_SASL_USERNAME: 'courier',
+      KAFKA_SASL_PASSWORD: broker.users.courier.password,
+      KAFKA_SSL_CA_LOCATION: broker.caPem,
+      ...kafka,
+    }),
+  );
+  cleanups.push(() => courier.kill());
+  return { topic, dlqTopic: `${topic}.dlq`, groupId, app, courier };
+}
+
+/** The ACLs the README lists for Courier: read the topic and group, write the DLQ, idempotent write. */
+async function grantCourier(topic: string, groupId: string, options: { dlq?: boolean } = {}) {
+  await grantAcl(broker, ['--allow-principal', 'User:courier', '--consumer', '--topic', topic, '--group', groupId]);
+  if (options.dlq !== false) await grantAcl(broker, ['--allow-principal', 'User:courier', '--producer', '--idempotent', '--topic', `${topic}.dlq`]);
+}
+
+type Reason = { code: string; message: string };
+async function readiness(courier: CourierProcess): Promise<Reason[]> {
+  return ((await courier.api('/readyz')).body.reasons ?? []) as Reason[];
+}
+
+function secretNowhere(courier: CourierProcess, secret: string) {
+  expect(courier.dump()).not.toContain(secret);
+}
+
+describe('Courier on a secured cluster (SASL_SSL, ACLs; real broker)', () => {
+  it('delivers, dead-letters and commits over SCRAM-SHA-512 with the ACLs the README lists, and never prints the password', async () => {
+    const { topic, dlqTopic, groupId, app, courier } = await setup();
+    await grantCourier(topic, groupId);
+    await produce(broker.plaintext, topic, [
+      { value: 'one', partition: 0 },
+      { value: 'poison', partition: 0 },
+      { value: 'three', partition: 0 },
+    ]);
+    courier.start();
+    await waitFor('every record committed', async () => (await committedOffsets(broker.plaintext, groupId, topic)).get(0) === 3);
+    expect(app.receipts.map((receipt) => receipt.body.toString())).toEqual(['one', 'poison', 'three']);
+    const dead = await readAll(broker.plaintext, dlqTopic);
+    expect(dead.map((record) => record.value?.toString())).toEqual(['poison']);
+    const lag = await courier.api('/v1/lag');
+    expect(lag.status).toBe(200);
+    secretNowhere(courier, broker.users.courier.password);
+    expect(JSON.stringify(lag.body)).not.toContain(broker.users.courier.password);
+  });
+
+  it('a wrong password is kafka_auth_failed, with librdkafka’s words and the fix, not "cannot reach"', async () => {
+    const wrong = 'not-the-Password-42';
+    const { courier } = await setup({ KAFKA_SASL_PASSWORD: wrong });
+    courier.start();
+    const reason = await waitFor('kafka_auth_failed in /readyz', async () => (await readiness(courier)).find((r) => r.code === 'kafka_auth_failed'), 30_000);
+    expect(reason.message).toMatch(/refused the credentials.*Fix: check KAFKA_SASL_USERNAME/);
+    expect((await readiness(courier)).map((r) => r.code)).not.toContain('kafka_unreachable');
+    expect(courier.hasLog((line) => line.level === 50 && (line.kafka as { code?: string } | undefined)?.code === 'kafka_auth_failed')).toBe(true);
+    secretNowhere(courier, wrong);
+  });
+
+  it('a CA that did not sign the broker certificate is kafka_tls_failed, naming KAFKA_SSL_CA_LOCATION', async () => {
+    const { courier } = await setup({ KAFKA_SSL_CA_LOCATION: broker.otherCaPem });
+    courier.start();
+    const reason = await waitFor('kafka_tls_failed in /readyz', async () => (await readiness(courier)).find((r) => r.code === 'kafka_tls_failed'), 30_000);
+    expect(reason.message).toMatch(/certificate verify failed.*Fix: set KAFKA_SSL_CA_LOCATION/);
+  });
+
+  it('a principal without READ on the topic is kafka_not_authorized, naming the topic and the ACL', async () => {
+    const { topic, courier } = await setup();
+    // DLQ writes allowed, the source topic and group not.
+    await grantAcl(broker, ['--allow-principal', 'User:courier', '--producer', '--idempotent', '--topic', `${topic}.dlq`]);
+    courier.start();
+    const reason = await waitFor(
+      'kafka_not_authorized in /readyz',
+      async () => (await readiness(courier)).find((r) => r.code === 'kafka_not_authorized'),
+      30_000,
+    );
+    expect(reason.message).toMatch(/not authorized on (topic|group)/);
+    expect(reason.message).toMatch(/Fix: grant the principal READ/);
+  });
+
+  it('a DLQ producer refused by ACL holds the record, then recovers within 30 s of the grant, without a restart', async () => {
+    const { topic, dlqTopic, groupId, courier } = await setup();
+    await grantCourier(topic, groupId, { dlq: false });
+    await produce(broker.plaintext, topic, [
+      { value: 'poison', partition: 0 },
+      { value: 'after', partition: 0 },
+    ]);
+    courier.start();
+    await waitFor(
+      'the DLQ write refused',
+      async () => (await readiness(courier)).some((r) => r.code === 'dlq_blocked' || r.code === 'kafka_not_authorized'),
+      30_000,
+    );
+    // Nothing is committed past the record that could not be dead-lettered.
+    expect((await committedOffsets(broker.plaintext, groupId, topic)).get(0) ?? -1).toBeLessThanOrEqual(0);
+    const grantedAt = Date.now();
+    await grantAcl(broker, ['--allow-principal', 'User:courier', '--producer', '--idempotent', '--topic', dlqTopic]);
+    await waitFor(
+      'the poison record dead-lettered and both committed',
+      async () => (await committedOffsets(broker.plaintext, groupId, topic)).get(0) === 2,
+      60_000,
+    );
+    console.log(`[secured] DLQ recovered ${((Date.now() - grantedAt) / 1000).toFixed(1)} s after the grant`);
+    expect(Date.now() - grantedAt).toBeLessThan(30_000 + 5_000);
+    expect((await readAll(broker.plaintext, dlqTopic)).map((record) => record.value?.toString())).toEqual(['poison']);
+    // Without IDEMPOTENT_WRITE (or WRITE on any topic) the idempotent producer failed fatally: it was replaced.
+    expect(courier.hasLog((line) => line.msg.startsWith('DLQ producer failed fatally'))).toBe(true);
+    expect(courier.hasLog((line) => line.msg === 'DLQ producer replaced after a fatal error')).toBe(true);
+  });
+});
