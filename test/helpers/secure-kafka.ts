@@ -64,6 +64,11 @@ export async function grantAcl(info: SecureBrokerInfo, args: string[]): Promise<
   await kafkaSh(['acls', '--name', info.name, '--add', ...args]);
 }
 
+/** Adds a SCRAM user (both mechanisms) with no ACLs: a principal nothing was granted to yet. */
+export async function addScramUser(info: SecureBrokerInfo, user: string, password: string): Promise<void> {
+  await kafkaSh(['scram', '--name', info.name, '--user', user, '--password', password]);
+}
+
 /** librdkafka properties for SCRAM over the SASL_SSL listener (user courier unless told). */
 export function scramProperties(
   info: SecureBrokerInfo,

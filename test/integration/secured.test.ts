@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TestApp } from '../helpers/app.js';
 import { CourierProcess, courierEnv } from '../helpers/courier.js';
 import { committedOffsets, createTopics, produce, readAll, uniqueName } from '../helpers/kafka.js';
-import { grantAcl, type SecureBrokerInfo, startSecureBroker, stopSecureBroker } from '../helpers/secure-kafka.js';
+import { addScramUser, grantAcl, type SecureBrokerInfo, startSecureBroker, stopSecureBroker } from '../helpers/secure-kafka.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -52,9 +52,10 @@ async function setup(kafka: Record<string, string> = {}) {
 }
 
 /** The ACLs the README lists for Courier: read the topic and group, write the DLQ, idempotent write. */
-async function grantCourier(topic: string, groupId: string, options: { dlq?: boolean } = {}) {
-  await grantAcl(broker, ['--allow-principal', 'User:courier', '--consumer', '--topic', topic, '--group', groupId]);
-  if (options.dlq !== false) await grantAcl(broker, ['--allow-principal', 'User:courier', '--producer', '--idempotent', '--topic', `${topic}.dlq`]);
+async function grantCourier(topic: string, groupId: string, options: { dlq?: boolean; principal?: string } = {}) {
+  const principal = options.principal ?? 'User:courier';
+  await grantAcl(broker, ['--allow-principal', principal, '--consumer', '--topic', topic, '--group', groupId]);
+  if (options.dlq !== false) await grantAcl(broker, ['--allow-principal', principal, '--producer', '--idempotent', '--topic', `${topic}.dlq`]);
 }
 
 type Reason = { code: string; message: string };
@@ -119,8 +120,13 @@ describe('Courier on a secured cluster (SASL_SSL, ACLs; real broker)', () => {
   });
 
   it('a DLQ producer refused by ACL holds the record, then recovers within 30 s of the grant, without a restart', async () => {
-    const { topic, dlqTopic, groupId, courier } = await setup();
-    await grantCourier(topic, groupId, { dlq: false });
+    // A principal of its own: WRITE on any topic implies IDEMPOTENT_WRITE (KIP-679), and the other
+    // tests grant User:courier WRITE on their DLQ topics.
+    const user = uniqueName('dlq-user');
+    const password = `pw-${uniqueName('secret')}`;
+    await addScramUser(broker, user, password);
+    const { topic, dlqTopic, groupId, courier } = await setup({ KAFKA_SASL_USERNAME: user, KAFKA_SASL_PASSWORD: password });
+    await grantCourier(topic, groupId, { dlq: false, principal: `User:${user}` });
     await produce(broker.plaintext, topic, [
       { value: 'poison', partition: 0 },
       { value: 'after', partition: 0 },
@@ -134,7 +140,7 @@ describe('Courier on a secured cluster (SASL_SSL, ACLs; real broker)', () => {
     // Nothing is committed past the record that could not be dead-lettered.
     expect((await committedOffsets(broker.plaintext, groupId, topic)).get(0) ?? -1).toBeLessThanOrEqual(0);
     const grantedAt = Date.now();
-    await grantAcl(broker, ['--allow-principal', 'User:courier', '--producer', '--idempotent', '--topic', dlqTopic]);
+    await grantAcl(broker, ['--allow-principal', `User:${user}`, '--producer', '--idempotent', '--topic', dlqTopic]);
     await waitFor(
       'the poison record dead-lettered and both committed',
       async () => (await committedOffsets(broker.plaintext, groupId, topic)).get(0) === 2,

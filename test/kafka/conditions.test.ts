@@ -86,7 +86,7 @@ describe('KafkaConditions.checked', () => {
       'consumer: topic b does not exist. Fix: create topic b',
     ]);
     conditions.checked('consumer', 'topic_missing', [missing('b')]);
-    expect(conditions.reasons().map((reason) => reason.code + ' ' + reason.message.split(':')[1])).toEqual(['topic_missing  topic b does not exist. Fix']);
+    expect(conditions.reasons()).toEqual([{ code: 'topic_missing', message: 'consumer: topic b does not exist. Fix: create topic b' }]);
     expect(lines.at(-1)).toMatchObject({ level: 30, msg: 'topic a: topic_missing is over' });
   });
 });
