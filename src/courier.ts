@@ -7,7 +7,7 @@ import { backoff } from './delivery/retry.js';
 import { errorMessage } from './errors.js';
 import { KafkaConditions } from './kafka/conditions.js';
 import { KafkaSource } from './kafka/consumer.js';
-import type { KafkaProblem } from './kafka/diagnosis.js';
+import { dlqTopicMissing, topicMissing } from './kafka/diagnosis.js';
 import { DeadLetterProducer } from './kafka/dlq.js';
 import { fromLibrdkafka, KafkaClientError } from './kafka/errors.js';
 import { RecordPeeker } from './kafka/peek.js';
@@ -20,6 +20,7 @@ import { sleep } from './time.js';
 const LAG_REFRESH_MS = 5000;
 /** How often the topics' existence is checked again (a topic created later clears its reason). */
 const TOPIC_CHECK_MS = 15_000;
+const NOT_IN_METADATA = "not in the cluster's metadata";
 /** Connecting to Kafka is retried on this backoff until the cluster answers. */
 const CONNECT_RETRY = { initialMs: 500, maxMs: 10_000, jitter: 'none' } as const;
 
@@ -72,8 +73,16 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
   const checkTopics = async () => {
     try {
       const missing = new Set(await deadLetters.missingTopics([...sourceTopics, ...dlqTopics], 5_000));
-      conditions.checked('consumer', 'topic_missing', sourceTopics.filter((topic) => missing.has(topic)).map(topicMissing));
-      conditions.checked('DLQ producer', 'dlq_topic_missing', dlqTopics.filter((topic) => missing.has(topic)).map(dlqTopicMissing));
+      conditions.checked(
+        'consumer',
+        'topic_missing',
+        sourceTopics.filter((topic) => missing.has(topic)).map((topic) => topicMissing(topic, NOT_IN_METADATA)),
+      );
+      conditions.checked(
+        'DLQ producer',
+        'dlq_topic_missing',
+        dlqTopics.filter((topic) => missing.has(topic)).map((topic) => dlqTopicMissing(topic, NOT_IN_METADATA)),
+      );
     } catch (error) {
       logger.debug({ err: errorMessage(error) }, 'topic check failed');
     }
@@ -126,18 +135,5 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
       await deadLetters.close(5_000);
       await pusher.close();
     },
-  };
-}
-
-function topicMissing(topic: string): KafkaProblem {
-  return { code: 'topic_missing', detail: "not in the cluster's metadata", resource: `topic ${topic}`, fix: `create topic ${topic} (or fix COURIER_TOPICS)` };
-}
-
-function dlqTopicMissing(topic: string): KafkaProblem {
-  return {
-    code: 'dlq_topic_missing',
-    detail: "not in the cluster's metadata",
-    resource: `DLQ topic ${topic}`,
-    fix: `create topic ${topic} (or set COURIER_DLQ_TOPIC to an existing topic)`,
   };
 }

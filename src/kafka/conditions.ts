@@ -4,6 +4,9 @@ import { type ClientLogLine, diagnoseError, diagnoseLog, type KafkaProblem, logL
 /** Which of Courier's Kafka clients saw it. */
 export type KafkaClientName = 'consumer' | 'DLQ producer' | 'lag reader';
 
+/** What a client that reached the cluster and was accepted no longer has. */
+const CONNECTION_PROBLEMS: readonly KafkaProblem['code'][] = ['kafka_unreachable', 'kafka_auth_failed', 'kafka_tls_failed'];
+
 /** A problem not seen again for this long is over (librdkafka repeats them on every reconnect, at most every 10 s). */
 const PROBLEM_EXPIRES_MS = 30_000;
 /** The same problem is logged again at most this often. */
@@ -67,10 +70,14 @@ export class KafkaConditions {
     this.log(entry, now);
   }
 
-  /** The client works (connected, fetched, committed, wrote): what it reported is over. */
-  healthy(client: KafkaClientName, codes?: readonly KafkaProblem['code'][]): void {
+  /**
+   * The client works (connected, fetched, wrote): its connection problems are over. Problems of one
+   * resource (a missing topic, an ACL) are not: another topic working says nothing of it; a check
+   * (`checked`) or expiry clears them.
+   */
+  healthy(client: KafkaClientName, codes: readonly KafkaProblem['code'][] = CONNECTION_PROBLEMS): void {
     for (const [key, entry] of this.seen) {
-      if (entry.client !== client || (codes && !codes.includes(entry.problem.code))) continue;
+      if (entry.client !== client || !codes.includes(entry.problem.code)) continue;
       this.seen.delete(key);
       this.logger.info({ kafka: { client, code: entry.problem.code } }, `${client}: ${entry.problem.code} is over`);
     }

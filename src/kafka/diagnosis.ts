@@ -40,6 +40,16 @@ function aclFix(resource: string): string {
   return 'grant the principal READ on the topics and the group, WRITE on the DLQ topics, IDEMPOTENT_WRITE on the cluster';
 }
 
+/** A source topic the cluster does not have. */
+export function topicMissing(topic: string, detail: string): KafkaProblem {
+  return { code: 'topic_missing', detail, resource: `topic ${topic}`, fix: `create topic ${topic} (or fix COURIER_TOPICS)` };
+}
+
+/** A DLQ topic the cluster does not have: said before a record needs it. */
+export function dlqTopicMissing(topic: string, detail: string): KafkaProblem {
+  return { code: 'dlq_topic_missing', detail, resource: `DLQ topic ${topic}`, fix: `create topic ${topic} (or set COURIER_DLQ_TOPIC to an existing topic)` };
+}
+
 /** librdkafka prefixes lines with "[thrd:…]: broker/id: "; the rest is what happened. */
 export function withoutPrefix(message: string): string {
   return message.replace(/^\[thrd:[^\]]*\]:\s*/, '').replace(/^\S+\/(?:bootstrap|\d+):\s+/, '');
@@ -73,7 +83,7 @@ export function diagnoseError(error: { code?: number | undefined; message: strin
       return { code: 'kafka_not_authorized', detail, resource: 'cluster', fix: aclFix('cluster') };
     case LIBRDKAFKA.UNKNOWN_TOPIC:
     case LIBRDKAFKA.UNKNOWN_TOPIC_OR_PART:
-      return topic ? { code: 'topic_missing', detail, resource: `topic ${topic}`, fix: `create topic ${topic}` } : diagnoseText(detail);
+      return topic ? topicMissing(topic, detail) : diagnoseText(detail);
     default:
       return diagnoseText(detail);
   }
@@ -88,7 +98,7 @@ export function diagnoseLog(line: ClientLogLine): KafkaProblem | undefined {
 function diagnoseText(detail: string): KafkaProblem | undefined {
   const missing = /topic not available: ([^\s:]+)|Unknown topic[^:]*: ([^\s:]+)/i.exec(detail);
   const missingTopic = missing?.[1] ?? missing?.[2];
-  if (missingTopic) return { code: 'topic_missing', detail, resource: `topic ${missingTopic}`, fix: `create topic ${missingTopic}` };
+  if (missingTopic) return topicMissing(missingTopic, detail);
   // The binding's error events say only "authentication failure" / "ssl error"; the log lines say more.
   if (/SASL authentication error|Authentication failed|authentication failure|invalid credentials|SASL .*(handshake|mechanism).*failed/i.test(detail))
     return { code: 'kafka_auth_failed', detail, fix: AUTH_FIX };

@@ -177,7 +177,8 @@ export class DeadLetterProducer {
   private async produce(topic: string, record: KafkaRecord, reason: DeadLetterReason, omitValue: boolean): Promise<void> {
     try {
       await this.client.produce(topic, record, deadLetterHeaders(record, reason, omitValue), omitValue);
-      this.options.conditions?.healthy('DLQ producer');
+      // A write went through: connected, and allowed to write (its cluster ACL included).
+      this.options.conditions?.healthy('DLQ producer', ['kafka_unreachable', 'kafka_auth_failed', 'kafka_tls_failed', 'kafka_not_authorized']);
     } catch (error) {
       this.options.conditions?.clientError('DLQ producer', error as { code?: number; message: string }, topic);
       throw dlqWriteFailed(topic, error);
@@ -224,7 +225,7 @@ class RdProducerClient implements ProducerClient {
       this.producer.connect({ timeout: timeoutMs }, (error) => {
         if (error) reject(fromLibrdkafka(error, { prefix: 'DLQ producer cannot reach Kafka', code: 'KAFKA_UNREACHABLE' }));
         else {
-          this.conditions?.healthy('DLQ producer', ['kafka_unreachable', 'kafka_auth_failed', 'kafka_tls_failed']);
+          this.conditions?.healthy('DLQ producer');
           this.producer.setPollInterval(20);
           resolve();
         }
@@ -261,6 +262,10 @@ class RdProducerClient implements ProducerClient {
     await new Promise<void>((resolve) => this.producer.flush(timeoutMs, () => resolve()));
     this.producer.setPollInterval(0);
     await new Promise<void>((resolve) => this.producer.disconnect(() => resolve()));
+    // A write whose report never came (a replaced, fatally failed producer) fails, so it is retried:
+    // it must not hold its partition for ever.
+    for (const waiter of this.pending.values()) waiter.reject(new Error('Local: the DLQ producer was closed before the broker answered'));
+    this.pending.clear();
   }
 }
 

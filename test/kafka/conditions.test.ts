@@ -69,6 +69,13 @@ describe('KafkaConditions', () => {
     clock.now += 31_000;
     expect(conditions.reasons()).toEqual([]);
   });
+
+  it("a working client does not clear one resource's problem: records of another topic say nothing of a missing one", () => {
+    const { conditions } = setup();
+    conditions.checked('consumer', 'topic_missing', [{ code: 'topic_missing', detail: 'not in metadata', resource: 'topic b', fix: 'create topic b' }]);
+    conditions.healthy('consumer');
+    expect(conditions.reasons().map((reason) => reason.code)).toEqual(['topic_missing']);
+  });
 });
 
 describe('KafkaConditions.checked', () => {

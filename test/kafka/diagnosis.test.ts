@@ -69,7 +69,7 @@ describe('diagnoseError', () => {
     expect(diagnoseError({ code: 3, message: 'Subscribed topic not available: orders: Broker: Unknown topic or partition' })).toMatchObject({
       code: 'topic_missing',
       resource: 'topic orders',
-      fix: 'create topic orders',
+      fix: 'create topic orders (or fix COURIER_TOPICS)',
     });
   });
 
