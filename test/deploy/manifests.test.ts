@@ -11,8 +11,11 @@ const manifests = yamlFiles.flatMap((file) => readManifests(file).map((doc) => (
 const resources = manifests.filter(({ doc }) => !KUSTOMIZE_KINDS.has(typeOf(doc)));
 
 describe('deploy/ manifests', () => {
-  it('holds only YAML manifests and the dashboard JSON', () => {
-    expect(files.filter((f) => !/\.ya?ml$/.test(f))).toEqual(['deploy/components/monitoring/dashboards/courier.json']);
+  it('holds only YAML manifests, the dashboard JSON and the example IAM policy', () => {
+    expect(files.filter((f) => !/\.ya?ml$/.test(f)).sort()).toEqual([
+      'deploy/components/monitoring/dashboards/courier.json',
+      'deploy/components/msk-iam/iam-policy.example.json',
+    ]);
     expect(yamlFiles.length).toBeGreaterThan(15);
     for (const { doc, source } of manifests) {
       expect(typeof doc.apiVersion, source).toBe('string');
