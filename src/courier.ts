@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Operations } from './api/server.js';
-import type { Config } from './config/index.js';
+import { AwsCredentialProvider } from './aws/credentials.js';
+import { MskIamTokenProvider } from './aws/msk-iam.js';
+import { bootstrapHint, type Config } from './config/index.js';
 import { Pusher } from './delivery/push.js';
 import { backoff } from './delivery/retry.js';
 import { errorMessage } from './errors.js';
@@ -10,7 +12,9 @@ import { KafkaSource } from './kafka/consumer.js';
 import { dlqTopicMissing, topicMissing } from './kafka/diagnosis.js';
 import { DeadLetterProducer } from './kafka/dlq.js';
 import { fromLibrdkafka, KafkaClientError } from './kafka/errors.js';
+import { OidcTokenProvider } from './kafka/oidc.js';
 import { RecordPeeker } from './kafka/peek.js';
+import { FileTokenProvider, type KafkaTokenProvider, KafkaTokens } from './kafka/token.js';
 import { LagMonitor, type LagSource } from './lag.js';
 import { createMetrics } from './metrics.js';
 import { Pipeline } from './pipeline/flow.js';
@@ -25,12 +29,20 @@ const NOT_IN_METADATA = "not in the cluster's metadata";
 const CONNECT_RETRY = { initialMs: 500, maxMs: 10_000, jitter: 'none' } as const;
 
 /** Builds every part from a validated Config. Nothing runs until `start`. */
-export function createCourier(config: Config, logger: Logger, registry: Registry, redact: Redactor, onFatal: (error: Error) => void) {
+export function createCourier(config: Config, logger: Logger, registry: Registry, redact: Redactor, onFatal: (error: Error) => void, version = 'dev') {
   const metrics = createMetrics(registry, { topics: config.routes.map((route) => route.topic) });
   const pusher = new Pusher({ connections: Math.max(config.maxInFlight, 1) });
   // What the Kafka clients find wrong (credentials, TLS, ACLs, missing topics), named for /readyz.
-  const conditions = new KafkaConditions(logger, config.bootstrapServers);
-  const deadLetters = new DeadLetterProducer(config.producer, { conditions, logger });
+  const conditions = new KafkaConditions(logger, config.bootstrapServers, Date.now, bootstrapHint(config.bootstrapServers, config.runningInKubernetes));
+  const tokenProvider = kafkaTokenProvider(config, version);
+  const tokens = tokenProvider
+    ? new KafkaTokens(tokenProvider, {
+        logger,
+        conditions,
+        onToken: (client, token) => metrics.kafkaTokenExpiry.set({ client }, token.expiresAtMs / 1000),
+      })
+    : undefined;
+  const deadLetters = new DeadLetterProducer(config.producer, { conditions, logger, tokens });
   // The lag monitor looks at newly assigned partitions at once (the first-join notice).
   const pipeline = new Pipeline({ config, logger, metrics, deadLetters, pusher, onFatal, onAssigned: () => void lag.assignedNow().catch(() => undefined) });
   const source = new KafkaSource(
@@ -40,10 +52,11 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
       logger,
       onPoll: (seconds) => metrics.pollLatency.observe(seconds),
       conditions,
+      tokens,
     },
     pipeline,
   );
-  const peeker = new RecordPeeker(config.consumer, logger);
+  const peeker = new RecordPeeker(config.consumer, logger, tokens);
   const lagSource: LagSource = {
     committed: (partitions, timeoutMs) => source.committed(partitions, timeoutMs),
     watermarks: (tp, timeoutMs) => source.watermarks(tp, timeoutMs),
@@ -121,7 +134,9 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
           return true;
         } catch (error) {
           const named = error instanceof KafkaClientError ? error : fromLibrdkafka(error, { code: 'KAFKA_UNREACHABLE' });
-          pipeline.onError(named, false);
+          // A cause the clients named (credentials, TLS, an ACL, the address) is logged with its fix
+          // already; "cannot reach" on top of it would blame the network for a refused password.
+          if (conditions.reasons().length === 0) pipeline.onError(named, false);
           await sleep(backoff(attempt, CONNECT_RETRY), signal);
         }
       }
@@ -133,7 +148,17 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
       await peeker.close();
       if (started) await pipeline.stop();
       await deadLetters.close(5_000);
+      await tokenProvider?.close?.();
       await pusher.close();
     },
   };
+}
+
+/** The OAUTHBEARER token provider COURIER_KAFKA_TOKEN_PROVIDER names, if any. */
+function kafkaTokenProvider(config: Config, version: string): KafkaTokenProvider | undefined {
+  const token = config.kafkaToken;
+  if (!token) return undefined;
+  if (token.provider === 'file') return new FileTokenProvider(token.path);
+  if (token.provider === 'oidc') return new OidcTokenProvider(token.oidc);
+  return new MskIamTokenProvider(new AwsCredentialProvider(token.aws), token.aws.region, `courier/${version}`);
 }

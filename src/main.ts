@@ -117,11 +117,18 @@ async function main(): Promise<number> {
   const registry = new Registry();
   let courier: ReturnType<typeof createCourier>;
   try {
-    courier = createCourier(config, logger, registry, redact, (error) => {
-      exitCode = 1;
-      logger.fatal({ err: error }, 'stopping after a fatal Kafka error');
-      stopping.abort();
-    });
+    courier = createCourier(
+      config,
+      logger,
+      registry,
+      redact,
+      (error) => {
+        exitCode = 1;
+        logger.fatal({ err: error }, 'stopping after a fatal Kafka error');
+        stopping.abort();
+      },
+      version(),
+    );
   } catch (error) {
     // librdkafka validates property names and values when a client is created.
     process.stderr.write(

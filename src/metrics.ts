@@ -242,6 +242,12 @@ function buildMetrics(registry: Registry) {
       labelNames: ['topic'],
       registers,
     }),
+    kafkaTokenExpiry: new Gauge({
+      name: 'courier_kafka_token_expiry_timestamp_seconds',
+      help: 'When the OAUTHBEARER token each Kafka client holds expires (unix seconds), with COURIER_KAFKA_TOKEN_PROVIDER',
+      labelNames: ['client'],
+      registers,
+    }),
     droppedHeaders: new Counter({
       name: 'courier_record_headers_dropped_total',
       help: 'Record headers left out of a push because their name is not an HTTP token',

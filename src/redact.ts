@@ -6,7 +6,8 @@ export const REDACTED = '[REDACTED]';
 
 /** librdkafka properties whose values are secrets. */
 export function isSecretProperty(name: string): boolean {
-  return /password|secret|token|\.pem$|sasl\.oauthbearer\.config|sasl\.jaas/.test(name);
+  // A token endpoint's URL is an address, not a secret: errors must be able to name it.
+  return /password|secret|token(?!\.endpoint\.url$)|\.pem$|sasl\.oauthbearer\.config|sasl\.jaas/.test(name);
 }
 
 export type Redactor = (text: string) => string;

@@ -6,6 +6,7 @@ import type { Report } from './kinds.js';
 import { buildRoutes } from './routes.js';
 import { CONFIG_FILE_VARIABLE, DECLARATIONS, ENV, ROUTE_SETTINGS, type RouteSettings, type SettingKey, type SettingValues } from './settings.js';
 import { didYouMean, unknownKeyFix } from './suggest.js';
+import { kafkaTokenConfig } from './token.js';
 import type { Config, ConfigSources } from './types.js';
 
 /**
@@ -45,6 +46,22 @@ export function loadConfig(sources: ConfigSources): Config {
     report,
     warnings,
   );
+  const kafkaToken = kafkaTokenConfig(
+    {
+      provider: values.kafkaTokenProvider,
+      file: values.kafkaTokenFile,
+      env,
+      properties: kafka.consumer,
+      bootstrapServers: kafka.bootstrapServers,
+      readFile: sources.readFile,
+    },
+    report,
+  );
+  // Courier runs what these configure (OIDC): librdkafka would refuse them or fetch tokens twice.
+  for (const property of kafkaToken.taken) {
+    delete kafka.consumer[property];
+    delete kafka.producer[property];
+  }
   const routes = buildRoutes(
     {
       fileRoutes: file.routes,
@@ -96,9 +113,10 @@ export function loadConfig(sources: ConfigSources): Config {
     bootstrapServers: kafka.bootstrapServers,
     consumer: kafka.consumer,
     producer: kafka.producer,
+    kafkaToken: kafkaToken.token,
     runningInKubernetes: Boolean(env.KUBERNETES_SERVICE_HOST),
     instanceId,
-    secrets: [...secrets, ...kafka.secrets].filter((value) => value !== ''),
+    secrets: [...secrets, ...kafka.secrets, ...kafkaToken.secrets].filter((value) => value !== ''),
     warnings,
   });
 }

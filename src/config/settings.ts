@@ -7,6 +7,7 @@ import { headerToken, httpUrl, int, type Kind, matching, oneOf, port, signingSec
  */
 
 export const ORDERINGS = ['partition', 'key', 'unordered'] as const;
+export const KAFKA_TOKEN_PROVIDERS = ['aws-msk-iam', 'file'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type Ordering = (typeof ORDERINGS)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -24,7 +25,7 @@ export interface Setting<T = unknown> {
   /** May be overridden per route in the file (`routes[].<key>`); the value lands in each RouteConfig. */
   readonly perRoute?: true;
   /** Where the value lands when it is not a Config field of the same name. */
-  readonly lands?: 'routes' | 'limits' | 'signingKeys';
+  readonly lands?: 'routes' | 'limits' | 'signingKeys' | 'kafkaToken';
   /** Redacted from logs; may come from a mounted file named by `<env>_FILE`. */
   readonly secret?: true;
   /** One line of `--help`. */
@@ -328,6 +329,24 @@ export const SETTINGS = [
     ),
     help: 'static group membership id (group.instance.id), e.g. the pod name: a restart within the session timeout causes no rebalance',
     doc: 'static group membership (`group.instance.id`), e.g. the pod name: a restart within `session.timeout.ms` causes no rebalance',
+  },
+  {
+    key: 'kafkaTokenProvider',
+    env: 'COURIER_KAFKA_TOKEN_PROVIDER',
+    kind: oneOf(KAFKA_TOKEN_PROVIDERS, 'a Kafka token provider'),
+    whenUnset: 'librdkafka authenticates by itself (SCRAM, PLAIN, mTLS, or OIDC with KAFKA_SASL_OAUTHBEARER_METHOD=oidc)',
+    lands: 'kafkaToken',
+    help: "OAUTHBEARER tokens Courier makes (with KAFKA_SASL_MECHANISM=OAUTHBEARER): aws-msk-iam (Amazon MSK IAM, the pod's AWS credentials) or file (a JWT in COURIER_KAFKA_TOKEN_FILE)",
+    doc: "OAUTHBEARER tokens Courier makes, with `KAFKA_SASL_MECHANISM=OAUTHBEARER`: `aws-msk-iam` (Amazon MSK IAM access control, signed with the pod's AWS credentials: IRSA, EKS Pod Identity or `AWS_ACCESS_KEY_ID`) or `file` (a JWT in `COURIER_KAFKA_TOKEN_FILE`, read again at each refresh)",
+  },
+  {
+    key: 'kafkaTokenFile',
+    env: 'COURIER_KAFKA_TOKEN_FILE',
+    kind: text('path'),
+    whenUnset: 'required with COURIER_KAFKA_TOKEN_PROVIDER=file',
+    lands: 'kafkaToken',
+    help: 'the JWT file for COURIER_KAFKA_TOKEN_PROVIDER=file, e.g. a projected service account token; it expires at its exp',
+    doc: "the JWT file for `COURIER_KAFKA_TOKEN_PROVIDER=file`, e.g. a projected `serviceAccountToken` with the broker's audience; it is read again before its `exp`",
   },
 ] as const satisfies readonly Setting[];
 

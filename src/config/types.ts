@@ -1,4 +1,5 @@
 import type { RouteSettings, SettingsLandingIn } from './settings.js';
+import type { KafkaTokenConfig } from './token.js';
 
 /**
  * The loaded configuration. Every setting declared in settings.ts with no `lands` is a field of the
@@ -15,6 +16,8 @@ export interface Config extends SettingsLandingIn<'config'> {
   readonly consumer: Readonly<Record<string, string>>;
   /** librdkafka properties for the DLQ producer. */
   readonly producer: Readonly<Record<string, string>>;
+  /** OAUTHBEARER tokens Courier makes (COURIER_KAFKA_TOKEN_PROVIDER); undefined when librdkafka authenticates alone. */
+  readonly kafkaToken: KafkaTokenConfig | undefined;
   readonly runningInKubernetes: boolean;
   /** Every secret value configured (tokens, signing secrets, secret librdkafka properties), for redaction. */
   readonly secrets: readonly string[];

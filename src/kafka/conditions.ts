@@ -32,6 +32,8 @@ export class KafkaConditions {
     private readonly logger: Logger,
     private readonly bootstrapServers: string,
     private readonly now: () => number = Date.now,
+    /** A better fix for an unreachable cluster when the address itself is the likely mistake (config/kafka.ts bootstrapHint). */
+    private readonly unreachableHint?: string,
   ) {}
 
   /** librdkafka's own log line: into Courier's log, and read for a cause. */
@@ -121,13 +123,15 @@ export class KafkaConditions {
     const lasting = seconds > 0 ? ` (for ${seconds} s)` : '';
     switch (problem.code) {
       case 'kafka_unreachable':
-        return `${client} cannot reach Kafka at ${this.bootstrapServers}${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
+        return `${client} cannot reach Kafka at ${this.bootstrapServers}${lasting}: ${problem.detail}. Fix: ${this.unreachableHint ?? problem.fix}`;
       case 'kafka_auth_failed':
         return `${client}: Kafka at ${this.bootstrapServers} refused the credentials${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
       case 'kafka_tls_failed':
         return `${client}: TLS with Kafka at ${this.bootstrapServers} failed${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
       case 'kafka_not_authorized':
         return `${client}: not authorized on ${problem.resource ?? 'a resource'}${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
+      case 'kafka_token_failed':
+        return `${client}: no valid OAUTHBEARER token${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
       case 'topic_missing':
         return `${client}: ${problem.resource ?? 'a topic'} does not exist${lasting}. Fix: ${problem.fix}`;
       case 'dlq_topic_missing':

@@ -7,6 +7,7 @@ import { sleep } from '../time.js';
 import type { KafkaConditions } from './conditions.js';
 import { fromLibrdkafka, type KafkaClientError, LIBRDKAFKA } from './errors.js';
 import { splitProperties } from './properties.js';
+import { hearRefreshFailures, type KafkaTokens } from './token.js';
 
 /** The typings lag the library: these methods exist in 1.10 (lib/kafka-consumer.js). */
 type RdKafkaConsumer = InstanceType<typeof rdkafka.KafkaConsumer> & {
@@ -61,6 +62,8 @@ export interface ConsumerOptions {
   readonly onPoll?: (seconds: number) => void;
   /** Where librdkafka's log lines and errors are read and named (readiness, log). */
   readonly conditions?: KafkaConditions;
+  /** OAUTHBEARER tokens from a provider Courier runs (COURIER_KAFKA_TOKEN_PROVIDER). */
+  readonly tokens?: KafkaTokens | undefined;
 }
 
 export interface Watermarks {
@@ -93,6 +96,7 @@ export class KafkaSource {
     this.consumer = new rdkafka.KafkaConsumer(
       {
         ...global,
+        ...(options.tokens ? { oauthbearer_token_refresh_cb: options.tokens.callbackFor('consumer') } : {}),
         rebalance_cb: (error: { code: number }, assignment: TopicPartition[]) => this.rebalance(error, assignment),
         // The binding's commitCb answers once the commit is queued, not once the broker has it:
         // the broker's answer comes here, and only it settles a commit.
@@ -105,6 +109,7 @@ export class KafkaSource {
     // A batch returns as soon as the first record is there; later ones only if already fetched.
     this.consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
     const { conditions } = options;
+    if (options.tokens) hearRefreshFailures(this.consumer);
     if (conditions) this.consumer.on('event.log', (line) => conditions.clientLog('consumer', line));
     this.consumer.on('event.error', (error) => {
       const named = fromLibrdkafka(error);

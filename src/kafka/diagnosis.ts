@@ -5,7 +5,14 @@ import { LIBRDKAFKA } from './errors.js';
  * connect error says only "broker transport failure" for a refused port, a wrong password and an
  * untrusted certificate alike; the cause is in its log lines and error events, read here.
  */
-export type KafkaProblemCode = 'kafka_unreachable' | 'kafka_auth_failed' | 'kafka_tls_failed' | 'kafka_not_authorized' | 'topic_missing' | 'dlq_topic_missing';
+export type KafkaProblemCode =
+  | 'kafka_unreachable'
+  | 'kafka_auth_failed'
+  | 'kafka_tls_failed'
+  | 'kafka_not_authorized'
+  | 'kafka_token_failed'
+  | 'topic_missing'
+  | 'dlq_topic_missing';
 
 export interface KafkaProblem {
   readonly code: KafkaProblemCode;

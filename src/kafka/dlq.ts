@@ -6,6 +6,7 @@ import type { KafkaConditions } from './conditions.js';
 import { withoutPrefix } from './diagnosis.js';
 import { fromLibrdkafka, LIBRDKAFKA } from './errors.js';
 import { splitProperties } from './properties.js';
+import { hearRefreshFailures, type KafkaTokens } from './token.js';
 
 type RdProducer = InstanceType<typeof rdkafka.Producer>;
 
@@ -69,6 +70,8 @@ const RECREATE_MAX_MS = 30_000;
 export interface DeadLetterProducerOptions {
   readonly conditions?: KafkaConditions;
   readonly logger?: Logger;
+  /** OAUTHBEARER tokens from a provider Courier runs (COURIER_KAFKA_TOKEN_PROVIDER). */
+  readonly tokens?: KafkaTokens | undefined;
   /** A new client; tests pass their own. */
   readonly createClient?: (onFatal: (error: unknown) => void) => ProducerClient;
   readonly now?: () => number;
@@ -83,12 +86,12 @@ export interface DeadLetterProducerOptions {
  *
  * An idempotent producer that fails fatally (e.g. the principal may not IDEMPOTENT_WRITE on the
  * cluster) never writes again: it is replaced by a new one at the next write, at most every 1 s
- * doubling to 30 s, so a fixed ACL drains the held partitions without a restart.
+ * doubling to 30 s until a write succeeds, so a fixed ACL drains the held partitions without a restart.
  */
 export class DeadLetterProducer {
   private client: ProducerClient;
   private fatal: unknown;
-  private failedReplacements = 0;
+  private replacementsSinceWrite = 0;
   private nextReplacementAt = 0;
   private replacing: Promise<void> | undefined;
   private readonly createClient: (onFatal: (error: unknown) => void) => ProducerClient;
@@ -98,7 +101,7 @@ export class DeadLetterProducer {
     properties: Readonly<Record<string, string>>,
     private readonly options: DeadLetterProducerOptions = {},
   ) {
-    this.createClient = options.createClient ?? ((onFatal) => new RdProducerClient(properties, onFatal, options.conditions));
+    this.createClient = options.createClient ?? ((onFatal) => new RdProducerClient(properties, onFatal, options.conditions, options.tokens));
     this.now = options.now ?? Date.now;
     this.client = this.newClient();
   }
@@ -162,14 +165,15 @@ export class DeadLetterProducer {
     const client = this.newClient();
     this.client = client;
     this.fatal = undefined;
+    // Counted until a write succeeds, not until one connects: a producer whose ACL is still missing
+    // connects, then fails fatally at its first write, and must not be replaced at every retry.
+    this.replacementsSinceWrite++;
+    this.nextReplacementAt = this.now() + Math.min(RECREATE_MAX_MS, RECREATE_MIN_MS * 2 ** (this.replacementsSinceWrite - 1));
     try {
       await client.connect(10_000);
-      this.failedReplacements = 0;
       this.options.logger?.info('DLQ producer replaced after a fatal error');
     } catch (error) {
       this.fatal ??= error;
-      this.failedReplacements++;
-      this.nextReplacementAt = this.now() + Math.min(RECREATE_MAX_MS, RECREATE_MIN_MS * 2 ** (this.failedReplacements - 1));
       throw error;
     }
   }
@@ -177,6 +181,8 @@ export class DeadLetterProducer {
   private async produce(topic: string, record: KafkaRecord, reason: DeadLetterReason, omitValue: boolean): Promise<void> {
     try {
       await this.client.produce(topic, record, deadLetterHeaders(record, reason, omitValue), omitValue);
+      this.replacementsSinceWrite = 0;
+      this.nextReplacementAt = 0;
       // A write went through: connected, and allowed to write (its cluster ACL included).
       this.options.conditions?.healthy('DLQ producer', ['kafka_unreachable', 'kafka_auth_failed', 'kafka_tls_failed', 'kafka_not_authorized']);
     } catch (error) {
@@ -196,9 +202,12 @@ class RdProducerClient implements ProducerClient {
     properties: Readonly<Record<string, string>>,
     private readonly onFatal: (error: unknown) => void,
     private readonly conditions?: KafkaConditions,
+    tokens?: KafkaTokens,
   ) {
     const { global, topic } = splitProperties(deadLetterProducerProperties(properties));
-    this.producer = new rdkafka.Producer({ ...global, dr_cb: true } as never, topic);
+    const refresh = tokens ? { oauthbearer_token_refresh_cb: tokens.callbackFor('DLQ producer') } : {};
+    this.producer = new rdkafka.Producer({ ...global, ...refresh, dr_cb: true } as never, topic);
+    if (tokens) hearRefreshFailures(this.producer);
     this.producer.on('event.log', (line) => {
       conditions?.clientLog('DLQ producer', line);
       // The binding's error event for a fatal error is not marked fatal; librdkafka's FATAL line is.

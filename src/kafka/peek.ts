@@ -5,6 +5,7 @@ import { type TopicPartition, type TopicPartitionOffset, tpKey } from '../record
 import { logLevelOf } from './diagnosis.js';
 import { fromLibrdkafka, LIBRDKAFKA } from './errors.js';
 import { splitProperties } from './properties.js';
+import { hearRefreshFailures, type KafkaTokens } from './token.js';
 
 /**
  * Reads the timestamp of the record at a given offset, for the lag's age when Courier holds no
@@ -70,6 +71,7 @@ export class RecordPeeker {
   constructor(
     private readonly properties: Readonly<Record<string, string>>,
     private readonly logger: Logger,
+    private readonly tokens?: KafkaTokens,
   ) {}
 
   /** For each position, the first record's timestamp at or after it (see `takeFirstRecords`). */
@@ -121,7 +123,9 @@ export class RecordPeeker {
     if (this.consumer) return this.consumer;
     const connecting = new Promise<RdConsumer>((resolve, reject) => {
       const { global, topic } = splitProperties(peekProperties(this.properties));
-      const consumer = new rdkafka.KafkaConsumer(global as never, topic as never);
+      const refresh = this.tokens ? { oauthbearer_token_refresh_cb: this.tokens.callbackFor('lag reader') } : {};
+      const consumer = new rdkafka.KafkaConsumer({ ...global, ...refresh } as never, topic as never);
+      if (this.tokens) hearRefreshFailures(consumer);
       consumer.setDefaultConsumeTimeout(100);
       consumer.on('event.error', (error) => this.logger.debug({ err: fromLibrdkafka(error).message }, 'lag: record reader error'));
       // Its lines go to the log; what they say is wrong, the consumer (same cluster, same

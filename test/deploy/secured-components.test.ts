@@ -226,6 +226,22 @@ describe('components for secured clusters, rendered with the base', () => {
       expect(podSpecOf(out()).volumes).toBeUndefined();
     });
 
+    it('Courier loads what the pod gets once EKS adds the IRSA variables: the MSK IAM provider, with the region and the role', () => {
+      const env: Record<string, string> = {
+        ...environment(out()),
+        // What the EKS pod identity webhook injects for an annotated ServiceAccount.
+        AWS_ROLE_ARN: 'arn:aws:iam::111122223333:role/orders-courier',
+        AWS_WEB_IDENTITY_TOKEN_FILE: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token',
+      };
+      const config = loadConfig({ env, readFile: () => '' });
+      expect(config.kafkaToken).toMatchObject({
+        provider: 'aws-msk-iam',
+        aws: { region: env.AWS_REGION, roleArn: env.AWS_ROLE_ARN, webIdentityTokenFile: env.AWS_WEB_IDENTITY_TOKEN_FILE },
+      });
+      // Without them (no IRSA, no Pod Identity, no keys) Courier stops at start and says so.
+      expect(() => loadConfig({ env: environment(out()), readFile: () => '' })).toThrow(/found no AWS credentials in the environment/);
+    });
+
     it('the ServiceAccount the pod runs as carries the IRSA role, and still mounts no API token', () => {
       const spec = podSpecOf(out());
       const account = find(out(), 'ServiceAccount', spec.serviceAccountName);

@@ -1,8 +1,13 @@
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TestApp } from '../helpers/app.js';
 import { CourierProcess, courierEnv } from '../helpers/courier.js';
 import { committedOffsets, createTopics, produce, readAll, uniqueName } from '../helpers/kafka.js';
-import { addScramUser, grantAcl, type SecureBrokerInfo, startSecureBroker, stopSecureBroker } from '../helpers/secure-kafka.js';
+import { addScramUser, grantAcl, type SecureBrokerInfo, startSecureBroker, stopSecureBroker, unsecuredJwt } from '../helpers/secure-kafka.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -23,8 +28,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** A topic and its DLQ topic, a test app (422 for a value "poison"), and Courier over SCRAM-SHA-512. */
-async function setup(kafka: Record<string, string> = {}) {
+/**
+ * A topic and its DLQ topic, a test app (422 for a value "poison"), and Courier over SCRAM-SHA-512,
+ * or over what `auth` says instead (its own bootstrap, protocol and mechanism).
+ */
+async function setup(kafka: Record<string, string> = {}, auth?: Record<string, string>) {
   const topic = uniqueName('secured');
   const groupId = uniqueName('secured-group');
   await createTopics(broker.plaintext, [
@@ -39,11 +47,13 @@ async function setup(kafka: Record<string, string> = {}) {
       COURIER_GROUP_ID: groupId,
       COURIER_TOPICS: topic,
       COURIER_TARGET_URL: app.url,
-      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
-      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
-      KAFKA_SASL_USERNAME: 'courier',
-      KAFKA_SASL_PASSWORD: broker.users.courier.password,
-      KAFKA_SSL_CA_LOCATION: broker.caPem,
+      ...(auth ?? {
+        KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+        KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+        KAFKA_SASL_USERNAME: 'courier',
+        KAFKA_SASL_PASSWORD: broker.users.courier.password,
+        KAFKA_SSL_CA_LOCATION: broker.caPem,
+      }),
       ...kafka,
     }),
   );
@@ -152,5 +162,133 @@ describe('Courier on a secured cluster (SASL_SSL, ACLs; real broker)', () => {
     // Without IDEMPOTENT_WRITE (or WRITE on any topic) the idempotent producer failed fatally: it was replaced.
     expect(courier.hasLog((line) => line.msg.startsWith('DLQ producer failed fatally'))).toBe(true);
     expect(courier.hasLog((line) => line.msg === 'DLQ producer replaced after a fatal error')).toBe(true);
+  });
+});
+
+describe('Courier with other authentication (SCRAM-SHA-256, mTLS; real broker)', () => {
+  it('delivers and commits over SCRAM-SHA-256', async () => {
+    const { topic, groupId, app, courier } = await setup({ KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256' });
+    await grantCourier(topic, groupId);
+    await produce(broker.plaintext, topic, [{ value: 'sha-256', partition: 0 }]);
+    courier.start();
+    await waitFor('the record committed', async () => (await committedOffsets(broker.plaintext, groupId, topic)).get(0) === 1);
+    expect(app.receipts.map((receipt) => receipt.body.toString())).toEqual(['sha-256']);
+  });
+
+  it('delivers, dead-letters and commits over mTLS as the certificate principal', async () => {
+    const { topic, dlqTopic, groupId, app, courier } = await setup(
+      {},
+      {
+        KAFKA_BOOTSTRAP_SERVERS: broker.ssl,
+        KAFKA_SECURITY_PROTOCOL: 'SSL',
+        KAFKA_SSL_CA_LOCATION: broker.caPem,
+        KAFKA_SSL_CERTIFICATE_LOCATION: broker.clientCertPem,
+        KAFKA_SSL_KEY_LOCATION: broker.clientKeyPem,
+      },
+    );
+    await grantCourier(topic, groupId, { principal: broker.sslPrincipal });
+    await produce(broker.plaintext, topic, [
+      { value: 'one', partition: 0 },
+      { value: 'poison', partition: 0 },
+    ]);
+    courier.start();
+    await waitFor('both records committed', async () => (await committedOffsets(broker.plaintext, groupId, topic)).get(0) === 2);
+    expect(app.receipts.map((receipt) => receipt.body.toString())).toEqual(['one', 'poison']);
+    expect((await readAll(broker.plaintext, dlqTopic)).map((record) => record.value?.toString())).toEqual(['poison']);
+  });
+});
+
+describe('Courier over OAUTHBEARER (the broker validates unsecured JWTs; real broker)', () => {
+  const tokens = mkdtempSync(join(tmpdir(), 'courier-oauth-'));
+  /** Replaces the token file at once, as the kubelet does (a rename: never half a token). */
+  function writeToken(path: string, sub: string, lifetimeSeconds: number): number {
+    const issuedAt = Math.floor(Date.now() / 1000);
+    writeFileSync(`${path}.new`, unsecuredJwt({ sub, lifetimeSeconds, issuedAtSeconds: issuedAt }));
+    renameSync(`${path}.new`, path);
+    return issuedAt + lifetimeSeconds;
+  }
+  const OAUTH = (extra: Record<string, string>) => ({
+    KAFKA_BOOTSTRAP_SERVERS: broker.oauth,
+    KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT',
+    KAFKA_SASL_MECHANISM: 'OAUTHBEARER',
+    ...extra,
+  });
+  async function tokenExpiry(courier: CourierProcess, client: string): Promise<number | undefined> {
+    const text = (await courier.api('/metrics')).body as string;
+    const found = new RegExp(`courier_kafka_token_expiry_timestamp_seconds\\{client="${client}"\\} (\\d+)`).exec(text);
+    return found ? Number(found[1]) : undefined;
+  }
+
+  it('COURIER_KAFKA_TOKEN_PROVIDER=file: the token reaches the broker as its principal, and the rotated file is read before the token expires', async () => {
+    const sub = uniqueName('oauth-user');
+    const path = join(tokens, `${sub}.jwt`);
+    const firstExp = writeToken(path, sub, 20);
+    const { topic, groupId, app, courier } = await setup({}, OAUTH({ COURIER_KAFKA_TOKEN_PROVIDER: 'file', COURIER_KAFKA_TOKEN_FILE: path }));
+    // Only User:<sub> may read: delivery proves the broker authenticated the token's subject.
+    await grantCourier(topic, groupId, { principal: `User:${sub}` });
+    await produce(broker.plaintext, topic, [{ value: 'first', partition: 0 }]);
+    courier.start();
+    await waitFor('the first record committed', async () => (await committedOffsets(broker.plaintext, groupId, topic)).get(0) === 1, 30_000);
+    expect(await tokenExpiry(courier, 'consumer')).toBe(firstExp);
+
+    const secondExp = writeToken(path, sub, 600);
+    // librdkafka asks again at 80 % of the first token's lifetime (16 s): Courier reads the new file.
+    await waitFor('the consumer holds the rotated token', async () => (await tokenExpiry(courier, 'consumer')) === secondExp, 30_000);
+    await waitFor('the DLQ producer holds the rotated token', async () => (await tokenExpiry(courier, 'DLQ producer')) === secondExp, 30_000);
+    await waitFor('the first token expired', () => Date.now() / 1000 > firstExp + 1, 30_000);
+    await produce(broker.plaintext, topic, [{ value: 'after-expiry', partition: 0 }]);
+    await waitFor('the later record committed', async () => (await committedOffsets(broker.plaintext, groupId, topic)).get(0) === 2, 30_000);
+    expect(app.receipts.map((receipt) => receipt.body.toString())).toEqual(['first', 'after-expiry']);
+    expect(await readiness(courier)).toEqual([]);
+  });
+
+  it('an expired token in the file is kafka_token_failed, naming the file; a fresh one recovers without a restart', async () => {
+    const sub = uniqueName('oauth-late');
+    const path = join(tokens, `${sub}.jwt`);
+    writeToken(path, sub, -60);
+    const { topic, groupId, courier } = await setup({}, OAUTH({ COURIER_KAFKA_TOKEN_PROVIDER: 'file', COURIER_KAFKA_TOKEN_FILE: path }));
+    await grantCourier(topic, groupId, { principal: `User:${sub}` });
+    await produce(broker.plaintext, topic, [{ value: 'held', partition: 0 }]);
+    courier.start();
+    const reason = await waitFor('kafka_token_failed in /readyz', async () => (await readiness(courier)).find((r) => r.code === 'kafka_token_failed'), 30_000);
+    expect(reason.message).toMatch(/^(consumer|DLQ producer): no valid OAUTHBEARER token: file: the file token expired at /);
+    writeToken(path, sub, 600);
+    // librdkafka asks again 10 s after a failed refresh.
+    await waitFor('the record committed', async () => (await committedOffsets(broker.plaintext, groupId, topic)).get(0) === 1, 45_000);
+    await waitFor('ready', async () => (await courier.api('/readyz')).status === 200, 30_000);
+  });
+
+  it('KAFKA_SASL_OAUTHBEARER_METHOD=oidc: Courier gets the token from the endpoint with the client credentials, the broker accepts it, the secret is never printed', async () => {
+    const sub = uniqueName('oidc-client');
+    const clientSecret = `oidc-${uniqueName('secret')}`;
+    const grants: Array<{ authorization: string | undefined; body: string }> = [];
+    const endpoint = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      request.on('end', () => {
+        grants.push({ authorization: request.headers.authorization, body });
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ access_token: unsecuredJwt({ sub, lifetimeSeconds: 600 }), token_type: 'bearer', expires_in: 600 }));
+      });
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => endpoint.close(resolve)));
+    const { topic, groupId, app, courier } = await setup(
+      {},
+      OAUTH({
+        KAFKA_SASL_OAUTHBEARER_METHOD: 'oidc',
+        KAFKA_SASL_OAUTHBEARER_CLIENT_ID: 'courier',
+        KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET: clientSecret,
+        KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL: `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/token`,
+      }),
+    );
+    await grantCourier(topic, groupId, { principal: `User:${sub}` });
+    await produce(broker.plaintext, topic, [{ value: 'via-oidc', partition: 0 }]);
+    courier.start();
+    await waitFor('the record committed', async () => (await committedOffsets(broker.plaintext, groupId, topic)).get(0) === 1, 30_000);
+    expect(app.receipts.map((receipt) => receipt.body.toString())).toEqual(['via-oidc']);
+    expect(grants[0]?.authorization).toBe(`Basic ${Buffer.from(`courier:${clientSecret}`).toString('base64')}`);
+    expect(grants[0]?.body).toContain('grant_type=client_credentials');
+    secretNowhere(courier, clientSecret);
   });
 });

@@ -23,6 +23,14 @@ const BAD_PASSWORD = {
 };
 
 describe('KafkaConditions', () => {
+  it('an unreachable cluster whose address is the likely mistake gets that hint as its fix', () => {
+    const logger = pino({ level: 'silent' });
+    const hint = 'localhost:9092 points at this pod itself inside Kubernetes: use the Kafka service name';
+    const conditions = new KafkaConditions(logger, 'localhost:9092', () => 0, hint);
+    conditions.clientLog('consumer', REFUSED);
+    expect(conditions.reasons()[0]?.message).toMatch(new RegExp(`Connection refused \\(after 0ms in state CONNECT\\)\\. Fix: ${hint}$`));
+  });
+
   it("routes librdkafka's lines into the log at a mapped level, and names the problem with the address, how long and the fix", () => {
     const { lines, clock, conditions } = setup();
     conditions.clientLog('consumer', { severity: 7, fac: 'INIT', message: '[thrd:app]: librdkafka v2.15.1 initialized' });

@@ -158,6 +158,7 @@ describe('DeadLetterProducer after a fatal error (e.g. no IDEMPOTENT_WRITE on th
   function fakeClients() {
     const made: Array<{ written: string[]; closed: boolean; fail: (error: unknown) => void; connectError?: Error }> = [];
     let nextConnectError: Error | undefined;
+    let writesFail = false;
     const createClient = (onFatal: (error: unknown) => void): ProducerClient => {
       const client = { written: [] as string[], closed: false, fail: onFatal, connectError: nextConnectError };
       made.push(client);
@@ -167,6 +168,10 @@ describe('DeadLetterProducer after a fatal error (e.g. no IDEMPOTENT_WRITE on th
         },
         produce: async (topic, written) => {
           if (made.at(-1) !== client) throw Object.assign(new Error('Local: Fatal error'), { code: -150 });
+          if (writesFail) {
+            onFatal(Object.assign(new Error('Fatal error: Broker: Cluster authorization failed'), { isFatal: true }));
+            throw Object.assign(new Error('Local: Fatal error'), { code: -150 });
+          }
           client.written.push(`${topic}@${written.offset}`);
         },
         close: async () => {
@@ -175,7 +180,13 @@ describe('DeadLetterProducer after a fatal error (e.g. no IDEMPOTENT_WRITE on th
         topics: async () => new Set(['orders.dlq']),
       };
     };
-    return { made, createClient, failNextConnect: (error: Error | undefined) => (nextConnectError = error) };
+    return {
+      made,
+      createClient,
+      failNextConnect: (error: Error | undefined) => (nextConnectError = error),
+      /** Every client connects, then fails fatally at its first write (the ACL is still missing). */
+      failWrites: (fail: boolean) => (writesFail = fail),
+    };
   }
 
   it('replaces the failed producer at the next write; the write goes through the new one; the old one is closed', async () => {
@@ -212,5 +223,35 @@ describe('DeadLetterProducer after a fatal error (e.g. no IDEMPOTENT_WRITE on th
     clock.now = 15_000;
     await producer.send('orders.dlq', record, reason);
     expect(clients.made.at(-1)?.written).toEqual(['orders.dlq@1234']);
+  });
+
+  it('a replacement that connects but fails at its first write (ACL still missing) keeps the backoff; a write that succeeds resets it', async () => {
+    const clients = fakeClients();
+    const clock = { now: 0 };
+    const producer = new DeadLetterProducer({}, { createClient: clients.createClient, now: () => clock.now });
+    await producer.start(1000);
+    clients.failWrites(true);
+    clients.made[0]?.fail(Object.assign(new Error('Fatal error'), { isFatal: true }));
+    const replacedAt: number[] = [];
+    for (clock.now = 0; clock.now <= 8000; clock.now += 250) {
+      const before = clients.made.length;
+      await expect(producer.send('orders.dlq', record, reason)).rejects.toMatchObject({ code: 'DLQ_WRITE_FAILED', retriable: true });
+      if (clients.made.length > before) replacedAt.push(clock.now);
+    }
+    expect(replacedAt).toEqual([0, 1000, 3000, 7000]);
+
+    clients.failWrites(false);
+    clock.now = 15_000;
+    await producer.send('orders.dlq', record, reason);
+    // The next fatal failure starts from 1 s again.
+    clients.made.at(-1)?.fail(Object.assign(new Error('Fatal error'), { isFatal: true }));
+    clients.failWrites(true);
+    const again: number[] = [];
+    for (clock.now = 20_000; clock.now <= 22_000; clock.now += 250) {
+      const before = clients.made.length;
+      await producer.send('orders.dlq', record, reason).catch(() => undefined);
+      if (clients.made.length > before) again.push(clock.now);
+    }
+    expect(again).toEqual([20_000, 21_000]);
   });
 });
