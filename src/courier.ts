@@ -33,7 +33,13 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
   const metrics = createMetrics(registry, { topics: config.routes.map((route) => route.topic) });
   const pusher = new Pusher({ connections: Math.max(config.maxInFlight, 1) });
   // What the Kafka clients find wrong (credentials, TLS, ACLs, missing topics), named for /readyz.
-  const conditions = new KafkaConditions(logger, config.bootstrapServers, Date.now, bootstrapHint(config.bootstrapServers, config.runningInKubernetes));
+  const oauth = (config.consumer['sasl.mechanisms'] ?? config.consumer['sasl.mechanism'])?.toUpperCase() === 'OAUTHBEARER';
+  const conditions = new KafkaConditions(logger, config.bootstrapServers, Date.now, {
+    unreachable: bootstrapHint(config.bootstrapServers, config.runningInKubernetes),
+    auth: oauth
+      ? "check the token source (COURIER_KAFKA_TOKEN_PROVIDER, or KAFKA_SASL_OAUTHBEARER_*) and that the broker accepts its tokens (issuer, audience, expiry, the principal's claim)"
+      : undefined,
+  });
   const tokenProvider = kafkaTokenProvider(config, version);
   const tokens = tokenProvider
     ? new KafkaTokens(tokenProvider, {

@@ -32,8 +32,13 @@ export class KafkaConditions {
     private readonly logger: Logger,
     private readonly bootstrapServers: string,
     private readonly now: () => number = Date.now,
-    /** A better fix for an unreachable cluster when the address itself is the likely mistake (config/kafka.ts bootstrapHint). */
-    private readonly unreachableHint?: string,
+    /** Fixes that know the configuration better than librdkafka's words do. */
+    private readonly fixes: {
+      /** When the address itself is the likely mistake (config/kafka.ts bootstrapHint). */
+      readonly unreachable?: string | undefined;
+      /** For the configured SASL mechanism (a refused OAUTHBEARER token is no password problem). */
+      readonly auth?: string | undefined;
+    } = {},
   ) {}
 
   /** librdkafka's own log line: into Courier's log, and read for a cause. */
@@ -123,9 +128,9 @@ export class KafkaConditions {
     const lasting = seconds > 0 ? ` (for ${seconds} s)` : '';
     switch (problem.code) {
       case 'kafka_unreachable':
-        return `${client} cannot reach Kafka at ${this.bootstrapServers}${lasting}: ${problem.detail}. Fix: ${this.unreachableHint ?? problem.fix}`;
+        return `${client} cannot reach Kafka at ${this.bootstrapServers}${lasting}: ${problem.detail}. Fix: ${this.fixes.unreachable ?? problem.fix}`;
       case 'kafka_auth_failed':
-        return `${client}: Kafka at ${this.bootstrapServers} refused the credentials${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
+        return `${client}: Kafka at ${this.bootstrapServers} refused the credentials${lasting}: ${problem.detail}. Fix: ${this.fixes.auth ?? problem.fix}`;
       case 'kafka_tls_failed':
         return `${client}: TLS with Kafka at ${this.bootstrapServers} failed${lasting}: ${problem.detail}. Fix: ${problem.fix}`;
       case 'kafka_not_authorized':

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { TestApp } from '../helpers/app.js';
 import { CourierProcess, courierEnv } from '../helpers/courier.js';
 import { committedOffsets, createTopics, produce, readAll, uniqueName } from '../helpers/kafka.js';
@@ -58,6 +58,15 @@ async function setup(kafka: Record<string, string> = {}, auth?: Record<string, s
     }),
   );
   cleanups.push(() => courier.kill());
+  // A failure says what Courier saw: its log (info and up, librdkafka's lines included).
+  onTestFailed(() => {
+    console.log(
+      `[secured] Courier's log:\n${courier.logs
+        .filter((line) => line.level >= 30 || String(line.msg).startsWith('librdkafka'))
+        .map((line) => `${String(line.time)} ${line.level} ${line.msg}`)
+        .join('\n')}`,
+    );
+  });
   return { topic, dlqTopic: `${topic}.dlq`, groupId, app, courier };
 }
 

@@ -23,10 +23,18 @@ const BAD_PASSWORD = {
 };
 
 describe('KafkaConditions', () => {
+  it('a refused OAUTHBEARER token gets the fix for its mechanism, not the password one', () => {
+    const logger = pino({ level: 'silent' });
+    const auth = 'check the token source';
+    const conditions = new KafkaConditions(logger, 'kafka:9092', () => 0, { auth });
+    conditions.clientError('consumer', { code: -169, message: 'authentication failure' });
+    expect(conditions.reasons()).toEqual([{ code: 'kafka_auth_failed', message: `consumer: Kafka at kafka:9092 refused the credentials: authentication failure. Fix: ${auth}` }]);
+  });
+
   it('an unreachable cluster whose address is the likely mistake gets that hint as its fix', () => {
     const logger = pino({ level: 'silent' });
     const hint = 'localhost:9092 points at this pod itself inside Kubernetes: use the Kafka service name';
-    const conditions = new KafkaConditions(logger, 'localhost:9092', () => 0, hint);
+    const conditions = new KafkaConditions(logger, 'localhost:9092', () => 0, { unreachable: hint });
     conditions.clientLog('consumer', REFUSED);
     expect(conditions.reasons()[0]?.message).toMatch(new RegExp(`Connection refused \\(after 0ms in state CONNECT\\)\\. Fix: ${hint}$`));
   });
