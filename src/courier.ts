@@ -25,6 +25,14 @@ const LAG_REFRESH_MS = 5000;
 /** How often the topics' existence is checked again (a topic created later clears its reason). */
 const TOPIC_CHECK_MS = 15_000;
 const NOT_IN_METADATA = "not in the cluster's metadata";
+/**
+ * How long one connection attempt waits for the cluster; librdkafka retries by itself within it while
+ * the conditions name the cause. Not 10 s: librdkafka asks again for a refused OAUTHBEARER token
+ * after 10 s, and an attempt timing out just as the fixed token arrives makes the binding close and
+ * recreate the client, which delayed recovery past 45 s in 2 of about 16 test runs. A shutdown
+ * during start-up waits for the attempt (the binding cannot cut its metadata request short).
+ */
+const CONNECT_TIMEOUT_MS = 15_000;
 /** Connecting to Kafka is retried on this backoff until the cluster answers. */
 const CONNECT_RETRY = { initialMs: 500, maxMs: 10_000, jitter: 'none' } as const;
 
@@ -122,8 +130,8 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
           // Both at once, so whatever stops either is reported at once; a client that connected
           // is not started again on the next try.
           const connecting: Array<Promise<void> | undefined> = [
-            producerUp ? undefined : deadLetters.start(10_000),
-            consumerUp ? undefined : source.start(10_000),
+            producerUp ? undefined : deadLetters.start(CONNECT_TIMEOUT_MS),
+            consumerUp ? undefined : source.start(CONNECT_TIMEOUT_MS),
           ];
           const results = await Promise.allSettled(connecting);
           producerUp ||= results[0]?.status === 'fulfilled';
@@ -153,6 +161,8 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
       lag.stop();
       await peeker.close();
       if (started) await pipeline.stop();
+      // Stopped before both clients connected: a consumer that did is consuming, and would keep the process alive.
+      else await source.close();
       await deadLetters.close(5_000);
       await tokenProvider?.close?.();
       await pusher.close();

@@ -160,7 +160,8 @@ async function main(): Promise<number> {
   logger.info({ host: config.host, port: typeof address === 'object' && address ? address.port : config.port }, 'api listening');
 
   if (await courier.start(stopping.signal)) {
-    await new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
+    // A signal during the last connection attempt has fired already: its listener would wait for ever.
+    if (!stopping.signal.aborted) await new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
   }
   await courier.stop();
   await server.close();

@@ -86,6 +86,7 @@ export class KafkaSource {
   /** Commits sent, oldest first, waiting for the broker's answer (offset_commit_cb). */
   private readonly commitWaiters: CommitWaiter[] = [];
   private serving = false;
+  private closed = false;
 
   constructor(
     private readonly options: ConsumerOptions,
@@ -132,6 +133,11 @@ export class KafkaSource {
         else resolve();
       });
     });
+    if (this.closed) {
+      // Closed while it connected (a shutdown during start-up): consuming now would keep the process alive.
+      await new Promise<void>((resolve) => this.consumer.disconnect(() => resolve()));
+      return;
+    }
     this.consumer.subscribe([...this.options.topics]);
     this.running = true;
     this.loopDone = this.loop();
@@ -299,6 +305,7 @@ export class KafkaSource {
 
   /** Leaves the group (librdkafka revokes the assignment first, through the rebalance handler). */
   async close(): Promise<void> {
+    this.closed = true;
     await this.stopFetching();
     if (!this.consumer.isConnected()) return;
     // A static member (group.instance.id) must not leave the group: coming back within the session

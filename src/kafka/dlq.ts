@@ -197,6 +197,7 @@ class RdProducerClient implements ProducerClient {
   private readonly producer: RdProducer;
   private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private nextId = 1;
+  private closed = false;
 
   constructor(
     properties: Readonly<Record<string, string>>,
@@ -233,7 +234,10 @@ class RdProducerClient implements ProducerClient {
     return new Promise<void>((resolve, reject) => {
       this.producer.connect({ timeout: timeoutMs }, (error) => {
         if (error) reject(fromLibrdkafka(error, { prefix: 'DLQ producer cannot reach Kafka', code: 'KAFKA_UNREACHABLE' }));
-        else {
+        else if (this.closed) {
+          // Closed while it connected (a shutdown during start-up): a polling producer would keep the process alive.
+          this.producer.disconnect(() => reject(new Error('Local: the DLQ producer was closed while it connected')));
+        } else {
           this.conditions?.healthy('DLQ producer');
           this.producer.setPollInterval(20);
           resolve();
@@ -267,6 +271,7 @@ class RdProducerClient implements ProducerClient {
   }
 
   async close(timeoutMs: number): Promise<void> {
+    this.closed = true;
     if (!this.producer.isConnected()) return;
     await new Promise<void>((resolve) => this.producer.flush(timeoutMs, () => resolve()));
     this.producer.setPollInterval(0);

@@ -110,7 +110,10 @@ export class KafkaTokens {
 export class FileTokenProvider implements KafkaTokenProvider {
   readonly name = 'file';
 
-  constructor(private readonly path: string) {}
+  constructor(
+    private readonly path: string,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async token(): Promise<KafkaToken> {
     let text: string;
@@ -127,7 +130,13 @@ export class FileTokenProvider implements KafkaTokenProvider {
         fix: 'write a JWT (header.payload.signature) with exp (and sub) to the file',
       });
     }
-    return { value: text, expiresAtMs: claims.exp * 1000, principal: claims.sub ?? '' };
+    const expiresAtMs = claims.exp * 1000;
+    if (expiresAtMs <= this.now()) {
+      throw Object.assign(new Error(`the token in ${this.path} expired at ${new Date(expiresAtMs).toISOString()}`), {
+        fix: 'whatever writes COURIER_KAFKA_TOKEN_FILE (the kubelet, for a projected serviceAccountToken) has stopped renewing it: check that volume or that process',
+      });
+    }
+    return { value: text, expiresAtMs, principal: claims.sub ?? '' };
   }
 }
 

@@ -56,5 +56,8 @@ describe('Courier says why Kafka is not usable (real broker)', () => {
     expect(courier.hasLog((line) => line.level === 50 && /cannot reach Kafka at 127\.0\.0\.1:1: .*Connection refused/.test(line.msg))).toBe(true);
     // librdkafka's own line is in the log too, at warn.
     expect(courier.hasLog((line) => line.level === 40 && line.msg.startsWith('librdkafka: ') && line.msg.includes('Connection refused'))).toBe(true);
+    // SIGTERM while it cannot connect ends the process cleanly within a pod's grace period (SIGKILL
+    // after 25 s: a null exit code fails this).
+    expect(await courier.stop(25_000)).toBe(0);
   });
 });

@@ -260,7 +260,9 @@ describe('Courier over OAUTHBEARER (the broker validates unsecured JWTs; real br
     await produce(broker.plaintext, topic, [{ value: 'held', partition: 0 }]);
     courier.start();
     const reason = await waitFor('kafka_token_failed in /readyz', async () => (await readiness(courier)).find((r) => r.code === 'kafka_token_failed'), 30_000);
-    expect(reason.message).toMatch(/^(consumer|DLQ producer): no valid OAUTHBEARER token: file: the file token expired at /);
+    expect(reason.message).toMatch(
+      new RegExp(`^(consumer|DLQ producer): no valid OAUTHBEARER token: file: the token in ${path} expired at .*Fix: whatever writes COURIER_KAFKA_TOKEN_FILE`),
+    );
     writeToken(path, sub, 600);
     // librdkafka asks again 10 s after a failed refresh.
     await waitFor('the record committed', async () => (await committedOffsets(broker.plaintext, groupId, topic)).get(0) === 1, 45_000);

@@ -28,7 +28,9 @@ describe('KafkaConditions', () => {
     const auth = 'check the token source';
     const conditions = new KafkaConditions(logger, 'kafka:9092', () => 0, { auth });
     conditions.clientError('consumer', { code: -169, message: 'authentication failure' });
-    expect(conditions.reasons()).toEqual([{ code: 'kafka_auth_failed', message: `consumer: Kafka at kafka:9092 refused the credentials: authentication failure. Fix: ${auth}` }]);
+    expect(conditions.reasons()).toEqual([
+      { code: 'kafka_auth_failed', message: `consumer: Kafka at kafka:9092 refused the credentials: authentication failure. Fix: ${auth}` },
+    ]);
   });
 
   it('an unreachable cluster whose address is the likely mistake gets that hint as its fix', () => {

@@ -47,6 +47,14 @@ describe('FileTokenProvider', () => {
     writeFileSync(path, 'opaque-token');
     await expect(new FileTokenProvider(path).token()).rejects.toThrow(`${path} does not hold a JWT with a numeric exp claim`);
   });
+
+  it('an expired token in the file is refused, naming the file and who should have renewed it', async () => {
+    const path = join(dir, 'expired');
+    writeFileSync(path, jwt({ sub: 'late', exp: 1_700_000_000 }));
+    const error = (await new FileTokenProvider(path, () => 1_700_000_000_001).token().catch((e: unknown) => e)) as Error & { fix: string };
+    expect(error.message).toBe(`the token in ${path} expired at 2023-11-14T22:13:20.000Z`);
+    expect(error.fix).toContain('the kubelet, for a projected serviceAccountToken');
+  });
 });
 
 describe('KafkaTokens', () => {
