@@ -25,14 +25,8 @@ const LAG_REFRESH_MS = 5000;
 /** How often the topics' existence is checked again (a topic created later clears its reason). */
 const TOPIC_CHECK_MS = 15_000;
 const NOT_IN_METADATA = "not in the cluster's metadata";
-/**
- * How long one connection attempt waits for the cluster; librdkafka retries by itself within it while
- * the conditions name the cause. Not 10 s: librdkafka asks again for a refused OAUTHBEARER token
- * after 10 s, and an attempt timing out just as the fixed token arrives makes the binding close and
- * recreate the client, which delayed recovery past 45 s in 2 of about 16 test runs. A shutdown
- * during start-up waits for the attempt (the binding cannot cut its metadata request short).
- */
-const CONNECT_TIMEOUT_MS = 15_000;
+/** How long one connection attempt waits for the cluster; librdkafka retries by itself within it. */
+const CONNECT_TIMEOUT_MS = 10_000;
 /** Connecting to Kafka is retried on this backoff until the cluster answers. */
 const CONNECT_RETRY = { initialMs: 500, maxMs: 10_000, jitter: 'none' } as const;
 

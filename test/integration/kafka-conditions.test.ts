@@ -57,7 +57,7 @@ describe('Courier says why Kafka is not usable (real broker)', () => {
     // librdkafka's own line is in the log too, at warn.
     expect(courier.hasLog((line) => line.level === 40 && line.msg.startsWith('librdkafka: ') && line.msg.includes('Connection refused'))).toBe(true);
     // SIGTERM while it cannot connect ends the process cleanly within a pod's grace period (SIGKILL
-    // after 25 s: a null exit code fails this).
-    expect(await courier.stop(25_000)).toBe(0);
+    // after 20 s: a null exit code fails this).
+    expect(await courier.stop(20_000)).toBe(0);
   });
 });
