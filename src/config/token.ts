@@ -117,6 +117,8 @@ export function kafkaTokenConfig(input: KafkaTokenInput, report: Report): KafkaT
       );
     }
   }
+  // A source given by half is reported as such, not again as "no credentials".
+  const halfGiven = Boolean((env.AWS_ACCESS_KEY_ID && !env.AWS_SECRET_ACCESS_KEY) || (env.AWS_ROLE_ARN && !env.AWS_WEB_IDENTITY_TOKEN_FILE));
   if (env.AWS_ACCESS_KEY_ID && !env.AWS_SECRET_ACCESS_KEY) {
     report('AWS_SECRET_ACCESS_KEY', 'is required with AWS_ACCESS_KEY_ID', 'set both (from a Secret), or neither and use IRSA or EKS Pod Identity');
   }
@@ -137,7 +139,7 @@ export function kafkaTokenConfig(input: KafkaTokenInput, report: Report): KafkaT
     stsEndpoint:
       env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || `https://sts.${region ?? 'us-east-1'}.amazonaws.com${region?.startsWith('cn-') ? '.cn' : ''}`,
   };
-  if (!credentialSourceOf(aws) && !(env.AWS_ACCESS_KEY_ID && !env.AWS_SECRET_ACCESS_KEY) && !(env.AWS_ROLE_ARN && !env.AWS_WEB_IDENTITY_TOKEN_FILE)) {
+  if (!credentialSourceOf(aws) && !halfGiven) {
     report(
       PROVIDER,
       'found no AWS credentials in the environment',
