@@ -9,7 +9,7 @@ import { backoff } from './delivery/retry.js';
 import { errorMessage } from './errors.js';
 import { KafkaConditions } from './kafka/conditions.js';
 import { KafkaSource } from './kafka/consumer.js';
-import { dlqTopicMissing, topicMissing } from './kafka/diagnosis.js';
+import { dlqTopicMissing, retryTopicMissing, topicMissing } from './kafka/diagnosis.js';
 import { DeadLetterProducer } from './kafka/dlq.js';
 import { fromLibrdkafka, KafkaClientError } from './kafka/errors.js';
 import { OidcTokenProvider } from './kafka/oidc.js';
@@ -32,7 +32,12 @@ const CONNECT_RETRY = { initialMs: 500, maxMs: 10_000, jitter: 'none' } as const
 
 /** Builds every part from a validated Config. Nothing runs until `start`. */
 export function createCourier(config: Config, logger: Logger, registry: Registry, redact: Redactor, onFatal: (error: Error) => void, version = 'dev') {
-  const metrics = createMetrics(registry, { topics: config.routes.map((route) => route.topic) });
+  const metrics = createMetrics(registry, {
+    topics: config.routes.map((route) => route.topic),
+    tiers: config.routes.flatMap((route) => route.tiers.map((tier) => ({ topic: route.topic, tier: tier.label }))),
+  });
+  const sourceTopics = config.routes.map((route) => route.topic);
+  const retryTopics = config.routes.flatMap((route) => route.tiers.map((tier) => tier.topic));
   const pusher = new Pusher({ connections: Math.max(config.maxInFlight, 1) });
   // What the Kafka clients find wrong (credentials, TLS, ACLs, missing topics), named for /readyz.
   const oauth = (config.consumer['sasl.mechanisms'] ?? config.consumer['sasl.mechanism'])?.toUpperCase() === 'OAUTHBEARER';
@@ -56,7 +61,8 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
   const source = new KafkaSource(
     {
       properties: config.consumer,
-      topics: config.routes.map((route) => route.topic),
+      // Courier reads its retry tiers back in the same group (DESIGN A7).
+      topics: [...sourceTopics, ...retryTopics],
       logger,
       onPoll: (seconds) => metrics.pollLatency.observe(seconds),
       conditions,
@@ -88,12 +94,11 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
     adminPause: (topic, partitions, pause) => pipeline.operator.adminPause(topic, partitions, pause),
   };
 
-  const sourceTopics = config.routes.map((route) => route.topic);
   const dlqTopics = [...new Set(config.routes.map((route) => route.dlqTopic))];
   // Checked from the start, not when a record needs one: /readyz names each topic that is missing.
   const checkTopics = async () => {
     try {
-      const missing = new Set(await deadLetters.missingTopics([...sourceTopics, ...dlqTopics], 5_000));
+      const missing = new Set(await deadLetters.missingTopics([...sourceTopics, ...dlqTopics, ...retryTopics], 5_000));
       conditions.checked(
         'consumer',
         'topic_missing',
@@ -103,6 +108,11 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
         'DLQ producer',
         'dlq_topic_missing',
         dlqTopics.filter((topic) => missing.has(topic)).map((topic) => dlqTopicMissing(topic, NOT_IN_METADATA)),
+      );
+      conditions.checked(
+        'DLQ producer',
+        'retry_topic_missing',
+        retryTopics.filter((topic) => missing.has(topic)).map((topic) => retryTopicMissing(topic, NOT_IN_METADATA)),
       );
     } catch (error) {
       logger.debug({ err: errorMessage(error) }, 'topic check failed');

@@ -127,7 +127,10 @@ export class HotHistogram {
  * Every labelled counter is exported at 0 for each known label value (the configured `topics`,
  * every result and reason) from the start: `rate()` and `absent()` need a series before the first event.
  */
-export function createMetrics(registry: Registry, options: { defaultMetrics?: boolean; topics?: readonly string[] } = {}) {
+export function createMetrics(
+  registry: Registry,
+  options: { defaultMetrics?: boolean; topics?: readonly string[]; tiers?: ReadonlyArray<{ topic: string; tier: string }> } = {},
+) {
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const metrics = buildMetrics(registry);
   const zero = <L extends string>(counter: Counter<L>, labels: Record<L, string>) => counter.inc(labels, 0);
@@ -142,6 +145,7 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     metrics.deliveryDuration.labels({ topic });
     metrics.recordProcessing.labels({ topic });
   }
+  for (const { topic, tier } of options.tiers ?? []) for (const state of TIER_STATES) zero(metrics.retryTierRecords, { topic, tier, state });
   for (const result of ['success', 'failure']) zero(metrics.commits, { result });
   for (const type of ['assign', 'revoke', 'lost']) zero(metrics.rebalances, { type });
   return metrics;
@@ -248,6 +252,12 @@ function buildMetrics(registry: Registry) {
       labelNames: ['client'],
       registers,
     }),
+    retryTierRecords: new Counter({
+      name: 'courier_retry_tier_records',
+      help: 'Records of a retry tier: written (parked, the write acknowledged), due (read back and delivered again), delivered (acknowledged by the app from the tier)',
+      labelNames: ['topic', 'tier', 'state'],
+      registers,
+    }),
     droppedHeaders: new Counter({
       name: 'courier_record_headers_dropped_total',
       help: 'Record headers left out of a push because their name is not an HTTP token',
@@ -258,6 +268,9 @@ function buildMetrics(registry: Registry) {
 }
 
 export type Metrics = ReturnType<typeof buildMetrics>;
+
+/** The `state` label of `courier_retry_tier_records`. */
+export const TIER_STATES = ['written', 'due', 'delivered'] as const;
 
 /** A labelled gauge read from `sample()` when scraped (set by whoever owns the values). */
 function sampledGauge<L extends string>(config: { name: string; help: string; labelNames: readonly L[]; registers: Registry[] }) {

@@ -18,7 +18,7 @@ export const Health = Type.Object({ status: Type.Union([Type.Literal('ok'), Type
 const ReadinessReason = Type.Object({
   code: Type.String({
     description:
-      'not_subscribed | not_joined | kafka_unreachable | kafka_auth_failed | kafka_tls_failed | kafka_not_authorized | kafka_token_failed | topic_missing | dlq_topic_missing | app_down | app_refused | app_failing | app_misrouted | dlq_blocked | max_poll_exceeded | consumer_failed | stopping',
+      'not_subscribed | not_joined | kafka_unreachable | kafka_auth_failed | kafka_tls_failed | kafka_not_authorized | kafka_token_failed | topic_missing | dlq_topic_missing | retry_topic_missing | app_down | app_refused | app_failing | app_misrouted | dlq_blocked | retry_blocked | max_poll_exceeded | consumer_failed | stopping',
   }),
   message: Type.String(),
 });
@@ -58,8 +58,21 @@ export const Lag = Type.Object({
 export type LagReport = Static<typeof Lag>;
 
 export const PauseReason = Type.Union(
-  [Type.Literal('admin'), Type.Literal('app_down'), Type.Literal('app_refused'), Type.Literal('dlq_blocked'), Type.Literal('backpressure')],
-  { description: 'admin: an operator paused it · app_down · app_refused: 401/403 from the app · dlq_blocked: a DLQ write fails · backpressure' },
+  [
+    Type.Literal('admin'),
+    Type.Literal('app_down'),
+    Type.Literal('app_refused'),
+    Type.Literal('dlq_blocked'),
+    Type.Literal('retry_blocked'),
+    Type.Literal('retry_wait'),
+    Type.Literal('seeking'),
+    Type.Literal('backpressure'),
+  ],
+  {
+    description:
+      'admin: an operator paused it · app_down · app_refused: 401/403 from the app · dlq_blocked: a DLQ write fails · retry_blocked: a retry-tier write fails · ' +
+      'retry_wait: a retry tier partition whose next record is not due yet · seeking: an operator seek is under way · backpressure',
+  },
 );
 export type PauseReason = Static<typeof PauseReason>;
 

@@ -184,3 +184,36 @@ function urlProblem(value: string): string | undefined {
   if (url.hash) return `"${value}" has a #fragment, which is never sent`;
   return undefined;
 }
+
+/** A retry tier as written (`30s`, `5m`, `1h`): its label names its topic, its delay is in ms. */
+export interface RetryTierSpec {
+  readonly label: string;
+  readonly delayMs: number;
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** Longer than any topic's usual retention: a record would expire before it is due. */
+const MAX_TIER_MS = 7 * 86_400_000;
+const MAX_TIERS = 10;
+
+/** Retry tiers, comma-separated in the environment (`30s,5m,1h`); the file may also give a YAML list. */
+export function tierList(): Kind<readonly RetryTierSpec[]> {
+  const fix = 'write delays such as 30s,5m,1h (units ms, s, m, h, d; each at most 7d, no repeats, at most 10)';
+  return {
+    accepts: 'delays, e.g. 30s,5m,1h',
+    parse(raw) {
+      const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw.map(String) : undefined;
+      if (!items) return { problem: 'must be a comma-separated string or a list of delays', fix };
+      const tiers: RetryTierSpec[] = [];
+      for (const item of items.map((text) => text.trim()).filter(Boolean)) {
+        const match = /^(\d+)(ms|s|m|h|d)$/.exec(item);
+        const delayMs = match ? Number(match[1]) * (DURATION_UNITS[match[2] as string] as number) : 0;
+        if (!match || delayMs <= 0 || delayMs > MAX_TIER_MS) return { problem: `"${item}" is not a delay between 1ms and 7d`, fix };
+        if (tiers.some((tier) => tier.label === item)) return { problem: `"${item}" is given twice (each tier has its own topic)`, fix };
+        tiers.push({ label: item, delayMs });
+      }
+      if (tiers.length > MAX_TIERS) return { problem: `${tiers.length} tiers`, fix };
+      return { value: tiers };
+    },
+  };
+}

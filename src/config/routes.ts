@@ -27,8 +27,8 @@ export interface RoutesInput {
 }
 
 interface Draft {
-  /** `dlqTopic` is still the template. */
-  readonly route: RouteConfig;
+  /** `dlqTopic` is still the template; the tiers are resolved at the end. */
+  readonly route: Omit<RouteConfig, 'tiers'>;
   /** Where the route was defined, and where its DLQ template was, for messages. */
   readonly from: string;
   readonly dlqFrom: string;
@@ -65,13 +65,38 @@ export function buildRoutes(input: RoutesInput, report: Report): RouteConfig[] {
     else if (byTopic.has(dlqTopic))
       report(dlqFrom, `dead-letters ${topic} into ${dlqTopic}, which Courier also consumes`, 'choose a DLQ topic that is not consumed, e.g. {topic}.dlq');
     checkRetryBudget(route, from, input.maxPollIntervalMs, report);
-    routes.push({ ...route, dlqTopic });
+    const tiers = route.retryTiers.map(({ label, delayMs }) => ({ label, delayMs, topic: retryTopicName(route.retryTopic, topic, label) }));
+    routes.push({ ...route, dlqTopic, tiers });
   }
+  checkRetryTopics(routes, report);
   return routes;
 }
 
+/** `{topic}` and `{delay}` replaced: `orders.retry-5m`. */
+export function retryTopicName(template: string, topic: string, delay: string): string {
+  return template.replaceAll('{topic}', topic).replaceAll('{delay}', delay);
+}
+
+/** Each retry topic belongs to one tier of one route, and is neither consumed as a source nor a DLQ. */
+function checkRetryTopics(routes: readonly RouteConfig[], report: Report): void {
+  const sources = new Set(routes.map((route) => route.topic));
+  const dlqs = new Set(routes.map((route) => route.dlqTopic));
+  const owner = new Map<string, string>();
+  const fix = 'use a template with {topic} and {delay}, e.g. {topic}.retry-{delay}';
+  for (const route of routes) {
+    for (const tier of route.tiers) {
+      const where = `${route.topic} (retry tier ${tier.label})`;
+      if (!TOPIC_NAME.test(tier.topic)) report(where, `gives "${tier.topic}", not a valid topic name`, fix);
+      else if (sources.has(tier.topic)) report(where, `writes to ${tier.topic}, which Courier also consumes as a source`, fix);
+      else if (dlqs.has(tier.topic)) report(where, `writes to ${tier.topic}, which is a DLQ topic`, fix);
+      else if (owner.has(tier.topic)) report(where, `writes to ${tier.topic}, which ${owner.get(tier.topic)} writes to as well`, fix);
+      owner.set(tier.topic, where);
+    }
+  }
+}
+
 /** A record may be retried for the whole budget without polling: past max.poll.interval.ms the member is evicted. */
-function checkRetryBudget(route: RouteConfig, from: string, maxPollIntervalMs: number | undefined, report: Report): void {
+function checkRetryBudget(route: Omit<RouteConfig, 'tiers'>, from: string, maxPollIntervalMs: number | undefined, report: Report): void {
   if (maxPollIntervalMs === undefined) return;
   const { maxAttempts, requestTimeoutMs, retryMaxMs } = route;
   const budget = maxAttempts * requestTimeoutMs + (maxAttempts - 1) * retryMaxMs;

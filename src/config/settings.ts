@@ -1,5 +1,5 @@
 import { MEDIA_TYPE } from '../media-type.js';
-import { headerToken, httpUrl, int, type Kind, matching, oneOf, port, signingSecrets, statusList, text, topicList } from './kinds.js';
+import { headerToken, httpUrl, int, type Kind, matching, oneOf, port, signingSecrets, statusList, text, tierList, topicList } from './kinds.js';
 
 /**
  * Every COURIER_* setting, declared once: loading, validation, per-route overrides, `--help` and the
@@ -249,6 +249,25 @@ export const SETTINGS = [
     default: '{topic}.dlq',
     perRoute: true,
     help: 'dead-letter topic template',
+  },
+  {
+    key: 'retryTiers',
+    env: 'COURIER_RETRY_TIERS',
+    kind: tierList(),
+    default: [] as readonly { label: string; delayMs: number }[],
+    perRoute: true,
+    help: 'retry tiers after the in-memory attempts, e.g. 30s,5m,1h: the record waits in a retry topic, its partition moves on (empty: DLQ at once)',
+    doc:
+      "retry tiers after the in-memory attempts, e.g. `30s,5m,1h`: a record that still fails is written to its tier's retry topic and its partition moves on; " +
+      'Courier reads the tier back when the delay is over, gives it `COURIER_MAX_ATTEMPTS` again, then the next tier, then the DLQ. Trades a key\'s order for progress (see "Retry tiers"). Empty: the DLQ follows the in-memory attempts',
+  },
+  {
+    key: 'retryTopic',
+    env: 'COURIER_RETRY_TOPIC',
+    kind: text('topic name, {topic} and {delay} replaced'),
+    default: '{topic}.retry-{delay}',
+    perRoute: true,
+    help: 'retry tier topic template ({delay} as written in COURIER_RETRY_TIERS, e.g. orders.retry-5m)',
   },
   {
     key: 'commitIntervalMs',

@@ -31,6 +31,15 @@ export interface RouteConfig extends RouteSettings {
   readonly targetUrl: string;
   /** The DLQ topic for this route, template already applied. */
   readonly dlqTopic: string;
+  /** The retry tiers (COURIER_RETRY_TIERS) with their topics, in order; empty: the DLQ follows the in-memory attempts. */
+  readonly tiers: readonly RetryTier[];
+}
+
+export interface RetryTier {
+  /** As written: `5m`; it names the topic and goes into the `retry_tier` header. */
+  readonly label: string;
+  readonly delayMs: number;
+  readonly topic: string;
 }
 
 export interface ConfigSources {

@@ -141,6 +141,8 @@ export class KafkaConditions {
         return `${client}: ${problem.resource ?? 'a topic'} does not exist${lasting}. Fix: ${problem.fix}`;
       case 'dlq_topic_missing':
         return `${problem.resource ?? 'a DLQ topic'} does not exist${lasting}: a record that must be dead-lettered would hold its partition. Fix: ${problem.fix}`;
+      case 'retry_topic_missing':
+        return `${problem.resource ?? 'a retry topic'} does not exist${lasting}: a record that must wait in that tier would hold its partition, and the tier is not read. Fix: ${problem.fix}`;
     }
   }
 }

@@ -12,7 +12,8 @@ export type KafkaProblemCode =
   | 'kafka_not_authorized'
   | 'kafka_token_failed'
   | 'topic_missing'
-  | 'dlq_topic_missing';
+  | 'dlq_topic_missing'
+  | 'retry_topic_missing';
 
 export interface KafkaProblem {
   readonly code: KafkaProblemCode;
@@ -55,6 +56,16 @@ export function topicMissing(topic: string, detail: string): KafkaProblem {
 /** A DLQ topic the cluster does not have: said before a record needs it. */
 export function dlqTopicMissing(topic: string, detail: string): KafkaProblem {
   return { code: 'dlq_topic_missing', detail, resource: `DLQ topic ${topic}`, fix: `create topic ${topic} (or set COURIER_DLQ_TOPIC to an existing topic)` };
+}
+
+/** A retry tier's topic the cluster does not have. */
+export function retryTopicMissing(topic: string, detail: string): KafkaProblem {
+  return {
+    code: 'retry_topic_missing',
+    detail,
+    resource: `retry topic ${topic}`,
+    fix: `create topic ${topic} (with the partitions and retention of its source), or change COURIER_RETRY_TIERS / COURIER_RETRY_TOPIC`,
+  };
 }
 
 /** librdkafka prefixes lines with "[thrd:…]: broker/id: "; the rest is what happened. */

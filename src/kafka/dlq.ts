@@ -5,41 +5,17 @@ import type { KafkaRecord } from '../record.js';
 import type { KafkaConditions } from './conditions.js';
 import { withoutPrefix } from './diagnosis.js';
 import { fromLibrdkafka, LIBRDKAFKA } from './errors.js';
+import { type ParkingReason, parkedHeaders } from './parked.js';
 import { splitProperties } from './properties.js';
 import { hearRefreshFailures, type KafkaTokens } from './token.js';
 
 type RdProducer = InstanceType<typeof rdkafka.Producer>;
 
-/** Why a record was dead-lettered; becomes the A3 headers. */
-export interface DeadLetterReason {
-  readonly errorType: string;
-  readonly errorMessage: string;
-  readonly httpStatus?: number | undefined;
-  /** The app's answer body, redacted, as app-response.ts formats it; absent when there was none. */
-  readonly appResponse?: string | undefined;
-  readonly attempts: number;
-  readonly failedAt: Date;
-}
+/** Why a record was dead-lettered (or parked in a retry tier); becomes the A3 / A7 headers. */
+export type DeadLetterReason = ParkingReason;
 
-/**
- * A3 headers, names from the seed guide, appended after the record's own headers so a consumer of
- * the DLQ sees the original record first.
- */
-export function deadLetterHeaders(record: KafkaRecord, reason: DeadLetterReason, valueOmitted = false): Array<Record<string, Buffer>> {
-  const headers = record.headers.map(([name, value]) => ({ [name]: value }));
-  const add = (name: string, value: string) => headers.push({ [name]: Buffer.from(value, 'utf8') });
-  add('original_topic', record.topic);
-  add('original_partition', String(record.partition));
-  add('original_offset', String(record.offset));
-  add('error_type', reason.errorType);
-  add('error_message', reason.errorMessage);
-  add('failed_at', reason.failedAt.toISOString());
-  if (reason.httpStatus !== undefined) add('http_status', String(reason.httpStatus));
-  if (reason.appResponse !== undefined) add('app_response', reason.appResponse);
-  add('attempts', String(reason.attempts));
-  if (valueOmitted) add('dlq_value_omitted', 'too_large');
-  return headers;
-}
+/** A3 headers (and A7's), appended after the record's own so a consumer of the DLQ sees the original record first. */
+export const deadLetterHeaders = parkedHeaders;
 
 /** librdkafka's default `receive.message.max.bytes`: the largest record the consumer can fetch. */
 const CONSUMER_FETCH_LIMIT = '100000000';
@@ -110,14 +86,25 @@ export class DeadLetterProducer {
     await this.client.connect(connectTimeoutMs);
   }
 
-  async send(topic: string, record: KafkaRecord, reason: DeadLetterReason): Promise<void> {
+  /**
+   * Writes `record` with Courier's headers for `reason`. A record the broker refuses as too large
+   * is written without its value when `omitTooLarge` (the DLQ); otherwise the refusal is thrown
+   * (a retry tier, which must not lose the value: `isRecordTooLarge` tells it).
+   */
+  async send(topic: string, record: KafkaRecord, reason: DeadLetterReason, omitTooLarge = true): Promise<void> {
     await this.usable(topic);
     try {
-      await this.produce(topic, record, reason, false);
+      await this.produce(topic, record, deadLetterHeaders(record, reason, false), false);
     } catch (error) {
-      if (!(error instanceof CourierError && error.cause instanceof Error && isTooLarge(error.cause)) || record.value === null) throw error;
-      await this.produce(topic, record, reason, true);
+      if (!omitTooLarge || !isRecordTooLarge(error) || record.value === null) throw error;
+      await this.produce(topic, record, deadLetterHeaders(record, reason, true), true);
     }
+  }
+
+  /** Writes `record`'s key, value and timestamp with exactly `headers` (a redrive). */
+  async write(topic: string, record: KafkaRecord, headers: Array<Record<string, Buffer>>): Promise<void> {
+    await this.usable(topic);
+    await this.produce(topic, record, headers, false);
   }
 
   /** Of these topics, the ones the cluster does not have (its metadata, as this producer sees it). */
@@ -178,9 +165,9 @@ export class DeadLetterProducer {
     }
   }
 
-  private async produce(topic: string, record: KafkaRecord, reason: DeadLetterReason, omitValue: boolean): Promise<void> {
+  private async produce(topic: string, record: KafkaRecord, headers: Array<Record<string, Buffer>>, omitValue: boolean): Promise<void> {
     try {
-      await this.client.produce(topic, record, deadLetterHeaders(record, reason, omitValue), omitValue);
+      await this.client.produce(topic, record, headers, omitValue);
       this.replacementsSinceWrite = 0;
       this.nextReplacementAt = 0;
       // A write went through: connected, and allowed to write (its cluster ACL included).
@@ -297,7 +284,7 @@ function dlqWriteFailed(topic: string, error: unknown, why?: string): CourierErr
   });
 }
 
-/** The broker (or the producer) refused the record as larger than it accepts. */
-function isTooLarge(error: Error): boolean {
-  return error instanceof CourierError && error.code === 'KAFKA_RECORD_TOO_LARGE';
+/** A failed write because the broker (or the producer) refused the record as larger than it accepts. */
+export function isRecordTooLarge(error: unknown): boolean {
+  return error instanceof CourierError && error.cause instanceof CourierError && error.cause.code === 'KAFKA_RECORD_TOO_LARGE';
 }

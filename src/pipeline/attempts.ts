@@ -6,7 +6,7 @@ import { attemptHeaders, type PushSettings, preparePush } from '../delivery/push
 import { backoff, decideRetry, overloadDelay } from '../delivery/retry.js';
 import { errorMessage } from '../errors.js';
 import { type BodyRedactor, createBodyRedactor, describeAnswer } from '../kafka/app-response.js';
-import type { DeadLetterReason } from '../kafka/dlq.js';
+import { type DeadLetterReason, isRecordTooLarge } from '../kafka/dlq.js';
 import type { Metrics } from '../metrics.js';
 import type { RecordTicket } from '../offsets/tracker.js';
 import { sleep, untilAborted } from '../time.js';
@@ -14,8 +14,11 @@ import type { Delivery } from './partition.js';
 import type { DeadLetterPort, PushPort } from './ports.js';
 import type { Route } from './route.js';
 
-/** How one record ended: acknowledged, skipped (a tombstone, by configuration), dead-lettered (the write acknowledged), or given up (revoke, stop). */
-export type Settlement = 'ack' | 'skipped' | 'dead-lettered' | 'abandoned';
+/**
+ * How one record ended: acknowledged, skipped (a tombstone, by configuration), parked in its next
+ * retry tier or dead-lettered (the write acknowledged), or given up (revoke, stop).
+ */
+export type Settlement = 'ack' | 'skipped' | 'retried' | 'dead-lettered' | 'abandoned';
 
 export interface AttemptsDeps {
   readonly config: Config;
@@ -31,7 +34,7 @@ export interface AttemptsDeps {
   readonly refused: (route: Route, reason: string | undefined) => void;
 }
 
-/** DLQ writes that fail are retried on this backoff, with the partition paused meanwhile. */
+/** DLQ and retry-tier writes that fail are retried on this backoff, with the partition paused meanwhile. */
 const DLQ_RETRY = { initialMs: 500, maxMs: 5000, jitter: 'none' } as const;
 
 type Verdict = { readonly kind: 'ack' } | { readonly kind: 'dead-letter'; readonly reason: DeadLetterReason } | { readonly kind: 'abandoned' };
@@ -60,7 +63,7 @@ export class Attempts {
     const verdict = await this.pushUntilSettled(delivery);
     if (verdict.kind === 'ack') return 'ack';
     if (verdict.kind === 'abandoned') return 'abandoned';
-    return (await this.deadLetter(delivery, verdict.reason)) ? 'dead-lettered' : 'abandoned';
+    return this.park(delivery, verdict.reason);
   }
 
   /**
@@ -107,7 +110,7 @@ export class Attempts {
         const sentAt = Date.now();
         const started = performance.now();
         // courier-attempt counts the pushes that may have reached the app.
-        const headers = attemptHeaders(prepared, record.value, pushes + 1, this.pushSettings, Math.floor(sentAt / 1000));
+        const headers = attemptHeaders(prepared, record.value, (delivery.tier?.priorAttempts ?? 0) + pushes + 1, this.pushSettings, Math.floor(sentAt / 1000));
         const result = await this.deps.pusher.push(route.url, headers, record.value, route.config.requestTimeoutMs);
         const now = Date.now();
         const answeredAt = performance.now();
@@ -177,45 +180,100 @@ export class Attempts {
     }
   }
 
-  /** Writes to the DLQ until the broker acknowledges; while it cannot, the partition is paused. */
-  async deadLetter(delivery: Delivery, reason: DeadLetterReason): Promise<boolean> {
-    const { record, partition } = delivery;
-    const { dlqTopic } = partition.route.config;
-    const { logger } = this.deps;
-    let failures = 0;
-    for (;;) {
-      // The first write is made even while stopping: the push finished within the grace period,
-      // so its outcome should land. Only retrying a failing write gives way to a revoke or stop,
-      // and nothing is written for a partition (or generation) that is no longer ours.
-      if ((failures > 0 && partition.soft.signal.aborted) || !this.deps.owns(delivery.ticket)) return false;
-      try {
-        await this.deps.deadLetters.send(dlqTopic, record, reason);
-        break;
-      } catch (error) {
-        if (failures++ === 0) partition.setPaused('dlq_blocked', true);
-        logger.error(
-          { topic: record.topic, partition: record.partition, offset: record.offset, dlqTopic, err: errorMessage(error), failures },
-          'DLQ write failed; partition paused, offset held, retrying',
+  /**
+   * A record that will not be acknowledged: a failure that used up its in-memory attempts goes to
+   * the route's next retry tier (DESIGN A7), anything else, or a failure after the last tier, to
+   * the DLQ. `attempts` and `retry_history` count every stay; the source offset moves only once the
+   * write is acknowledged (the caller completes the record with what this returns).
+   */
+  async park(delivery: Delivery, reason: DeadLetterReason): Promise<Settlement> {
+    const { route } = delivery.partition;
+    const { tiers, dlqTopic } = route.config;
+    const stay = delivery.tier;
+    const current = stay ? tiers[stay.index] : undefined;
+    const attempts = (stay?.priorAttempts ?? 0) + reason.attempts;
+    const history =
+      tiers.length > 0 || stay
+        ? [
+            ...(stay?.history ?? []),
+            {
+              tier: current?.label ?? null,
+              attempts: reason.attempts,
+              errorType: reason.errorType,
+              httpStatus: reason.httpStatus,
+              failedAt: reason.failedAt.toISOString(),
+            },
+          ]
+        : undefined;
+    const next = reason.errorType === 'retries_exhausted' ? tiers[stay ? stay.index + 1 : 0] : undefined;
+    if (next) {
+      const parked = await this.write(
+        delivery,
+        next.topic,
+        () => ({ ...reason, attempts, retryTier: next.label, retryDueAt: Date.now() + next.delayMs, history }),
+        {
+          blocked: 'retry_blocked',
+          omitTooLarge: false,
+        },
+      );
+      if (parked === 'written') {
+        this.deps.metrics.retryTierRecords.inc({ topic: route.config.topic, tier: next.label, state: 'written' });
+        this.deps.logger.info(
+          { ...coordinates(delivery), retryTopic: next.topic, tier: next.label, attempts, dueInMs: next.delayMs },
+          'record parked in its next retry tier; its partition moves on',
         );
-        await sleep(backoff(failures, DLQ_RETRY), partition.soft.signal);
+        return 'retried';
       }
+      if (parked === 'gone') return 'abandoned';
+      // The tier topic refuses the record as too large: the DLQ keeps what it can of it.
     }
-    if (failures > 0) partition.setPaused('dlq_blocked', false);
-    this.deps.metrics.recordsDeadLettered.inc({ topic: record.topic, reason: reason.errorType });
-    logger.warn(
-      {
-        topic: record.topic,
-        partition: record.partition,
-        offset: record.offset,
-        dlqTopic,
-        errorType: reason.errorType,
-        httpStatus: reason.httpStatus,
-        attempts: reason.attempts,
-      },
+    const dead = { ...reason, attempts, retryTier: current?.label, history };
+    if ((await this.write(delivery, dlqTopic, () => dead, { blocked: 'dlq_blocked', omitTooLarge: true })) !== 'written') return 'abandoned';
+    this.deps.metrics.recordsDeadLettered.inc({ topic: route.config.topic, reason: reason.errorType });
+    this.deps.logger.warn(
+      { ...coordinates(delivery), dlqTopic, errorType: reason.errorType, httpStatus: reason.httpStatus, attempts, retryTier: current?.label },
       'record dead-lettered',
     );
-    return true;
+    return 'dead-lettered';
   }
+
+  /** Writes a parked record until the broker acknowledges it; while it cannot, the partition is paused. */
+  private async write(
+    delivery: Delivery,
+    topic: string,
+    reason: () => DeadLetterReason,
+    options: { blocked: 'dlq_blocked' | 'retry_blocked'; omitTooLarge: boolean },
+  ): Promise<'written' | 'too_large' | 'gone'> {
+    const { record, partition } = delivery;
+    let failures = 0;
+    try {
+      for (;;) {
+        // The first write is made even while stopping: the push finished within the grace period,
+        // so its outcome should land. Only retrying a failing write gives way to a revoke or stop,
+        // and nothing is written for a partition (or generation) that is no longer ours.
+        if ((failures > 0 && partition.soft.signal.aborted) || !this.deps.owns(delivery.ticket)) return 'gone';
+        try {
+          await this.deps.deadLetters.send(topic, record, reason(), options.omitTooLarge);
+          return 'written';
+        } catch (error) {
+          if (!options.omitTooLarge && isRecordTooLarge(error)) return 'too_large';
+          if (failures++ === 0) partition.setPaused(options.blocked, true);
+          this.deps.logger.error(
+            { ...coordinates(delivery), to: topic, err: errorMessage(error), failures },
+            `${options.blocked === 'dlq_blocked' ? 'DLQ' : 'retry tier'} write failed; partition paused, offset held, retrying`,
+          );
+          await sleep(backoff(failures, DLQ_RETRY), partition.soft.signal);
+        }
+      }
+    } finally {
+      if (failures > 0) partition.setPaused(options.blocked, false);
+    }
+  }
+}
+
+/** The record's source coordinates, for log lines. */
+function coordinates({ record }: Delivery): { topic: string; partition: number; offset: number } {
+  return { topic: record.topic, partition: record.partition, offset: record.offset };
 }
 
 /** The last attempt decides the reason: an HTTP answer brings its status and the app's own words. */

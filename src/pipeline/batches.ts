@@ -223,7 +223,13 @@ export class BatchAttempts {
   }
 
   private async push(route: Route, group: readonly Entry[]): Promise<{ result: AttemptResult; sentAt: number; answeredAt: number }> {
-    const body = batchBody(group.map((entry) => ({ record: entry.delivery.record, identity: entry.identity, attempt: entry.pushes + 1 })));
+    const body = batchBody(
+      group.map((entry) => ({
+        record: entry.delivery.record,
+        identity: entry.identity,
+        attempt: (entry.delivery.tier?.priorAttempts ?? 0) + entry.pushes + 1,
+      })),
+    );
     const headers: Record<string, string> = { 'content-type': 'application/json', 'courier-batch-size': String(group.length) };
     const { appToken, signingKeys } = this.records.pushSettings;
     if (appToken) headers.authorization = `Bearer ${appToken}`;
@@ -330,6 +336,6 @@ export class BatchAttempts {
   }
 
   private async deadLetter(entry: Entry, reason: DeadLetterReason, done: (delivery: Delivery, settlement: Settlement) => void): Promise<void> {
-    done(entry.delivery, (await this.records.deadLetter(entry.delivery, reason)) ? 'dead-lettered' : 'abandoned');
+    done(entry.delivery, await this.records.park(entry.delivery, reason));
   }
 }

@@ -49,6 +49,8 @@ const UNREACHABLE_LOG_MS = 30_000;
 export class Pipeline implements ConsumerHandlers {
   private readonly tracker = new OffsetTracker();
   private readonly routes: Map<string, Route>;
+  /** Retry tier topics (DESIGN A7): the route they belong to and which of its tiers they are. */
+  private readonly tierTopics = new Map<string, { route: Route; index: number }>();
   private readonly partitions = new Map<string, OwnedPartition>();
   private readonly scheduler: Scheduler<Delivery>;
   private readonly attempts: Attempts;
@@ -74,6 +76,9 @@ export class Pipeline implements ConsumerHandlers {
       (origin, up, reason) => this.appChanged(origin, up, reason),
       () => this.dispatchSoon(),
     );
+    for (const route of this.routes.values()) {
+      for (const [index, tier] of route.config.tiers.entries()) this.tierTopics.set(tier.topic, { route, index });
+    }
     metrics.routeConcurrencyLimit.source.sample = () => [...this.routes.values()].map((route) => [{ topic: route.config.topic }, route.concurrencyLimit()]);
     metrics.appUp.set(1);
     this.fetchHighWater = Math.max(2000, 4 * config.maxInFlight);
@@ -84,8 +89,10 @@ export class Pipeline implements ConsumerHandlers {
       partitionBufferBytes: config.partitionBufferBytes,
       start: (delivery) => this.start(delivery),
       startBatch: (deliveries) => this.startBatch(deliveries),
-      compare: (a, b) => a.record.offset - b.record.offset,
+      compare: (a, b) => a.ticket.offset - b.ticket.offset,
       backpressure: (tp, paused) => this.partitions.get(tpKey(tp))?.setPaused('backpressure', paused),
+      // A retry tier's partition is paused in Kafka while its next record is not due: nothing more is fetched meanwhile.
+      waitingForDue: (tp, waiting) => this.partitions.get(tpKey(tp))?.setPaused('retry_wait', waiting),
       drained: () => this.wakeFetch(),
     });
     this.committer = new Committer({ tracker: this.tracker, metrics, logger, intervalMs: config.commitIntervalMs, every: config.commitEvery });
@@ -118,14 +125,16 @@ export class Pipeline implements ConsumerHandlers {
 
   onAssign(partitions: TopicPartition[]): void {
     for (const tp of partitions) {
-      const route = this.routes.get(tp.topic);
-      if (!route) continue; // only routed topics are subscribed
+      const tier = this.tierTopics.get(tp.topic);
+      const route = this.routes.get(tp.topic) ?? tier?.route;
+      if (!route) continue; // only routed topics and their retry tiers are subscribed
       const partition = OwnedPartition.assign(
         tp,
         route,
         this.tracker,
         (owned) => this.scheduler.addPartition(owned, route.gate, route.batching),
         (owned, paused) => this.pauseFetching(owned, paused),
+        tier?.index,
       );
       this.partitions.set(tpKey(tp), partition);
       if (!route.app.isUp) partition.setPaused('app_down', true);
@@ -169,9 +178,13 @@ export class Pipeline implements ConsumerHandlers {
     let topicCount = 0;
     // A batch comes in runs of one partition: look its partition up once per run.
     let partition: OwnedPartition | undefined;
+    const consumed = (topic: string, count: number) => {
+      // A retry tier's records were consumed from their source already: they count as `due` when they start.
+      if (count > 0 && this.routes.has(topic)) this.deps.metrics.recordsConsumed.inc({ topic }, count);
+    };
     for (const record of records) {
       if (record.topic !== lastTopic) {
-        if (topicCount > 0) this.deps.metrics.recordsConsumed.inc({ topic: lastTopic }, topicCount);
+        consumed(lastTopic, topicCount);
         lastTopic = record.topic;
         topicCount = 0;
         partition = undefined;
@@ -181,7 +194,7 @@ export class Pipeline implements ConsumerHandlers {
       const delivery = partition?.accept(record);
       if (delivery) this.scheduler.enqueue(delivery.partition.queue, delivery);
     }
-    if (topicCount > 0) this.deps.metrics.recordsConsumed.inc({ topic: lastTopic }, topicCount);
+    consumed(lastTopic, topicCount);
     this.scheduler.dispatch();
   }
 
@@ -251,6 +264,13 @@ export class Pipeline implements ConsumerHandlers {
     delivery.partition.route.started++;
     delivery.startedAt = Date.now();
     delivery.partition.inFlight.add(delivery);
+    if (delivery.tier) this.tierCount(delivery, 'due');
+  }
+
+  private tierCount(delivery: Delivery, state: 'due' | 'delivered'): void {
+    const { route } = delivery.partition;
+    const tier = route.config.tiers[(delivery.tier as { index: number }).index];
+    if (tier) this.deps.metrics.retryTierRecords.inc({ topic: route.config.topic, tier: tier.label, state });
   }
 
   private async deliver(delivery: Delivery): Promise<void> {
@@ -260,7 +280,10 @@ export class Pipeline implements ConsumerHandlers {
   private settled(delivery: Delivery, settlement: Settlement): void {
     if (settlement === 'abandoned' || !this.tracker.complete(delivery.ticket)) return;
     const { route } = delivery.partition;
-    if (settlement === 'ack') route.delivered.inc();
+    if (settlement === 'ack') {
+      route.delivered.inc();
+      if (delivery.tier) this.tierCount(delivery, 'delivered');
+    }
     route.processing.observe((Date.now() - delivery.record.fetchedAt) / 1000);
     this.committer.completed();
   }

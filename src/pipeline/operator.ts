@@ -188,9 +188,14 @@ export class Operator {
     if (exceededAt) {
       reasons.push({ code: 'max_poll_exceeded', message: `max.poll.interval.ms was exceeded at ${exceededAt}; rejoining the group` });
     }
-    const blocked = [...view.partitions.values()].filter((partition) => partition.isPausedFor('dlq_blocked'));
-    if (blocked.length > 0) {
-      reasons.push({ code: 'dlq_blocked', message: `DLQ writes fail for ${blocked.map((partition) => partition.name).join(', ')}; their offsets are held` });
+    for (const [code, what] of [
+      ['dlq_blocked', 'DLQ'],
+      ['retry_blocked', 'retry tier'],
+    ] as const) {
+      const blocked = [...view.partitions.values()].filter((partition) => partition.isPausedFor(code));
+      if (blocked.length > 0) {
+        reasons.push({ code, message: `${what} writes fail for ${blocked.map((partition) => partition.name).join(', ')}; their offsets are held` });
+      }
     }
     return reasons;
   }

@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { PauseReason } from '../api/schemas.js';
+import { readParked, type TierPassage } from '../kafka/parked.js';
 import type { OffsetTracker, RecordTicket, TrackedPartition } from '../offsets/tracker.js';
 import type { KafkaRecord, TopicPartition } from '../record.js';
 import type { Route } from './route.js';
@@ -16,10 +17,23 @@ export interface Unacknowledged {
   readonly fetchedAt: number;
 }
 
+/** A record read back from a retry tier: where it stands in its tiers. */
+export interface TierStay {
+  /** Index of the tier it was read from, in its route's `tiers`. */
+  readonly index: number;
+  /** Attempts made before this tier (all earlier tiers and the in-memory ones). */
+  readonly priorAttempts: number;
+  readonly history: readonly TierPassage[];
+}
+
 /** One fetched record on its way: from the scheduler's queue until acknowledged, dead-lettered or abandoned. */
 export interface Delivery extends Schedulable {
+  /** What the app receives: the fetched record, or for a retry tier's record the original it carries. */
   readonly record: KafkaRecord;
+  /** The fetched record's place in its partition (tracking, ordering): `ticket.offset`. */
   readonly ticket: RecordTicket;
+  /** Set for a record read from a retry tier. */
+  readonly tier: TierStay | undefined;
   readonly partition: OwnedPartition;
   /** Set when the record starts: when, and the delivery's promise (for draining). */
   startedAt: number;
@@ -47,6 +61,8 @@ export class OwnedPartition {
     readonly queue: PartitionQueue<Delivery>,
     /** Pauses or resumes fetching of this partition in Kafka. */
     private readonly pauseFetching: (tp: TopicPartition, paused: boolean) => void,
+    /** The retry tier this partition's topic is (index in the route's `tiers`); undefined for a source topic. */
+    readonly tierIndex: number | undefined = undefined,
   ) {
     // Every record waiting in this partition listens on the signal.
     setMaxListeners(0, this.soft.signal);
@@ -58,8 +74,9 @@ export class OwnedPartition {
     tracker: OffsetTracker,
     addQueue: (tp: TopicPartition) => PartitionQueue<Delivery>,
     pauseFetching: (tp: TopicPartition, paused: boolean) => void,
+    tierIndex?: number,
   ): OwnedPartition {
-    return new OwnedPartition(tp, route, tracker.assignPartition(tp), addQueue(tp), pauseFetching);
+    return new OwnedPartition(tp, route, tracker.assignPartition(tp), addQueue(tp), pauseFetching, tierIndex);
   }
 
   /** A fetched record, ready for the scheduler; null when it is a re-fetch or the partition is going. */
@@ -68,9 +85,20 @@ export class OwnedPartition {
     const ticket = this.offsets.track(record.offset);
     if (!ticket) return null;
     const size = (record.value?.length ?? 0) + (record.key?.length ?? 0);
+    let tier: TierStay | undefined;
+    let dueAt: number | undefined;
+    if (this.tierIndex !== undefined) {
+      // A retry tier's record: the app gets the original again, once it is due.
+      const parked = readParked(record);
+      record = parked.original;
+      dueAt = parked.dueAt;
+      tier = { index: this.tierIndex, priorAttempts: parked.attempts, history: parked.history };
+    }
     return {
       record,
       ticket,
+      tier,
+      dueAt,
       partition: this,
       key: record.key,
       size,
@@ -111,8 +139,8 @@ export class OwnedPartition {
   oldestUnacknowledged(waiting: Iterable<Delivery>): Unacknowledged | undefined {
     const offset = this.offsets.oldestPending();
     if (offset < 0) return undefined;
-    for (const delivery of this.inFlight) if (delivery.record.offset === offset) return unacknowledged(delivery.record);
-    for (const delivery of waiting) if (delivery.record.offset === offset) return unacknowledged(delivery.record);
+    for (const delivery of this.inFlight) if (delivery.ticket.offset === offset) return unacknowledged(offset, delivery.record);
+    for (const delivery of waiting) if (delivery.ticket.offset === offset) return unacknowledged(offset, delivery.record);
     return { offset, timestamp: -1, fetchedAt: -1 };
   }
 
@@ -133,6 +161,6 @@ export class OwnedPartition {
   }
 }
 
-function unacknowledged(record: KafkaRecord): Unacknowledged {
-  return { offset: record.offset, timestamp: record.timestamp, fetchedAt: record.fetchedAt };
+function unacknowledged(offset: number, record: KafkaRecord): Unacknowledged {
+  return { offset, timestamp: record.timestamp, fetchedAt: record.fetchedAt };
 }

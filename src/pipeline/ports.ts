@@ -13,7 +13,8 @@ export interface SourcePort extends CommitTarget {
 
 /** What the pipeline needs from the DLQ producer (kafka/dlq.ts). */
 export interface DeadLetterPort {
-  send(topic: string, record: KafkaRecord, reason: DeadLetterReason): Promise<void>;
+  /** Resolves once the broker acknowledged the write; `omitTooLarge` false: a too-large refusal is thrown (retry tiers). */
+  send(topic: string, record: KafkaRecord, reason: DeadLetterReason, omitTooLarge?: boolean): Promise<void>;
 }
 
 /** What the pipeline needs from HTTP (delivery/push.ts). */

@@ -27,6 +27,11 @@ export interface Schedulable {
   batchSlot?: unknown;
   /** When the item arrived (ms, the scheduler's clock), for a batch's linger; absent: long ago. */
   readonly arrivedAt?: number;
+  /**
+   * Not before this time (ms, the scheduler's clock): a retry tier's record. While the first waiting
+   * item of a partition is not due, nothing of that partition starts (`waitingForDue` says so).
+   */
+  readonly dueAt?: number | undefined;
 }
 
 /** How a batch route's partition groups records (DESIGN A6). */
@@ -56,8 +61,10 @@ export interface SchedulerOptions<T extends Schedulable> {
   readonly drained?: (tp: TopicPartition) => void;
   /** Offset order, for a key-mode batch made of several lanes. */
   readonly compare?: (a: T, b: T) => number;
-  /** The clock of `arrivedAt` (tests pass their own). */
+  /** The clock of `arrivedAt` and `dueAt` (tests pass their own). */
   readonly now?: () => number;
+  /** A partition's first waiting item is not due (true), or has become due (false; dispatching follows). */
+  readonly waitingForDue?: (tp: TopicPartition, waiting: boolean) => void;
 }
 
 /** A route's concurrency, as the scheduler sees it (delivery/concurrency.ts Permits). */
@@ -127,6 +134,8 @@ export class PartitionQueue<T> {
   /** Pushes in flight: records, or batches for a batch route. */
   pushes = 0;
   lingerTimer: NodeJS.Timeout | undefined = undefined;
+  /** Set while the first waiting item is not due. */
+  dueTimer: NodeJS.Timeout | undefined = undefined;
   blocked = false;
   /** An operator paused the partition: keep its records, start none. */
   held = false;
@@ -144,6 +153,11 @@ export class PartitionQueue<T> {
   clearLinger(): void {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.lingerTimer = undefined;
+  }
+
+  clearDue(): void {
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.dueTimer = undefined;
   }
 }
 
@@ -185,6 +199,7 @@ export class Scheduler<T extends Schedulable> {
     if (queue.removed) return 0;
     queue.removed = true;
     queue.clearLinger();
+    queue.clearDue();
     this.queues.delete(tpKey(queue.tp));
     this.queueList = this.queueList.filter((q) => q !== queue);
     this.inFlight -= queue.pushes;
@@ -197,6 +212,7 @@ export class Scheduler<T extends Schedulable> {
     if (queue.removed) return;
     queue.blocked = true;
     queue.clearLinger();
+    queue.clearDue();
     for (const [id, lane] of queue.lanes) {
       while (lane.waiting.shift() !== undefined);
       if (lane.running === 0) queue.lanes.delete(id);
@@ -334,8 +350,10 @@ export class Scheduler<T extends Schedulable> {
 
   private startOne(queue: PartitionQueue<T>): boolean {
     if (queue.batching) return this.startBatch(queue, queue.batching);
-    const ready = this.options.ordering === 'unordered' ? queue.unordered.length : queue.ready.length;
-    if (ready === 0 || (queue.permit && !queue.permit.tryAcquire())) return false;
+    const unordered = this.options.ordering === 'unordered';
+    const ready = unordered ? queue.unordered.length : queue.ready.length;
+    if (ready === 0 || queue.dueTimer || this.notDue(queue, unordered ? queue.unordered.peek() : queue.ready.peek()?.waiting.peek())) return false;
+    if (queue.permit && !queue.permit.tryAcquire()) return false;
     let item: T | undefined;
     let lane: Lane<T> | undefined;
     if (this.options.ordering === 'unordered') {
@@ -365,7 +383,7 @@ export class Scheduler<T extends Schedulable> {
   private startBatch(queue: PartitionQueue<T>, limits: BatchLimits): boolean {
     const unordered = this.options.ordering === 'unordered';
     const front = unordered ? queue.unordered.peek() : queue.ready.peek()?.waiting.peek();
-    if (front === undefined) return false;
+    if (front === undefined || queue.dueTimer || this.notDue(queue, front)) return false;
     const ready = unordered ? queue.unordered.length : queue.readyRecords;
     if (ready < limits.maxRecords && queue.bytes < limits.maxBytes && limits.lingerMs > 0) {
       const lingerLeft = (front.arrivedAt ?? Number.NEGATIVE_INFINITY) + limits.lingerMs - this.now();
@@ -429,6 +447,21 @@ export class Scheduler<T extends Schedulable> {
   private afterTaking(queue: PartitionQueue<T>): void {
     if (queue.backpressured) this.relieve(queue);
     if (queue.length === 0) this.options.drained?.(queue.tp);
+  }
+
+  /** Whether `front` must wait for its due time; if so, the partition waits until then. */
+  private notDue(queue: PartitionQueue<T>, front: T | undefined): boolean {
+    if (front?.dueAt === undefined) return false;
+    const waitMs = front.dueAt - this.now();
+    if (waitMs <= 0) return false;
+    this.options.waitingForDue?.(queue.tp, true);
+    queue.dueTimer = setTimeout(() => {
+      queue.dueTimer = undefined;
+      this.options.waitingForDue?.(queue.tp, false);
+      this.dispatch();
+    }, Math.ceil(waitMs));
+    queue.dueTimer.unref();
+    return true;
   }
 
   /** Dispatches again when a lingering batch is due. */

@@ -19,6 +19,9 @@ export const ROUTE_DEFAULTS = {
   batchLingerMs: 5,
   rateLimit: 0,
   ackStatuses: [],
+  retryTiers: [],
+  retryTopic: '{topic}.retry-{delay}',
+  tiers: [],
 } as const;
 export const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 

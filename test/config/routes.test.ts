@@ -51,6 +51,49 @@ describe('loadConfig: dead-letter topic', () => {
   });
 });
 
+describe('loadConfig: retry tiers', () => {
+  it('resolves each tier to its topic, in the order given', () => {
+    const [route] = load({ ...BASE, COURIER_RETRY_TIERS: '30s, 5m,1h,250ms' }).routes;
+    expect(route?.tiers).toEqual([
+      { label: '30s', delayMs: 30_000, topic: 'orders.retry-30s' },
+      { label: '5m', delayMs: 300_000, topic: 'orders.retry-5m' },
+      { label: '1h', delayMs: 3_600_000, topic: 'orders.retry-1h' },
+      { label: '250ms', delayMs: 250, topic: 'orders.retry-250ms' },
+    ]);
+  });
+
+  it('takes a route of its own from the file, with its own template', () => {
+    const file =
+      'routes:\n  - { topic: a, url: "http://app/a", retryTiers: [10s, 2m], retryTopic: "retry.{topic}.{delay}" }\n  - { topic: b, url: "http://app/b" }\n';
+    const config = load({ COURIER_GROUP_ID: 'g', COURIER_CONFIG: 'c.yaml' }, reader({ 'c.yaml': file }));
+    expect(config.routes.map((r) => r.tiers.map((t) => t.topic))).toEqual([['retry.a.10s', 'retry.a.2m'], []]);
+  });
+
+  it.each([
+    ['5 minutes', 'not a delay'],
+    ['0s', 'not a delay'],
+    ['8d', 'not a delay'],
+    ['5m,5m', 'given twice'],
+    ['1s,2s,3s,4s,5s,6s,7s,8s,9s,10s,11s', '11 tiers'],
+  ])('refuses COURIER_RETRY_TIERS=%s', (tiers, problem) => {
+    const problems = problemsOf({ ...BASE, COURIER_RETRY_TIERS: tiers });
+    expect(settingsOf(problems)).toEqual(['COURIER_RETRY_TIERS']);
+    expect(problems[0]?.problem).toContain(problem);
+    expect(problems[0]?.fix).toContain('30s,5m,1h');
+  });
+
+  it('refuses a template that gives every tier the same topic, a source topic or a DLQ topic', () => {
+    expect(problemsOf({ ...BASE, COURIER_RETRY_TIERS: '1s,2s', COURIER_RETRY_TOPIC: '{topic}.retry' })[0]?.problem).toContain(
+      'writes to orders.retry, which orders (retry tier 1s) writes to as well',
+    );
+    expect(problemsOf({ ...BASE, COURIER_TOPICS: 'orders,orders.retry-1s', COURIER_RETRY_TIERS: '1s' }).map((p) => p.problem)).toContainEqual(
+      expect.stringContaining('also consumes as a source'),
+    );
+    expect(problemsOf({ ...BASE, COURIER_RETRY_TIERS: '1s', COURIER_RETRY_TOPIC: '{topic}.dlq' })[0]?.problem).toContain('is a DLQ topic');
+    expect(problemsOf({ ...BASE, COURIER_RETRY_TIERS: '1s', COURIER_RETRY_TOPIC: '{topic}/{delay}' })[0]?.problem).toContain('not a valid topic name');
+  });
+});
+
 describe('loadConfig: per-route settings in the file', () => {
   const withRoute = (fields: string) => reader({ 'c.yaml': `groupId: g\nroutes:\n  - topic: orders\n    url: http://app/x\n${fields}` });
 
@@ -73,6 +116,8 @@ describe('loadConfig: per-route settings in the file', () => {
       'rateLimit',
       'ackStatuses',
       'dlqTopic',
+      'retryTiers',
+      'retryTopic',
     ]);
   });
 

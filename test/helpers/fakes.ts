@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import type { AttemptResult } from '../../src/delivery/outcome.js';
+import { CourierError } from '../../src/errors.js';
 import type { DeadLetterReason } from '../../src/kafka/dlq.js';
 import type { DeadLetterPort, PushPort, SourcePort } from '../../src/pipeline/ports.js';
 import type { KafkaRecord, TopicPartition, TopicPartitionOffset } from '../../src/record.js';
@@ -224,11 +225,18 @@ export class FakeDeadLetters implements DeadLetterPort {
   sendCalls = 0;
   onWrite: ((write: DeadLetterWrite) => void) | undefined;
 
+  /** Topics that refuse every record as too large (as the real producer reports it). */
+  readonly tooLarge = new Set<string>();
+
   constructor(public failFirst = 0) {}
 
-  send(dlqTopic: string, record: KafkaRecord, reason: DeadLetterReason): Promise<void> {
+  send(dlqTopic: string, record: KafkaRecord, reason: DeadLetterReason, omitTooLarge = true): Promise<void> {
     this.sendCalls++;
     if (this.sendCalls <= this.failFirst) return Promise.reject(new Error(`DLQ unavailable (fake failure ${this.sendCalls})`));
+    if (this.tooLarge.has(dlqTopic) && !omitTooLarge) {
+      const refused = new CourierError('KAFKA_RECORD_TOO_LARGE', 'Broker: Message size too large', { retriable: false });
+      return Promise.reject(new CourierError('DLQ_WRITE_FAILED', `write to ${dlqTopic} failed`, { cause: refused, retriable: true }));
+    }
     const write = { dlqTopic, record, reason };
     this.writes.push(write);
     this.onWrite?.(write);

@@ -558,3 +558,74 @@ describe('Scheduler: batch partitions', () => {
     );
   });
 });
+
+describe('Scheduler: records not due yet (retry tiers)', () => {
+  it.each(['partition', 'key', 'unordered'] as const)(
+    '%s: holds a partition whose first record is not due, others go on, then starts it when due',
+    (ordering) => {
+      vi.useFakeTimers({ now: 1000 });
+      try {
+        const started: Array<{ partition: number; offset: number }> = [];
+        const waits: Array<[number, boolean]> = [];
+        const scheduler = new Scheduler<Item & { dueAt?: number }>({
+          ordering,
+          maxInFlight: 10,
+          partitionBuffer: 100,
+          partitionBufferBytes: 1_000_000,
+          start: (it) => started.push(it),
+          backpressure: () => undefined,
+          waitingForDue: (tp, waiting) => waits.push([tp.partition, waiting]),
+        });
+        const tier = scheduler.addPartition(tpOf(0));
+        const source = scheduler.addPartition(tpOf(1));
+        scheduler.enqueue(tier, { ...item(0, 0, 'a'), dueAt: 1500 });
+        scheduler.enqueue(tier, { ...item(0, 1, 'b'), dueAt: 1400 });
+        scheduler.enqueue(source, item(1, 0));
+        scheduler.dispatch();
+        expect(started.map((s) => `${s.partition}:${s.offset}`)).toEqual(['1:0']);
+        expect(waits).toEqual([[0, true]]);
+        scheduler.dispatch(); // a second dispatch neither starts it nor asks again
+        expect(waits).toHaveLength(1);
+
+        vi.advanceTimersByTime(499);
+        expect(started).toHaveLength(1);
+        vi.advanceTimersByTime(1);
+        expect(waits).toEqual([
+          [0, true],
+          [0, false],
+        ]);
+        // The head waited for its own time; the next one (due earlier) follows it in partition order.
+        expect(started.map((s) => `${s.partition}:${s.offset}`).slice(0, 2)).toEqual(['1:0', '0:0']);
+        if (ordering !== 'partition') expect(started.map((s) => `${s.partition}:${s.offset}`)).toContain('0:1');
+      } finally {
+        vi.useRealTimers();
+      }
+    },
+  );
+
+  it('forgets the wait when the partition is removed', () => {
+    vi.useFakeTimers({ now: 0 });
+    try {
+      const waits: Array<[number, boolean]> = [];
+      const started: Item[] = [];
+      const scheduler = new Scheduler<Item & { dueAt?: number }>({
+        ordering: 'partition',
+        maxInFlight: 10,
+        partitionBuffer: 100,
+        partitionBufferBytes: 1_000_000,
+        start: (it) => started.push(it),
+        backpressure: () => undefined,
+        waitingForDue: (tp, waiting) => waits.push([tp.partition, waiting]),
+      });
+      const tier = scheduler.addPartition(tpOf(0));
+      scheduler.enqueue(tier, { ...item(0, 0), dueAt: 100 });
+      scheduler.dispatch();
+      scheduler.removePartition(tier);
+      vi.advanceTimersByTime(1000);
+      expect(started).toEqual([]);
+      expect(waits).toEqual([[0, true]]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
