@@ -1,6 +1,6 @@
-import type { LagReport, PartitionStatus, ReadinessReport, RebalancesReport } from './api/schemas.js';
+import type { DeadLetterListBody, LagReport, PartitionStatus, ReadinessReport, RebalancesReport, RedriveResultBody, SeekResultBody } from './api/schemas.js';
 
-/** Terminal views of a running Courier's API (`courier lag`, `courier status`). Pure formatting. */
+/** Terminal views of a running Courier's API (`courier lag`, `status`, `seek`, `dlq …`): argument parsing and formatting, no IO. */
 
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly (string | number)[]>): string {
   const cells = [headers, ...rows.map((row) => row.map(String))];
@@ -105,4 +105,117 @@ export function apiBaseUrl(
 /** `courier status`'s exit code, so that scripts can wait on it (like `kubectl wait`): 0 ready, 1 not ready. */
 export function statusExitCode(view: Pick<StatusView, 'readiness'>): number {
   return view.readiness.ready ? 0 : 1;
+}
+
+/** A flag of an admin command: its name after `--`, the request field it fills, and its type. */
+interface FlagSpec {
+  readonly flag: string;
+  readonly field: string;
+  readonly type: 'text' | 'integer' | 'switch' | 'time';
+}
+
+const FILTER_FLAGS: readonly FlagSpec[] = [
+  { flag: 'topic', field: 'topic', type: 'text' },
+  { flag: 'dlq-topic', field: 'dlqTopic', type: 'text' },
+  { flag: 'error-type', field: 'errorType', type: 'text' },
+  { flag: 'http-status', field: 'httpStatus', type: 'integer' },
+  { flag: 'partition', field: 'partition', type: 'integer' },
+  { flag: 'from-offset', field: 'fromOffset', type: 'integer' },
+  { flag: 'to-offset', field: 'toOffset', type: 'integer' },
+  { flag: 'limit', field: 'limit', type: 'integer' },
+];
+
+/** The admin commands: how each is written and which API request it becomes. */
+export const ADMIN_COMMANDS = {
+  seek: {
+    usage: 'courier seek --topic T --partition P (--offset N | --timestamp 2026-11-30T10:00:00Z) [--url U] [--json]',
+    method: 'POST',
+    path: '/v1/seek',
+    flags: [
+      { flag: 'topic', field: 'topic', type: 'text' },
+      { flag: 'partition', field: 'partition', type: 'integer' },
+      { flag: 'offset', field: 'offset', type: 'integer' },
+      { flag: 'timestamp', field: 'timestamp', type: 'time' },
+    ],
+  },
+  'dlq list': {
+    usage: 'courier dlq list --topic T [--error-type X] [--http-status N] [--partition P] [--from-offset N] [--to-offset N] [--limit N] [--url U] [--json]',
+    method: 'GET',
+    path: '/v1/dlq',
+    flags: FILTER_FLAGS,
+  },
+  'dlq redrive': {
+    usage: 'courier dlq redrive --topic T [filters as for list] [--dry-run] [--rate N] [--url U] [--json]',
+    method: 'POST',
+    path: '/v1/dlq/redrive',
+    flags: [...FILTER_FLAGS, { flag: 'dry-run', field: 'dryRun', type: 'switch' }, { flag: 'rate', field: 'ratePerSecond', type: 'integer' }],
+  },
+} as const satisfies Record<string, { usage: string; method: 'GET' | 'POST'; path: string; flags: readonly FlagSpec[] }>;
+export type AdminCommand = keyof typeof ADMIN_COMMANDS;
+
+/**
+ * An admin command's flags as its request body (or query). `--url` and `--json` are left to the
+ * caller; anything else unknown, a missing value or a non-number is an error naming the usage.
+ */
+export function adminRequest(command: AdminCommand, args: readonly string[]): { request: Record<string, string | number | boolean> } | { error: string } {
+  const { flags, usage } = ADMIN_COMMANDS[command];
+  const request: Record<string, string | number | boolean> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const [name, inline] = arg.startsWith('--') ? (arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]) : [arg, undefined];
+    if (name === 'json') continue;
+    if (name === 'url') {
+      if (inline === undefined) i++;
+      continue;
+    }
+    const spec = (flags as readonly FlagSpec[]).find((f) => f.flag === name && arg.startsWith('--'));
+    if (!spec) return { error: `unknown argument ${arg}\nusage: ${usage}` };
+    if (spec.type === 'switch') {
+      request[spec.field] = true;
+      continue;
+    }
+    const value = inline ?? args[++i];
+    if (value === undefined || (inline === undefined && value.startsWith('--'))) return { error: `--${name} needs a value\nusage: ${usage}` };
+    if (spec.type === 'integer') {
+      if (!/^\d+$/.test(value)) return { error: `--${name} must be a whole number, not "${value}"` };
+      request[spec.field] = Number(value);
+    } else if (spec.type === 'time') {
+      if (/^\d+$/.test(value)) request[spec.field] = Number(value);
+      else if (Number.isNaN(Date.parse(value)))
+        return { error: `--${name} must be epoch milliseconds or an ISO-8601 time such as 2026-11-30T10:00:00Z, not "${value}"` };
+      else request[spec.field] = new Date(value).toISOString();
+    } else request[spec.field] = value;
+  }
+  if (request.topic === undefined) return { error: `--topic is required\nusage: ${usage}` };
+  if (command === 'seek') {
+    if (request.partition === undefined) return { error: `--partition is required\nusage: ${usage}` };
+    if ((request.offset === undefined) === (request.timestamp === undefined)) return { error: `give either --offset or --timestamp\nusage: ${usage}` };
+  }
+  return { request };
+}
+
+/** `courier dlq list`'s table. */
+export function formatDeadLetters(list: DeadLetterListBody): string {
+  if (list.records.length === 0) return `no matching records in ${list.dlqTopic}`;
+  const rows = list.records.map((r) => [
+    `${r.dlqPartition}:${r.dlqOffset}`,
+    r.originalTopic === null ? '-' : `${r.originalTopic}-${r.originalPartition ?? '?'}@${r.originalOffset ?? '?'}`,
+    r.errorType ?? '-',
+    r.httpStatus ?? '-',
+    r.attempts ?? '-',
+    r.retryTier ?? '-',
+    r.redriveCount,
+    r.failedAt ?? '-',
+    r.keyText ?? '-',
+  ]);
+  return `${list.dlqTopic}\n${table(['DLQ AT', 'FROM', 'ERROR', 'HTTP', 'ATTEMPTS', 'TIER', 'REDRIVEN', 'FAILED AT', 'KEY'], rows)}`;
+}
+
+export function formatRedrive(result: RedriveResultBody): string {
+  const what = result.dryRun ? 'would be redriven (dry run: nothing written)' : 'redriven';
+  return `matched ${result.matched}: ${result.redriven} ${what}, ${result.skipped} skipped (redriven 3 times already, or value omitted)`;
+}
+
+export function formatSeek(request: { topic?: unknown; partition?: unknown }, result: SeekResultBody): string {
+  return `${String(request.topic)}-${String(request.partition)}: ${result.previous ?? 'nothing committed'} → ${result.now} (committed; delivery resumes there)`;
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { DeadLetterEntryBody } from './api/schemas.js';
 import type { Operations } from './api/server.js';
 import { AwsCredentialProvider } from './aws/credentials.js';
 import { MskIamTokenProvider } from './aws/msk-iam.js';
@@ -11,13 +12,17 @@ import { KafkaConditions } from './kafka/conditions.js';
 import { KafkaSource } from './kafka/consumer.js';
 import { dlqTopicMissing, retryTopicMissing, topicMissing } from './kafka/diagnosis.js';
 import { DeadLetterProducer } from './kafka/dlq.js';
+import { DeadLetterReader, matchesFilter } from './kafka/dlq-reader.js';
 import { fromLibrdkafka, KafkaClientError } from './kafka/errors.js';
 import { OidcTokenProvider } from './kafka/oidc.js';
+import type { ParkedRecord } from './kafka/parked.js';
 import { RecordPeeker } from './kafka/peek.js';
+import { DEFAULT_REDRIVE_LIMIT, DEFAULT_REDRIVE_RATE, redrive } from './kafka/redrive.js';
 import { FileTokenProvider, type KafkaTokenProvider, KafkaTokens } from './kafka/token.js';
 import { LagMonitor, type LagSource } from './lag.js';
 import { createMetrics } from './metrics.js';
 import { Pipeline } from './pipeline/flow.js';
+import type { KafkaRecord } from './record.js';
 import type { Redactor } from './redact.js';
 import { sleep } from './time.js';
 
@@ -82,6 +87,10 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
     offsetReset: config.consumer['auto.offset.reset'],
   });
 
+  const dlqReader = new DeadLetterReader(config.consumer, logger, tokens);
+  const routeOf = (topic: string) => config.routes.find((route) => route.topic === topic);
+  let redriving = false;
+
   const operations: Operations = {
     // Error texts from librdkafka can quote configuration values: never answer a secret.
     failure: () => (pipeline.fatalError ? redact(pipeline.fatalError.message) : undefined),
@@ -92,6 +101,45 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
     routes: () => pipeline.operator.routes(),
     rebalances: () => pipeline.operator.rebalances(),
     adminPause: (topic, partitions, pause) => pipeline.operator.adminPause(topic, partitions, pause),
+    async seek(request) {
+      const route = routeOf(request.topic) ?? config.routes.find((r) => r.tiers.some((tier) => tier.topic === request.topic));
+      if (!route) return { unknownTopic: true };
+      const to = request.offset !== undefined ? { offset: request.offset } : { timestamp: timestampOf(request.timestamp ?? 0) };
+      const tp = { topic: request.topic, partition: request.partition };
+      return (await pipeline.seek(tp, to)) ?? { notAssigned: [tp] };
+    },
+    async redrive(request) {
+      const route = routeOf(request.topic);
+      if (!route) return { unknownTopic: true };
+      if (redriving) return { busy: true };
+      redriving = true;
+      try {
+        const counts = await redrive(dlqReader, deadLetters, {
+          ...request,
+          dlqTopic: request.dlqTopic ?? route.dlqTopic,
+          limit: request.limit ?? DEFAULT_REDRIVE_LIMIT,
+          dryRun: request.dryRun ?? false,
+          ratePerSecond: request.ratePerSecond ?? DEFAULT_REDRIVE_RATE,
+        });
+        logger.info({ topic: request.topic, ...counts, dryRun: request.dryRun ?? false }, 'DLQ redrive finished');
+        return { ...counts, dryRun: request.dryRun ?? false };
+      } finally {
+        redriving = false;
+      }
+    },
+    async deadLetters(query) {
+      const route = routeOf(query.topic);
+      if (!route) return { unknownTopic: true };
+      const dlqTopic = query.dlqTopic ?? route.dlqTopic;
+      const limit = query.limit ?? 100;
+      const records: DeadLetterEntryBody[] = [];
+      await dlqReader.read(dlqTopic, query, ({ record, parked }) => {
+        if (!matchesFilter(parked, query)) return true;
+        records.push(deadLetterEntry(record, parked, redact));
+        return records.length < limit;
+      });
+      return { dlqTopic, records };
+    },
   };
 
   const dlqTopics = [...new Set(config.routes.map((route) => route.dlqTopic))];
@@ -171,6 +219,38 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
       await tokenProvider?.close?.();
       await pusher.close();
     },
+  };
+}
+
+/** Epoch ms from the API's timestamp (epoch ms, or ISO-8601 already checked by the schema). */
+function timestampOf(value: number | string): number {
+  return typeof value === 'number' ? value : Date.parse(value);
+}
+
+/** One DLQ record for `GET /v1/dlq`: where it came from and why, never its value. */
+function deadLetterEntry(record: KafkaRecord, parked: ParkedRecord, redact: Redactor): DeadLetterEntryBody {
+  const field = (name: string) => parked.fields.get(name) ?? null;
+  const number = (name: string) => {
+    const text = parked.fields.get(name);
+    return text !== undefined && /^\d{1,16}$/.test(text) ? Number(text) : null;
+  };
+  const key = record.key?.toString('utf8');
+  const message = field('error_message');
+  return {
+    dlqPartition: record.partition,
+    dlqOffset: record.offset,
+    originalTopic: field('original_topic'),
+    originalPartition: number('original_partition'),
+    originalOffset: number('original_offset'),
+    errorType: field('error_type'),
+    errorMessage: message === null ? null : redact(message),
+    httpStatus: number('http_status'),
+    attempts: number('attempts'),
+    retryTier: field('retry_tier'),
+    failedAt: field('failed_at'),
+    redriveCount: parked.redriveCount,
+    keyText: key !== undefined && record.key && Buffer.from(key, 'utf8').equals(record.key) ? key : null,
+    valueBytes: record.value === null || parked.fields.has('dlq_value_omitted') ? null : record.value.length,
   };
 }
 

@@ -3,7 +3,18 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildServer } from './api/server.js';
-import { apiBaseUrl, formatLag, formatStatus, statusExitCode } from './cli.js';
+import {
+  ADMIN_COMMANDS,
+  type AdminCommand,
+  adminRequest,
+  apiBaseUrl,
+  formatDeadLetters,
+  formatLag,
+  formatRedrive,
+  formatSeek,
+  formatStatus,
+  statusExitCode,
+} from './cli.js';
 import { DEFAULTS, loadConfig, settingsHelp } from './config/index.js';
 import { createCourier } from './courier.js';
 import { ConfigError } from './errors.js';
@@ -23,6 +34,12 @@ function help(): string {
     '  courier                         run the sidecar (configured by the environment below)',
     '  courier lag [--url U] [--json]  lag per partition of a running Courier (default U: http://$COURIER_HOST:$COURIER_PORT, loopback for 0.0.0.0)',
     '  courier status [--url U] [--json]  partitions, state, lag and the last rebalances of a running Courier; exits 0 ready, 1 not ready or unreachable',
+    `  ${ADMIN_COMMANDS.seek.usage}`,
+    '                                  replay from a time or skip past a bad range, on the instance that owns the partition (admin: COURIER_ADMIN_TOKEN)',
+    `  ${ADMIN_COMMANDS['dlq list'].usage}`,
+    '                                  dead-lettered records of a topic: where from, why, attempts, tier (admin)',
+    `  ${ADMIN_COMMANDS['dlq redrive'].usage}`,
+    '                                  write them back to their topic once the cause is fixed; --dry-run counts only (admin)',
     '  courier openapi                 print the OpenAPI document',
     '  courier inject                  serve the sidecar-injecting admission webhook over HTTPS (COURIER_INJECT_*; docs/deploy.md)',
     '  courier --help | --version',
@@ -67,6 +84,50 @@ async function inspect(command: 'lag' | 'status', args: string[]): Promise<numbe
   }
 }
 
+/** `courier seek` / `courier dlq list|redrive`: an admin request to a running instance. */
+async function admin(command: AdminCommand, args: string[]): Promise<number> {
+  const parsed = adminRequest(command, args);
+  const target = apiBaseUrl(args, process.env, DEFAULTS.port);
+  const problem = 'error' in parsed ? parsed.error : 'error' in target ? target.error : undefined;
+  if (problem !== undefined || !('request' in parsed) || !('url' in target)) {
+    process.stderr.write(`courier ${command}: ${problem}\n`);
+    return 2;
+  }
+  const token = process.env.COURIER_ADMIN_TOKEN?.trim();
+  if (!token) {
+    process.stderr.write(`courier ${command}: set COURIER_ADMIN_TOKEN to the running Courier's admin token\n`);
+    return 2;
+  }
+  const { method, path } = ADMIN_COMMANDS[command];
+  const url = new URL(path, target.url);
+  if (method === 'GET') for (const [name, value] of Object.entries(parsed.request)) url.searchParams.set(name, String(value));
+  try {
+    const response = await fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+      body: method === 'POST' ? JSON.stringify(parsed.request) : undefined,
+    });
+    const body = (await response.json()) as never;
+    if (!response.ok) {
+      const { error, message } = body as { error?: string; message?: string };
+      process.stderr.write(`courier ${command}: ${response.status} ${error ?? ''}: ${message ?? JSON.stringify(body)}\n`);
+      return 1;
+    }
+    const text = args.includes('--json')
+      ? JSON.stringify(body, null, 2)
+      : command === 'seek'
+        ? formatSeek(parsed.request, body)
+        : command === 'dlq list'
+          ? formatDeadLetters(body)
+          : formatRedrive(body);
+    process.stdout.write(`${text}\n`);
+    return 0;
+  } catch (error) {
+    process.stderr.write(`courier ${command}: cannot reach ${target.url}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.includes('--help') || args.includes('-h')) {
@@ -78,6 +139,13 @@ async function main(): Promise<number> {
     return 0;
   }
   if (args[0] === 'lag' || args[0] === 'status') return inspect(args[0], args.slice(1));
+  if (args[0] === 'seek') return admin('seek', args.slice(1));
+  if (args[0] === 'dlq') {
+    const command = `dlq ${args[1] ?? ''}`;
+    if (command === 'dlq list' || command === 'dlq redrive') return admin(command, args.slice(2));
+    process.stderr.write(`courier dlq: say list or redrive\n  ${ADMIN_COMMANDS['dlq list'].usage}\n  ${ADMIN_COMMANDS['dlq redrive'].usage}\n`);
+    return 2;
+  }
   if (args[0] === 'inject') {
     const onStop = (stop: () => void) => {
       process.once('SIGTERM', stop);
@@ -185,6 +253,9 @@ const OFFLINE: Parameters<typeof buildServer>[0]['operations'] = {
   routes: () => [],
   rebalances: () => ({ events: [], counts: { assign: 0, revoke: 0, lost: 0 } }),
   adminPause: () => null,
+  seek: async () => ({ unknownTopic: true }),
+  redrive: async () => ({ unknownTopic: true }),
+  deadLetters: async () => ({ unknownTopic: true }),
 };
 
 main().then(

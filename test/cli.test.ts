@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { apiBaseUrl, formatLag, formatStatus, seconds, statusExitCode, table } from '../src/cli.js';
+import { adminRequest, apiBaseUrl, formatDeadLetters, formatLag, formatRedrive, formatSeek, formatStatus, seconds, statusExitCode, table } from '../src/cli.js';
 
 describe('terminal views', () => {
   it('aligns text left and numbers right', () => {
@@ -101,5 +101,73 @@ describe('courier lag / courier status: which API they read', () => {
   it('status exits 0 only when Courier is ready, so that scripts can wait on it', () => {
     expect(statusExitCode({ readiness: { ready: true, reasons: [] } })).toBe(0);
     expect(statusExitCode({ readiness: { ready: false, reasons: [{ code: 'app_down', message: 'nothing answers' }] } })).toBe(1);
+  });
+});
+
+describe('admin commands', () => {
+  it('turn seek flags into the request, with ISO or epoch times', () => {
+    expect(adminRequest('seek', ['--topic', 'orders', '--partition', '3', '--offset', '1207'])).toEqual({
+      request: { topic: 'orders', partition: 3, offset: 1207 },
+    });
+    expect(adminRequest('seek', ['--topic=orders', '--partition=0', '--timestamp=2026-11-30T10:00:00+01:00', '--url', 'http://x:1'])).toEqual({
+      request: { topic: 'orders', partition: 0, timestamp: '2026-11-30T09:00:00.000Z' },
+    });
+    expect(adminRequest('seek', ['--topic', 'o', '--partition', '0', '--timestamp', '1764400000000'])).toEqual({
+      request: { topic: 'o', partition: 0, timestamp: 1_764_400_000_000 },
+    });
+  });
+
+  it.each([
+    [['--partition', '0', '--offset', '1'], '--topic is required'],
+    [['--topic', 'o', '--offset', '1'], '--partition is required'],
+    [['--topic', 'o', '--partition', '0'], 'either --offset or --timestamp'],
+    [['--topic', 'o', '--partition', '0', '--offset', '1', '--timestamp', '5'], 'either --offset or --timestamp'],
+    [['--topic', 'o', '--partition', 'x', '--offset', '1'], 'whole number'],
+    [['--topic', 'o', '--partition', '0', '--timestamp', 'noon'], 'ISO-8601'],
+    [['--topic', '--partition', '0'], '--topic needs a value'],
+    [['--topic', 'o', '--force'], 'unknown argument --force'],
+  ])('refuse seek %j with a usage hint', (args, message) => {
+    const parsed = adminRequest('seek', args);
+    expect('error' in parsed && parsed.error).toContain(message);
+  });
+
+  it('turn dlq flags into the filter, --dry-run and --rate for a redrive', () => {
+    expect(adminRequest('dlq list', ['--topic', 'orders', '--error-type', 'rejected_by_app', '--http-status', '422', '--limit', '5', '--json'])).toEqual({
+      request: { topic: 'orders', errorType: 'rejected_by_app', httpStatus: 422, limit: 5 },
+    });
+    expect(
+      adminRequest('dlq redrive', ['--topic', 'orders', '--partition', '1', '--from-offset', '10', '--to-offset', '20', '--dry-run', '--rate', '50']),
+    ).toEqual({
+      request: { topic: 'orders', partition: 1, fromOffset: 10, toOffset: 20, dryRun: true, ratePerSecond: 50 },
+    });
+    expect('error' in adminRequest('dlq list', ['--topic', 'orders', '--dry-run'])).toBe(true);
+  });
+
+  it('print what an operator needs to read', () => {
+    expect(formatSeek({ topic: 'orders', partition: 0 }, { previous: 5, now: 2 })).toBe('orders-0: 5 → 2 (committed; delivery resumes there)');
+    expect(formatRedrive({ matched: 3, redriven: 2, skipped: 1, dryRun: true })).toContain('2 would be redriven (dry run: nothing written), 1 skipped');
+    const list = formatDeadLetters({
+      dlqTopic: 'orders.dlq',
+      records: [
+        {
+          dlqPartition: 0,
+          dlqOffset: 4,
+          originalTopic: 'orders',
+          originalPartition: 1,
+          originalOffset: 77,
+          errorType: 'retries_exhausted',
+          errorMessage: 'x',
+          httpStatus: 503,
+          attempts: 12,
+          retryTier: '1h',
+          failedAt: '2026-11-30T00:00:00.000Z',
+          redriveCount: 1,
+          keyText: 'order-7',
+          valueBytes: 3,
+        },
+      ],
+    });
+    expect(list.split('\n')[2]).toMatch(/^0:4\s+orders-1@77\s+retries_exhausted\s+503\s+12\s+1h\s+1\s+2026-11-30T00:00:00.000Z\s+order-7$/);
+    expect(formatDeadLetters({ dlqTopic: 'orders.dlq', records: [] })).toBe('no matching records in orders.dlq');
   });
 });

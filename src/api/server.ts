@@ -4,10 +4,15 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Registry } from 'prom-client';
 import {
   Assignment,
+  DeadLetterList,
+  type DeadLetterListBody,
+  DeadLetterQuery,
+  type DeadLetterQueryParams,
   ErrorBody,
   Health,
   Lag,
   type LagReport,
+  NotAssigned,
   type PartitionStatus,
   PauseRequest,
   type PauseRequestBody,
@@ -17,9 +22,20 @@ import {
   type ReadinessReason,
   Rebalances,
   type RebalancesReport,
+  RedriveRequest,
+  type RedriveRequestBody,
+  RedriveResult,
+  type RedriveResultBody,
   type RouteStatus,
+  SeekRequest,
+  type SeekRequestBody,
+  SeekResult,
+  type SeekResultBody,
   WEBHOOKS,
 } from './schemas.js';
+
+/** An admin request about a topic this Courier does not consume. */
+type UnknownTopic = { readonly unknownTopic: true };
 
 /** What the API reads and steers; the composition root wires it to the pipeline and lag monitor. */
 export interface Operations {
@@ -30,6 +46,9 @@ export interface Operations {
   routes(): RouteStatus[];
   rebalances(): RebalancesReport;
   adminPause(topic: string, partitions: readonly number[] | undefined, pause: boolean): PauseResultBody | null;
+  seek(request: SeekRequestBody): Promise<SeekResultBody | { readonly notAssigned: Array<{ topic: string; partition: number }> } | UnknownTopic>;
+  redrive(request: RedriveRequestBody): Promise<RedriveResultBody | UnknownTopic | { readonly busy: true }>;
+  deadLetters(query: DeadLetterQueryParams): Promise<DeadLetterListBody | UnknownTopic>;
 }
 
 export interface ServerOptions {
@@ -41,6 +60,8 @@ export interface ServerOptions {
 }
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 413: ErrorBody, 415: ErrorBody } as const;
+
+const unknownTopic = (topic: string) => ({ error: 'unknown_topic', message: `this Courier does not consume ${topic}` });
 
 /** Builds Courier's API without listening: main listens, tests use `inject`. */
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
@@ -200,6 +221,93 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       },
     );
   }
+
+  app.post<{ Body: SeekRequestBody }>(
+    '/v1/seek',
+    {
+      preHandler: requireAdmin,
+      schema: {
+        summary:
+          'Move a partition this instance owns to an offset or a time (admin): no new record starts, in-flight ones finish within the grace period, the new position is committed, then delivery resumes there',
+        description:
+          'Replay: seek back to a timestamp and the records from there are delivered again. Skip: seek forward past a bad range and it is never delivered. ' +
+          'Works on source and retry-tier partitions; a partition owned by another instance answers 409 notAssigned (ask that instance: /v1/assignment says which partitions each owns).',
+        tags: ['admin'],
+        security: [{ adminToken: [] }],
+        body: SeekRequest,
+        response: { 200: SeekResult, 409: NotAssigned, 503: ErrorBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { offset, timestamp } = request.body;
+      if ((offset === undefined) === (timestamp === undefined))
+        return reply.code(400).send({ error: 'bad_request', message: 'give either offset or timestamp' });
+      try {
+        const result = await operations.seek(request.body);
+        if ('unknownTopic' in result) return reply.code(404).send(unknownTopic(request.body.topic));
+        if ('notAssigned' in result)
+          return reply.code(409).send({
+            error: 'notAssigned',
+            message: `this instance does not own ${request.body.topic}-${request.body.partition}: seek on the instance that does`,
+            partitions: result.notAssigned,
+          });
+        return result;
+      } catch (error) {
+        return reply.code(503).send({ error: 'seek_failed', message: error instanceof Error ? error.message : String(error) });
+      }
+    },
+  );
+
+  app.post<{ Body: RedriveRequestBody }>(
+    '/v1/dlq/redrive',
+    {
+      preHandler: requireAdmin,
+      schema: {
+        summary:
+          'Write dead-lettered records of a topic back to it (admin): filtered, rate-limited, with courier_redriven_from and redrive_count; a record redriven 3 times is skipped. Answers when done',
+        description:
+          "Reads the DLQ without joining the main group (nothing is committed there). Records are written to their original_topic, partitioned by key, stamped with the redrive's time. A record whose value was omitted from the DLQ (too large) is skipped.",
+        tags: ['admin'],
+        security: [{ adminToken: [] }],
+        body: RedriveRequest,
+        response: { 200: RedriveResult, 409: ErrorBody, 503: ErrorBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      try {
+        const result = await operations.redrive(request.body);
+        if ('unknownTopic' in result) return reply.code(404).send(unknownTopic(request.body.topic));
+        if ('busy' in result)
+          return reply.code(409).send({ error: 'redrive_in_progress', message: 'a redrive is running on this instance; try again when it is done' });
+        return result;
+      } catch (error) {
+        return reply.code(503).send({ error: 'redrive_failed', message: error instanceof Error ? error.message : String(error) });
+      }
+    },
+  );
+
+  app.get<{ Querystring: DeadLetterQueryParams }>(
+    '/v1/dlq',
+    {
+      preHandler: requireAdmin,
+      schema: {
+        summary: 'Dead-lettered records of a topic (admin): coordinates, why, attempts, tier, redrive count; never values',
+        tags: ['admin'],
+        security: [{ adminToken: [] }],
+        querystring: DeadLetterQuery,
+        response: { 200: DeadLetterList, 503: ErrorBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      try {
+        const result = await operations.deadLetters(request.query);
+        if ('unknownTopic' in result) return reply.code(404).send(unknownTopic(request.query.topic));
+        return result;
+      } catch (error) {
+        return reply.code(503).send({ error: 'dlq_read_failed', message: error instanceof Error ? error.message : String(error) });
+      }
+    },
+  );
 
   app.get('/openapi.json', { schema: { summary: 'This OpenAPI 3.1 document (also committed as openapi/courier.json)', tags: ['meta'] } }, async () =>
     app.swagger(),

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { type ClientLogLine, diagnoseError, diagnoseLog, type KafkaProblem, logLevelOf } from './diagnosis.js';
 
 /** Which of Courier's Kafka clients saw it. */
-export type KafkaClientName = 'consumer' | 'DLQ producer' | 'lag reader';
+export type KafkaClientName = 'consumer' | 'DLQ producer' | 'lag reader' | 'DLQ reader';
 
 /** What a client that reached the cluster and was accepted no longer has. */
 const CONNECTION_PROBLEMS: readonly KafkaProblem['code'][] = ['kafka_unreachable', 'kafka_auth_failed', 'kafka_tls_failed'];

@@ -87,6 +87,8 @@ export class KafkaSource {
   private readonly commitWaiters: CommitWaiter[] = [];
   private serving = false;
   private closed = false;
+  /** Waiting for a consume call that starts after they asked (`nextPoll`). */
+  private pollWaiters: Array<() => void> = [];
 
   constructor(
     private readonly options: ConsumerOptions,
@@ -153,6 +155,8 @@ export class KafkaSource {
         timeout.abort();
       }
       const started = performance.now();
+      const waiters = this.pollWaiters;
+      this.pollWaiters = [];
       const messages = await new Promise<RdMessage[]>((resolve) => {
         this.consumer.consume(this.batchSize, (error, batch) => {
           if (error) {
@@ -172,6 +176,12 @@ export class KafkaSource {
         });
       });
       this.options.onPoll?.((performance.now() - started) / 1000);
+      // Records of this call were fetched after the waiters asked: hand them over first.
+      if (waiters.length > 0) {
+        queueMicrotask(() => {
+          for (const wake of waiters) wake();
+        });
+      }
       if (messages.length > 0) this.options.conditions?.healthy('consumer');
       if (messages.length > 0 && this.running) {
         const fetchedAt = Date.now();
@@ -276,6 +286,41 @@ export class KafkaSource {
     serve();
   }
 
+  /**
+   * Moves the partition's fetch position. librdkafka drops what it fetched before; `nextPoll` waits
+   * out a consume call that may have taken records before the seek.
+   */
+  seek(tp: TopicPartition, offset: number, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.consumer.seek({ topic: tp.topic, partition: tp.partition, offset }, timeoutMs, (error) => {
+        if (error) reject(fromLibrdkafka(error, { prefix: `seek of ${tp.topic}-${tp.partition} failed` }));
+        else resolve();
+      });
+    });
+  }
+
+  /** Resolves once a consume call that starts after this call has returned (at once when the loop is stopped). */
+  nextPoll(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.pollWaiters.push(resolve));
+  }
+
+  /** The first offset whose timestamp is at or after `timestamp`; -1 when there is none (past the end). */
+  offsetForTime(tp: TopicPartition, timestamp: number, timeoutMs: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.consumer.offsetsForTimes([{ topic: tp.topic, partition: tp.partition, offset: timestamp }], timeoutMs, (error, offsets) => {
+        if (error) reject(fromLibrdkafka(error, { prefix: `offsets for ${new Date(timestamp).toISOString()} of ${tp.topic}-${tp.partition}` }));
+        else resolve(offsets[0]?.offset ?? -1);
+      });
+    });
+  }
+
+  /** The group's committed offset of one partition; null when there is none. */
+  async groupOffset(tp: TopicPartition, timeoutMs: number): Promise<number | null> {
+    const [entry] = await this.committed([tp], timeoutMs);
+    return entry && entry.offset >= 0 ? entry.offset : null;
+  }
+
   /** Committed offsets of the group for these partitions (-1001 = none, as librdkafka says). */
   committed(partitions: readonly TopicPartition[], timeoutMs: number): Promise<TopicPartitionOffset[]> {
     return new Promise((resolve, reject) => {
@@ -299,6 +344,7 @@ export class KafkaSource {
   async stopFetching(): Promise<void> {
     this.running = false;
     await this.loopDone;
+    for (const wake of this.pollWaiters.splice(0)) wake();
     // A commit sent while the loop ran may be answered after its last consume call.
     this.serveCommitAnswers();
   }

@@ -76,23 +76,39 @@ export class Committer {
   /** Commits `offsets` (revoke), or every partition whose committable offset moved. */
   commit(offsets?: readonly TopicPartitionOffset[]): Promise<void> {
     if (!offsets && this.queuedCadence) return this.queuedCadence;
-    const run = async () => {
+    const done = this.enqueue(offsets).then(() => undefined);
+    if (!offsets) this.queuedCadence = done;
+    return done;
+  }
+
+  /** Commits exactly `offsets` (an operator's seek); resolves whether the broker took them. */
+  commitExactly(offsets: readonly TopicPartitionOffset[]): Promise<boolean> {
+    return this.enqueue(offsets);
+  }
+
+  private enqueue(offsets: readonly TopicPartitionOffset[] | undefined): Promise<boolean> {
+    const run = async (): Promise<boolean> => {
       if (!offsets) this.queuedCadence = undefined;
       const target = this.target;
-      if (!target || this.exceededAt) return;
+      if (!target || this.exceededAt) return false;
       const candidates = offsets ? offsets.map((o) => ({ ...o, generation: -1 })) : this.options.tracker.commitCandidates();
-      if (candidates.length === 0) return;
+      if (candidates.length === 0) return true;
       try {
         await target.commit(candidates.map(({ topic, partition, offset }) => ({ topic, partition, offset })));
         for (const c of candidates) if (c.generation >= 0) this.options.tracker.markCommitted(c, c.offset, c.generation);
         this.options.metrics.commits.inc({ result: 'success' });
+        return true;
       } catch (error) {
         this.options.metrics.commits.inc({ result: 'failure' });
         this.options.logger.warn({ err: errorMessage(error) }, 'offset commit failed; will retry');
+        return false;
       }
     };
-    this.chain = this.chain.then(run, run);
-    if (!offsets) this.queuedCadence = this.chain;
-    return this.chain;
+    const result = this.chain.then(run, run);
+    this.chain = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
   }
 }

@@ -43,6 +43,8 @@ export interface PipelineDeps {
 
 /** How often an idle app is probed, so readiness notices it is gone before a record does. */
 const APP_WATCH_MS = 5000;
+/** How long a seek's calls to Kafka (offsets for a time, watermarks, the seek itself) may take. */
+const KAFKA_CALL_TIMEOUT_MS = 10_000;
 /** "cannot reach Kafka" is logged at most this often. */
 const UNREACHABLE_LOG_MS = 30_000;
 
@@ -66,6 +68,8 @@ export class Pipeline implements ConsumerHandlers {
   private fetchWaiters: Array<() => void> = [];
   private lastUnreachableLogAt = 0;
   private dispatchQueued = false;
+  /** Partitions an operator's seek is moving; a revoke meanwhile removes them (the seek then gives up). */
+  private readonly seeking = new Set<string>();
 
   constructor(private readonly deps: PipelineDeps) {
     const { config, metrics, logger } = deps;
@@ -124,30 +128,35 @@ export class Pipeline implements ConsumerHandlers {
   // ---- Kafka → pipeline ---------------------------------------------------------------------
 
   onAssign(partitions: TopicPartition[]): void {
-    for (const tp of partitions) {
-      const tier = this.tierTopics.get(tp.topic);
-      const route = this.routes.get(tp.topic) ?? tier?.route;
-      if (!route) continue; // only routed topics and their retry tiers are subscribed
-      const partition = OwnedPartition.assign(
-        tp,
-        route,
-        this.tracker,
-        (owned) => this.scheduler.addPartition(owned, route.gate, route.batching),
-        (owned, paused) => this.pauseFetching(owned, paused),
-        tier?.index,
-      );
-      this.partitions.set(tpKey(tp), partition);
-      if (!route.app.isUp) partition.setPaused('app_down', true);
-      if (route.refused) partition.setPaused('app_refused', true);
-      this.operator.assigned(partition);
-    }
+    for (const tp of partitions) this.own(tp);
     this.state.joined = true;
     this.committer.rejoined();
     this.operator.recordRebalance('assign', partitions);
     this.deps.onAssigned?.(partitions);
   }
 
+  /** Starts owning a partition (a new tracker generation, queue and pause state). */
+  private own(tp: TopicPartition): OwnedPartition | undefined {
+    const tier = this.tierTopics.get(tp.topic);
+    const route = this.routes.get(tp.topic) ?? tier?.route;
+    if (!route) return undefined; // only routed topics and their retry tiers are subscribed
+    const partition = OwnedPartition.assign(
+      tp,
+      route,
+      this.tracker,
+      (owned) => this.scheduler.addPartition(owned, route.gate, route.batching),
+      (owned, paused) => this.pauseFetching(owned, paused),
+      tier?.index,
+    );
+    this.partitions.set(tpKey(tp), partition);
+    if (!route.app.isUp) partition.setPaused('app_down', true);
+    if (route.refused) partition.setPaused('app_refused', true);
+    this.operator.assigned(partition);
+    return partition;
+  }
+
   async onRevoke(revoked: TopicPartition[], lost: boolean): Promise<void> {
+    for (const tp of revoked) this.seeking.delete(tpKey(tp));
     const partitions = revoked.map((tp) => this.partitions.get(tpKey(tp))).filter((p): p is OwnedPartition => p !== undefined);
     for (const partition of partitions) {
       partition.revoke();
@@ -384,6 +393,75 @@ export class Pipeline implements ConsumerHandlers {
     await this.committer.commit();
     await this.source?.close();
     logger.info('stopped: offsets committed, group left');
+  }
+
+  // ---- operator seek (DESIGN A7) -----------------------------------------------------------------
+
+  /**
+   * Moves a partition this instance owns to `offset`, or to the first record at or after
+   * `timestamp` (the end when there is none): start none of its records, let those in flight finish
+   * (the grace period), commit the new position, seek, and own the partition again under a new
+   * generation, so nothing fetched before the seek is delivered or committed after it. Undefined
+   * when the partition is not ours (or stops being ours meanwhile).
+   */
+  async seek(tp: TopicPartition, to: { offset: number } | { timestamp: number }): Promise<{ previous: number | null; now: number } | undefined> {
+    const key = tpKey(tp);
+    const partition = this.partitions.get(key);
+    const source = this.source;
+    if (!partition || partition.revoking || !source || this.state.stopping || this.seeking.has(key)) return undefined;
+    this.seeking.add(key);
+    let target: number;
+    try {
+      target = 'offset' in to ? to.offset : await source.offsetForTime(tp, to.timestamp, KAFKA_CALL_TIMEOUT_MS);
+      if (target < 0) target = (await source.watermarks(tp, KAFKA_CALL_TIMEOUT_MS)).high;
+    } catch (error) {
+      this.seeking.delete(key);
+      throw error;
+    }
+    if (!this.seeking.has(key) || this.partitions.get(key) !== partition) {
+      this.seeking.delete(key);
+      return undefined;
+    }
+
+    partition.revoke();
+    this.scheduler.block(partition.queue);
+    // Paused in Kafka until the new owner object exists: records fetched after the seek and
+    // handed over before it would be dropped, and lost (librdkafka's position is past them).
+    this.pauseFetching(tp, true);
+    this.releaseFetch();
+    await drain([partition], this.deps.config.shutdownGraceMs);
+    if (!this.seeking.has(key)) return undefined; // revoked while it drained: the revoke committed
+    this.tracker.revoke(tp);
+    this.scheduler.removePartition(partition.queue);
+    const done = partition.offsets.committable();
+    const previous = done >= 0 ? done : await source.groupOffset(tp, KAFKA_CALL_TIMEOUT_MS);
+    const { logger } = this.deps;
+    // Records fetched and not started were dropped: whatever happens, the fetch position must move
+    // to a committed one, or the next owner would skip them.
+    const committed = await this.committer.commitExactly([{ ...tp, offset: target }]);
+    // Revoked meanwhile: the next owner starts from what is committed.
+    if (!this.seeking.has(key)) return undefined;
+    const position = committed ? target : (previous ?? target);
+    try {
+      // Seeking a paused partition moves the position it resumes from (measured on librdkafka 2.x).
+      await source.seek(tp, position, KAFKA_CALL_TIMEOUT_MS);
+    } catch (error) {
+      // Left paused and unowned: the next assignment starts it at its committed offset.
+      this.partitions.delete(key);
+      this.seeking.delete(key);
+      logger.error({ err: errorMessage(error), ...tp }, 'seek failed; the partition stays paused until the next rebalance');
+      throw error;
+    }
+    await source.nextPoll();
+    if (!this.seeking.delete(key) || this.partitions.get(key) !== partition) return undefined;
+    this.partitions.delete(key);
+    const owned = this.own(tp);
+    // A new partition object starts unpaused: Kafka follows unless it brought pause reasons along.
+    if (owned && owned.pauseReasons.size === 0) this.pauseFetching(tp, false);
+    this.scheduler.dispatch();
+    if (!committed) throw new Error(`the commit of ${tp.topic}-${tp.partition}@${target} failed; the partition is back at ${position}`);
+    logger.info({ ...tp, previous, now: target }, 'seek by operator');
+    return { previous, now: target };
   }
 
   // ---- for the API (the rest is in `operator`) --------------------------------------------------

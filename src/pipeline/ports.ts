@@ -9,6 +9,12 @@ export interface SourcePort extends CommitTarget {
   resume(partitions: readonly TopicPartition[]): void;
   stopFetching(): Promise<void>;
   close(): Promise<void>;
+  /** Operator seek (kafka/consumer.ts has the details). */
+  seek(tp: TopicPartition, offset: number, timeoutMs: number): Promise<void>;
+  nextPoll(): Promise<void>;
+  offsetForTime(tp: TopicPartition, timestamp: number, timeoutMs: number): Promise<number>;
+  watermarks(tp: TopicPartition, timeoutMs: number): Promise<{ readonly low: number; readonly high: number }>;
+  groupOffset(tp: TopicPartition, timeoutMs: number): Promise<number | null>;
 }
 
 /** What the pipeline needs from the DLQ producer (kafka/dlq.ts). */

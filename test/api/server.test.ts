@@ -55,6 +55,41 @@ function operations(overrides: Partial<Operations> = {}): Operations & { calls: 
       calls.push([topic, partitions, pause]);
       return topic === 'orders' ? { changed: [{ topic, partition: 0 }], notAssigned: [] } : null;
     },
+    seek: async (request) => {
+      calls.push(['seek', request]);
+      if (request.topic !== 'orders') return { unknownTopic: true };
+      if (request.partition !== 0) return { notAssigned: [{ topic: 'orders', partition: request.partition }] };
+      return { previous: 40, now: request.offset ?? 12 };
+    },
+    redrive: async (request) => {
+      calls.push(['redrive', request]);
+      return request.topic === 'orders' ? { matched: 3, redriven: 2, skipped: 1, dryRun: request.dryRun ?? false } : { unknownTopic: true };
+    },
+    deadLetters: async (query) => {
+      calls.push(['dlq', query]);
+      if (query.topic !== 'orders') return { unknownTopic: true };
+      return {
+        dlqTopic: 'orders.dlq',
+        records: [
+          {
+            dlqPartition: 0,
+            dlqOffset: 4,
+            originalTopic: 'orders',
+            originalPartition: 1,
+            originalOffset: 77,
+            errorType: 'rejected_by_app',
+            errorMessage: 'HTTP 422',
+            httpStatus: 422,
+            attempts: 1,
+            retryTier: null,
+            failedAt: '2026-11-30T00:00:00.000Z',
+            redriveCount: 0,
+            keyText: 'order-7',
+            valueBytes: 12,
+          },
+        ],
+      };
+    },
     ...overrides,
   };
 }
@@ -238,6 +273,83 @@ describe('admin routes', () => {
   });
 });
 
+describe('seek, DLQ list and redrive (admin)', () => {
+  const headers = { authorization: 'Bearer sekrit' };
+
+  it('seek answers previous and now, 409 notAssigned, 404 unknown topic, 400 without exactly one of offset and timestamp', async () => {
+    const ops = operations();
+    const api = await server(ops);
+    const ok = await api.inject({ method: 'POST', url: '/v1/seek', payload: { topic: 'orders', partition: 0, offset: 12 }, headers });
+    expect([ok.statusCode, ok.json()]).toEqual([200, { previous: 40, now: 12 }]);
+    expect(matchesDocument(api.swagger() as never, '/v1/seek', 'post', 200, ok.json())).toEqual([]);
+    const theirs = await api.inject({
+      method: 'POST',
+      url: '/v1/seek',
+      payload: { topic: 'orders', partition: 3, timestamp: '2026-11-30T10:00:00Z' },
+      headers,
+    });
+    expect(theirs.statusCode).toBe(409);
+    expect(theirs.json()).toMatchObject({ error: 'notAssigned', partitions: [{ topic: 'orders', partition: 3 }] });
+    expect(matchesDocument(api.swagger() as never, '/v1/seek', 'post', 409, theirs.json())).toEqual([]);
+    const unknown = await api.inject({ method: 'POST', url: '/v1/seek', payload: { topic: 'payments', partition: 0, offset: 1 }, headers });
+    expect([unknown.statusCode, unknown.json().error]).toEqual([404, 'unknown_topic']);
+    for (const payload of [
+      { topic: 'orders', partition: 0 },
+      { topic: 'orders', partition: 0, offset: 1, timestamp: 5 },
+      { topic: 'orders', partition: 0, timestamp: 'yesterday' },
+      { topic: 'orders', partition: -1, offset: 1 },
+    ]) {
+      const bad = await api.inject({ method: 'POST', url: '/v1/seek', payload, headers });
+      expect(bad.statusCode, JSON.stringify(payload)).toBe(400);
+    }
+    const calls = ops.calls.filter(([what]) => what === 'seek').map(([, request]) => (request as { partition: number }).partition);
+    expect(calls).toEqual([0, 3, 0]);
+  });
+
+  it('seek answers 503 with the reason when the seek itself fails', async () => {
+    const api = await server(operations({ seek: async () => Promise.reject(new Error('seek of orders-0 failed: timed out')) }));
+    const failed = await api.inject({ method: 'POST', url: '/v1/seek', payload: { topic: 'orders', partition: 0, offset: 1 }, headers });
+    expect([failed.statusCode, failed.json()]).toEqual([503, { error: 'seek_failed', message: 'seek of orders-0 failed: timed out' }]);
+  });
+
+  it('redrive and list need the token, and answer counts and records', async () => {
+    const ops = operations();
+    const api = await server(ops);
+    expect((await api.inject({ method: 'POST', url: '/v1/dlq/redrive', payload: { topic: 'orders' } })).statusCode).toBe(401);
+    expect((await api.inject({ method: 'GET', url: '/v1/dlq?topic=orders' })).statusCode).toBe(401);
+    const redriven = await api.inject({ method: 'POST', url: '/v1/dlq/redrive', payload: { topic: 'orders', httpStatus: 422, dryRun: true }, headers });
+    expect([redriven.statusCode, redriven.json()]).toEqual([200, { matched: 3, redriven: 2, skipped: 1, dryRun: true }]);
+    expect(matchesDocument(api.swagger() as never, '/v1/dlq/redrive', 'post', 200, redriven.json())).toEqual([]);
+    const listed = await api.inject({ method: 'GET', url: '/v1/dlq?topic=orders&httpStatus=422&limit=5', headers });
+    expect(listed.statusCode).toBe(200);
+    expect(listed.json().records[0]).toMatchObject({ originalOffset: 77, httpStatus: 422 });
+    expect(matchesDocument(api.swagger() as never, '/v1/dlq', 'get', 200, listed.json())).toEqual([]);
+    expect(ops.calls.find(([what]) => what === 'dlq')?.[1]).toEqual({ topic: 'orders', httpStatus: 422, limit: 5 });
+    expect((await api.inject({ method: 'POST', url: '/v1/dlq/redrive', payload: { topic: 'payments' }, headers })).statusCode).toBe(404);
+    expect((await api.inject({ method: 'POST', url: '/v1/dlq/redrive', payload: { topic: 'orders', limit: 0 }, headers })).statusCode).toBe(400);
+  });
+
+  it('redrive answers 409 while another runs and 503 when a write fails', async () => {
+    const busy = await (await server(operations({ redrive: async () => ({ busy: true }) }))).inject({
+      method: 'POST',
+      url: '/v1/dlq/redrive',
+      payload: { topic: 'orders' },
+      headers,
+    });
+    expect([busy.statusCode, busy.json().error]).toEqual([409, 'redrive_in_progress']);
+    await app?.close();
+    const failing = await (await server(operations({ redrive: async () => Promise.reject(new Error('writing orders.dlq-0-4 back to orders failed')) }))).inject(
+      {
+        method: 'POST',
+        url: '/v1/dlq/redrive',
+        payload: { topic: 'orders' },
+        headers,
+      },
+    );
+    expect([failing.statusCode, failing.json().error]).toEqual([503, 'redrive_failed']);
+  });
+});
+
 describe('OpenAPI', () => {
   it('serves the committed document (regenerate with `npm run openapi`)', async () => {
     const served = (await (await server()).inject('/openapi.json')).json();
@@ -258,10 +370,13 @@ describe('OpenAPI', () => {
       '/openapi.json',
       '/readyz',
       '/v1/assignment',
+      '/v1/dlq',
+      '/v1/dlq/redrive',
       '/v1/lag',
       '/v1/pause',
       '/v1/rebalances',
       '/v1/resume',
+      '/v1/seek',
     ]);
     const pushHeaders = document.webhooks.record.post.parameters.map((p: { name: string }) => p.name);
     expect(pushHeaders).toEqual(

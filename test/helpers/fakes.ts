@@ -94,6 +94,35 @@ export class FakeSource implements SourcePort {
     return ok ? Promise.resolve() : Promise.reject(new Error('commit failed (fake)'));
   }
 
+  /** Seeks the pipeline asked for, in order. */
+  readonly seeks: TopicPartitionOffset[] = [];
+  /** What `offsetForTime` answers (-1: past the end), and the high watermark. */
+  offsetAtTime = -1;
+  highWatermark = 0;
+
+  seek(tp: TopicPartition, offset: number): Promise<void> {
+    this.seeks.push({ topic: tp.topic, partition: tp.partition, offset });
+    this.log.push(`seek ${tp.topic}-${tp.partition}@${offset}`);
+    return Promise.resolve();
+  }
+
+  nextPoll(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  offsetForTime(): Promise<number> {
+    return Promise.resolve(this.offsetAtTime);
+  }
+
+  watermarks(): Promise<{ low: number; high: number }> {
+    return Promise.resolve({ low: 0, high: this.highWatermark });
+  }
+
+  groupOffset(tp: TopicPartition): Promise<number | null> {
+    const offset = this.committed(tp);
+    return Promise.resolve(offset >= 0 ? offset : null);
+  }
+
   stopFetching(): Promise<void> {
     this.log.push('stopFetching');
     return Promise.resolve();

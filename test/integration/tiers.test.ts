@@ -34,7 +34,10 @@ describe('retry tiers', () => {
       env: { COURIER_MAX_ATTEMPTS: '2', COURIER_RETRY_TIERS: '2s,5s' },
     });
     const [tier1, tier2] = await tierTopics(topic, ['2s', '5s']);
-    await produce(bootstrap, topic, [{ key: 'k', value: 'slow', partition: 0 }, ...Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `r${i}`, partition: 0 }))]);
+    await produce(bootstrap, topic, [
+      { key: 'k', value: 'slow', partition: 0 },
+      ...Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `r${i}`, partition: 0 })),
+    ]);
     const c = courier().start();
 
     // Sampled all along: whenever the source offset is past the slow record, its tier write is in Kafka.
