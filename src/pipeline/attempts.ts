@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config/index.js';
+import type { Config, RetryTier } from '../config/index.js';
 import { checkLimits } from '../delivery/limits.js';
 import { type AttemptResult, classify, resultLabel } from '../delivery/outcome.js';
 import { attemptHeaders, type PushSettings, preparePush } from '../delivery/push.js';
@@ -159,7 +159,9 @@ export class Attempts {
             if (this.deps.pushesAborted()) return { kind: 'abandoned' };
             route.health.failed(now, outcome.reason);
             if (route.health.inOutage(now)) {
-              // Everything of the route fails: an outage, not this record. Probe, count nothing.
+              // Everything of the route fails: an outage, not this record. With a retry tier left
+              // the record waits there and its partition moves on; else probe, count nothing.
+              if (nextTier(delivery)) return { kind: 'dead-letter', reason: deadLetterReason('app_failing', result, attempt, this.redactBody) };
               await wait(backoff(++holds, route.policy));
               continue;
             }
@@ -205,7 +207,7 @@ export class Attempts {
             },
           ]
         : undefined;
-    const next = reason.errorType === 'retries_exhausted' ? tiers[stay ? stay.index + 1 : 0] : undefined;
+    const next = TIERED.has(reason.errorType) ? nextTier(delivery) : undefined;
     if (next) {
       const parked = await this.write(
         delivery,
@@ -269,6 +271,15 @@ export class Attempts {
       if (failures > 0) partition.setPaused(options.blocked, false);
     }
   }
+}
+
+/** Failures that move a record to its next retry tier; any other reason goes to the DLQ. */
+const TIERED = new Set(['retries_exhausted', 'app_failing']);
+
+/** The retry tier a record goes to next, if its route has one left (DESIGN A7). */
+export function nextTier(delivery: Delivery): RetryTier | undefined {
+  const { tiers } = delivery.partition.route.config;
+  return tiers[delivery.tier ? delivery.tier.index + 1 : 0];
 }
 
 /** The record's source coordinates, for log lines. */

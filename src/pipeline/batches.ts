@@ -7,7 +7,7 @@ import { identify, type RecordIdentity, signatureOf } from '../delivery/push.js'
 import { backoff, decideRetry, overloadDelay } from '../delivery/retry.js';
 import type { DeadLetterReason } from '../kafka/dlq.js';
 import { sleep, untilAborted } from '../time.js';
-import { type Attempts, type AttemptsDeps, deadLetterReason, type Settlement } from './attempts.js';
+import { type Attempts, type AttemptsDeps, deadLetterReason, nextTier, type Settlement } from './attempts.js';
 import type { Delivery } from './partition.js';
 import type { Route } from './route.js';
 
@@ -156,8 +156,16 @@ export class BatchAttempts {
               if (this.deps.pushesAborted()) return;
               route.health.failed(now, whole.reason);
               if (route.health.inOutage(now)) {
-                // Everything of the route fails: an outage, not these records. Probe, count nothing.
-                work[0] = { entries: group, delayMs: backoff(++holds, route.policy) };
+                // Everything of the route fails: an outage, not these records. Those with a retry
+                // tier left wait there (their partition moves on); the others probe, counting nothing.
+                const held: Entry[] = [];
+                for (const entry of group) {
+                  if (nextTier(entry.delivery))
+                    await this.deadLetter(entry, deadLetterReason('app_failing', result, entry.attempt, this.records.redactBody), done);
+                  else held.push(entry);
+                }
+                if (held.length > 0) work[0] = { entries: held, delayMs: backoff(++holds, route.policy) };
+                else work.shift();
                 continue;
               }
             }
@@ -318,7 +326,10 @@ export class BatchAttempts {
         return { kind: 'retry', delayMs: backoff(1, route.policy), failed: false };
       case 'failure': {
         route.health.failed(now, outcome.reason);
-        if (route.health.inOutage(now)) return { kind: 'retry', delayMs: backoff(1, route.policy), failed: false };
+        if (route.health.inOutage(now)) {
+          if (nextTier(entry.delivery)) return { kind: 'dead-letter', reason: deadLetterReason('app_failing', result, entry.attempt, this.records.redactBody) };
+          return { kind: 'retry', delayMs: backoff(1, route.policy), failed: false };
+        }
         const decision = decideRetry(entry.attempt, route.config.maxAttempts, route.policy, undefined, now);
         if (!decision.retry) return { kind: 'dead-letter', reason: deadLetterReason('retries_exhausted', result, entry.attempt, this.records.redactBody) };
         return { kind: 'retry', delayMs: decision.delayMs, failed: true };

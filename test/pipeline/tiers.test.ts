@@ -190,6 +190,34 @@ describe('retry tiers in the pipeline', () => {
     expect(pipeline.operator.notReadyReasons().map((r) => r.code)).not.toContain('retry_blocked');
   });
 
+  it('parks records in their next tier at the first failure once the route is in an outage, and holds those in their last tier', async () => {
+    const pusher = new FakePusher(() => failing);
+    const { pipeline, dlq, source } = harness(pusher, {
+      COURIER_MAX_ATTEMPTS: '1000',
+      COURIER_OUTAGE_AFTER_MS: '1000',
+      COURIER_RETRY_MAX_MS: '20',
+      COURIER_REQUEST_TIMEOUT_MS: '100',
+    });
+    pipeline.onAssign([p0, t2]);
+    pipeline.onRecords([0, 1, 2, 3].map((offset) => record(0, offset)));
+    await until(() => source.committed(p0) === 4, 5000, 'every source record parked');
+    expect(dlq.writes.map((w) => [w.dlqTopic, w.reason.errorType])).toEqual([
+      [TIER1, 'app_failing'],
+      [TIER1, 'app_failing'],
+      [TIER1, 'app_failing'],
+      [TIER1, 'app_failing'],
+    ]);
+    // Each record after the first was pushed once: the outage costs them no attempts in memory.
+    expect([1, 2, 3].map((offset) => pusher.callsOf(0, offset).length)).toEqual([1, 1, 1]);
+
+    // A record in its last tier has nowhere to wait but here: it probes, and is never dead-lettered for an outage.
+    const last = fetchedBack({ ...(dlq.writes[0] as DeadLetterWrite), dlqTopic: TIER2 }, 0);
+    pipeline.onRecords([{ ...last, headers: last.headers.filter(([name]) => name !== 'retry_due_at') }]);
+    await until(() => pusher.calls.filter((call) => call.attempt >= 2).length >= 3, 5000, 'the last-tier record probing');
+    expect(dlq.writes.filter((w) => w.dlqTopic === 'orders.dlq')).toEqual([]);
+    expect(source.committed(t2)).toBe(-1);
+  });
+
   it('without tiers, a failure after its attempts goes to the DLQ with no tier headers', async () => {
     const pusher = new FakePusher(() => failing);
     const { pipeline, dlq } = harness(pusher, { COURIER_RETRY_TIERS: '' });
