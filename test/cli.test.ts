@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { adminRequest, apiBaseUrl, formatDeadLetters, formatLag, formatRedrive, formatSeek, formatStatus, seconds, statusExitCode, table } from '../src/cli.js';
+import { deadLetterEntry } from './helpers/dead-letters.js';
 
 describe('terminal views', () => {
   it('aligns text left and numbers right', () => {
@@ -148,24 +149,7 @@ describe('admin commands', () => {
     expect(formatRedrive({ matched: 3, redriven: 2, skipped: 1, dryRun: true })).toContain('2 would be redriven (dry run: nothing written), 1 skipped');
     const list = formatDeadLetters({
       dlqTopic: 'orders.dlq',
-      records: [
-        {
-          dlqPartition: 0,
-          dlqOffset: 4,
-          originalTopic: 'orders',
-          originalPartition: 1,
-          originalOffset: 77,
-          errorType: 'retries_exhausted',
-          errorMessage: 'x',
-          httpStatus: 503,
-          attempts: 12,
-          retryTier: '1h',
-          failedAt: '2026-11-30T00:00:00.000Z',
-          redriveCount: 1,
-          keyText: 'order-7',
-          valueBytes: 3,
-        },
-      ],
+      records: [deadLetterEntry({ errorType: 'retries_exhausted', httpStatus: 503, attempts: 12, retryTier: '1h', redriveCount: 1 })],
     });
     expect(list.split('\n')[2]).toMatch(/^0:4\s+orders-1@77\s+retries_exhausted\s+503\s+12\s+1h\s+1\s+2026-11-30T00:00:00.000Z\s+order-7$/);
     expect(formatDeadLetters({ dlqTopic: 'orders.dlq', records: [] })).toBe('no matching records in orders.dlq');

@@ -12,6 +12,7 @@ import { batchBody, parseBatchAnswer } from '../../src/delivery/batch.js';
 import { identify } from '../../src/delivery/push.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { KafkaRecord } from '../../src/record.js';
+import { deadLetterEntry } from '../helpers/dead-letters.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const version = (JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -70,24 +71,7 @@ function operations(overrides: Partial<Operations> = {}): Operations & { calls: 
       if (query.topic !== 'orders') return { unknownTopic: true };
       return {
         dlqTopic: 'orders.dlq',
-        records: [
-          {
-            dlqPartition: 0,
-            dlqOffset: 4,
-            originalTopic: 'orders',
-            originalPartition: 1,
-            originalOffset: 77,
-            errorType: 'rejected_by_app',
-            errorMessage: 'HTTP 422',
-            httpStatus: 422,
-            attempts: 1,
-            retryTier: null,
-            failedAt: '2026-11-30T00:00:00.000Z',
-            redriveCount: 0,
-            keyText: 'order-7',
-            valueBytes: 12,
-          },
-        ],
+        records: [deadLetterEntry()],
       };
     },
     ...overrides,

@@ -560,29 +560,35 @@ describe('Scheduler: batch partitions', () => {
 });
 
 describe('Scheduler: records not due yet (retry tiers)', () => {
+  /** A scheduler whose items may carry a due time, recording what it starts and its due waits. */
+  function dueHarness(ordering: Ordering) {
+    const started: Item[] = [];
+    const waits: Array<[number, boolean]> = [];
+    const scheduler = new Scheduler<Item & { dueAt?: number }>({
+      ordering,
+      maxInFlight: 10,
+      partitionBuffer: 100,
+      partitionBufferBytes: 1_000_000,
+      start: (it) => started.push(it),
+      backpressure: () => undefined,
+      waitingForDue: (tp, waiting) => waits.push([tp.partition, waiting]),
+    });
+    return { scheduler, started, waits, at: () => started.map((s) => `${s.partition}:${s.offset}`) };
+  }
+
   it.each(['partition', 'key', 'unordered'] as const)(
     '%s: holds a partition whose first record is not due, others go on, then starts it when due',
     (ordering) => {
       vi.useFakeTimers({ now: 1000 });
       try {
-        const started: Array<{ partition: number; offset: number }> = [];
-        const waits: Array<[number, boolean]> = [];
-        const scheduler = new Scheduler<Item & { dueAt?: number }>({
-          ordering,
-          maxInFlight: 10,
-          partitionBuffer: 100,
-          partitionBufferBytes: 1_000_000,
-          start: (it) => started.push(it),
-          backpressure: () => undefined,
-          waitingForDue: (tp, waiting) => waits.push([tp.partition, waiting]),
-        });
+        const { scheduler, started, waits, at } = dueHarness(ordering);
         const tier = scheduler.addPartition(tpOf(0));
         const source = scheduler.addPartition(tpOf(1));
         scheduler.enqueue(tier, { ...item(0, 0, 'a'), dueAt: 1500 });
         scheduler.enqueue(tier, { ...item(0, 1, 'b'), dueAt: 1400 });
         scheduler.enqueue(source, item(1, 0));
         scheduler.dispatch();
-        expect(started.map((s) => `${s.partition}:${s.offset}`)).toEqual(['1:0']);
+        expect(at()).toEqual(['1:0']);
         expect(waits).toEqual([[0, true]]);
         scheduler.dispatch(); // a second dispatch neither starts it nor asks again
         expect(waits).toHaveLength(1);
@@ -595,8 +601,8 @@ describe('Scheduler: records not due yet (retry tiers)', () => {
           [0, false],
         ]);
         // The head waited for its own time; the next one (due earlier) follows it in partition order.
-        expect(started.map((s) => `${s.partition}:${s.offset}`).slice(0, 2)).toEqual(['1:0', '0:0']);
-        if (ordering !== 'partition') expect(started.map((s) => `${s.partition}:${s.offset}`)).toContain('0:1');
+        expect(at().slice(0, 2)).toEqual(['1:0', '0:0']);
+        if (ordering !== 'partition') expect(at()).toContain('0:1');
       } finally {
         vi.useRealTimers();
       }
@@ -606,17 +612,7 @@ describe('Scheduler: records not due yet (retry tiers)', () => {
   it('forgets the wait when the partition is removed', () => {
     vi.useFakeTimers({ now: 0 });
     try {
-      const waits: Array<[number, boolean]> = [];
-      const started: Item[] = [];
-      const scheduler = new Scheduler<Item & { dueAt?: number }>({
-        ordering: 'partition',
-        maxInFlight: 10,
-        partitionBuffer: 100,
-        partitionBufferBytes: 1_000_000,
-        start: (it) => started.push(it),
-        backpressure: () => undefined,
-        waitingForDue: (tp, waiting) => waits.push([tp.partition, waiting]),
-      });
+      const { scheduler, started, waits } = dueHarness('partition');
       const tier = scheduler.addPartition(tpOf(0));
       scheduler.enqueue(tier, { ...item(0, 0), dueAt: 100 });
       scheduler.dispatch();
