@@ -79,11 +79,15 @@ export function loadConfig(sources: ConfigSources): Config {
 
   for (const route of routes) {
     // Not an error (short retries can be a deliberate choice), but worth saying before an outage proves it.
-    const floor = shortestRetryWaits(route.maxAttempts, route.retryInitialMs, route.retryMaxMs);
+    // With retry tiers the DLQ comes after every tier: their delays and their own attempts count too.
+    const stays = route.tiers.length + 1;
+    const floor =
+      stays * shortestRetryWaits(route.maxAttempts, route.retryInitialMs, route.retryMaxMs) + route.tiers.reduce((sum, tier) => sum + tier.delayMs, 0);
     if (floor < route.outageAfterMs) {
+      const waits = route.tiers.length > 0 ? `retry waits and tiers` : `${route.maxAttempts - 1} retry waits`;
       warnings.push(
-        `route ${route.topic}: its ${route.maxAttempts - 1} retry waits can take as little as ${floor} ms, less than the outage window ${route.outageAfterMs} ms: ` +
-          `an app failing every record for longer can send healthy records to the DLQ before the route is held (raise ${ENV.maxAttempts} or ${ENV.retryInitialMs}, or lower ${ENV.outageAfterMs})`,
+        `route ${route.topic}: its ${waits} can take as little as ${floor} ms, less than the outage window ${route.outageAfterMs} ms: ` +
+          `an app failing every record for longer can send healthy records to the DLQ before the route is held (raise ${ENV.maxAttempts} or ${ENV.retryInitialMs}, add ${ENV.retryTiers}, or lower ${ENV.outageAfterMs})`,
       );
     }
   }

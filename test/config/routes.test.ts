@@ -187,4 +187,11 @@ describe('loadConfig: retry waits against the outage window', () => {
     // 2 waits of at least 50 and 100 ms.
     expect(warnings[0]).toContain('as little as 150 ms, less than the outage window 30000 ms');
   });
+
+  it('counts retry tiers: the DLQ comes only after the last one', () => {
+    const short = { ...BASE, COURIER_MAX_ATTEMPTS: '3', COURIER_RETRY_INITIAL_MS: '100', COURIER_RETRY_MAX_MS: '1000' };
+    // 3 stays × 150 ms + 10 s + 15 s = 25.45 s: still below 30 s.
+    expect(load({ ...short, COURIER_RETRY_TIERS: '10s,15s' }).warnings[0]).toContain('retry waits and tiers can take as little as 25450 ms');
+    expect(load({ ...short, COURIER_RETRY_TIERS: '1m' }).warnings).toEqual([]);
+  });
 });
