@@ -198,6 +198,9 @@ export class KafkaSource {
         if (error.code === LIBRDKAFKA.ASSIGN_PARTITIONS) {
           if (cooperative) this.consumer.incrementalAssign(partitions);
           else this.consumer.assign(partitions);
+          // librdkafka keeps a partition's pause across its revoke: one paused when it was taken away
+          // and assigned back later would never be fetched again (the pipeline owns it afresh, unpaused).
+          this.resume(partitions);
           this.options.conditions?.healthy('consumer');
           this.handlers.onAssign(partitions);
         } else if (error.code === LIBRDKAFKA.REVOKE_PARTITIONS) {
