@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { type FaultRun, startFaultRun } from '../faults/harness.js';
+import { type FaultRun, failingFor, startFaultRun } from '../faults/harness.js';
 import { batchRecords, type ListedFailure, listed } from '../helpers/batch.js';
 import type { CourierProcess } from '../helpers/courier.js';
 import { headerOf, readAll } from '../helpers/kafka.js';
@@ -36,6 +36,15 @@ async function judged(run: FaultRun, duplicatesAllowed: boolean, drainMs?: numbe
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seqOf = (body: Buffer) => (JSON.parse(body.toString()) as { seq: number }).seq;
 const assignedCount = async (courier: CourierProcess) => (await courier.api('/v1/assignment')).body.partitions.length as number;
+/** This member's courier_retry_tier_records of one state, summed over its tiers. */
+const tierRecords = async (courier: CourierProcess, state: 'written' | 'due' | 'delivered') => {
+  const { body } = await courier.api('/metrics');
+  const lines = String(body).matchAll(new RegExp(`^courier_retry_tier_records\\{[^}]*state="${state}"[^}]*\\} (\\d+)$`, 'gm'));
+  return [...lines].reduce((sum, match) => sum + Number(match[1]), 0);
+};
+/** Tier partitions this member holds paused until their next record is due. */
+const waitingInTiers = async (courier: CourierProcess) =>
+  ((await courier.api('/v1/assignment')).body.partitions as Array<{ pausedReasons: string[] }>).filter((p) => p.pausedReasons.includes('retry_wait')).length;
 
 describe('fault suite (real broker, continuous production, history checker)', () => {
   it.each(['partition', 'key', 'unordered'] as const)(
@@ -301,5 +310,58 @@ describe('fault suite (real broker, continuous production, history checker)', ()
     await pause(2000);
     const verdict = await judged(run, true);
     expect(verdict.delivered).toBe(verdict.produced);
+  });
+
+  it('12. scales 1 → 3 → 1 with records in retry tiers: nothing lost, no commit past an unparked record', async () => {
+    // Two attempts from the source (50 ms apart), then the tiers. Every 10th record fails for 2 s
+    // from its first attempt: the 1s tier fails it again, the 3s tier delivers it. Every 10th + 5
+    // fails for 0.5 s: the 1s tier delivers it. A few fail for ever: the DLQ after the 3s tier.
+    const forever = (seq: number) => seq % 200 === 33;
+    const failMs = (seq: number) => (forever(seq) ? Number.POSITIVE_INFINITY : seq % 10 === 0 ? 2000 : seq % 10 === 5 ? 500 : 0);
+    const run = await faultRun({ name: 'scale-tiers', partitions: 6, ordering: 'partition', tiers: ['1s', '3s'], handler: failingFor(failMs) });
+    const first = run.courier();
+    await first.ready();
+    run.startProducing();
+    await waitFor('records sitting in a tier', () => run.sittingInTiers() > 0);
+    const added = [run.courier(), run.courier()];
+    // Each new member parks records of its source partitions and delivers records of its tier partitions.
+    await waitFor('the new members parking records and delivering them from tiers', async () => {
+      for (const member of added) if ((await tierRecords(member, 'written')) === 0 || (await tierRecords(member, 'delivered')) === 0) return false;
+      return true;
+    });
+    // Each is stopped while it holds a tier partition whose next record is not due yet.
+    for (const member of added) {
+      await waitFor('the member holding a record in a tier', async () => (await waitingInTiers(member)) > 0 && run.sittingInTiers() > 0);
+      expect(await member.stop()).toBe(0);
+    }
+    // 6 source partitions and 6 of each tier.
+    await waitFor('the first member owning every partition again', async () => (await assignedCount(first)) === 18);
+    const deliveredBefore = await tierRecords(first, 'delivered');
+    await waitFor('the first member delivering from the tiers it took over', async () => (await tierRecords(first, 'delivered')) > deliveredBefore);
+
+    // No duplicate is allowed, of tier records either: nothing here cuts a hand-over short. A member
+    // stopped by SIGTERM, or giving partitions away on the scale-up, lets its in-flight pushes finish
+    // (the grace period, 20 s, is far longer than any push here) and commits what they settled before
+    // it lets the partitions go (Pipeline.stop, Pipeline.onRevoke). So a tier record the app
+    // acknowledged is committed in its tier partition before the next owner reads it; one not yet due,
+    // or waiting between attempts, is left unpushed and the next owner's push is its only success; and
+    // a record whose last attempt failed while its member let go still gets its tier (or DLQ) write
+    // (the first try is made even while stopping) and the source commit behind it, so the source is
+    // never read again past a landed tier write (which would deliver the record from both). A tier
+    // record is acknowledged twice only after a kill -9, a grace period running out, or a lost commit
+    // or tier write; none of them happens here. (A tier record pushed again after a 500 is another
+    // attempt, not a second acknowledgement: the checker counts only 2xx.)
+    const verdict = await judged(run, false);
+    expect(verdict.parked).toBeGreaterThan(0);
+    const foreverSeqs = Array.from({ length: run.sent }, (_, seq) => seq).filter(forever);
+    expect(foreverSeqs.length).toBeGreaterThan(0);
+    expect(verdict.delivered).toBe(verdict.produced - foreverSeqs.length);
+    const dead = await readAll(bootstrap, run.dlqTopic);
+    expect(dead.map((d) => [seqOf(d.value ?? Buffer.from('{}')), headerOf(d, 'retry_tier')]).sort(([a], [b]) => Number(a) - Number(b))).toEqual(
+      foreverSeqs.map((seq) => [seq, '3s']),
+    );
+    // Records were parked in both tiers.
+    const tiers = await run.readTiers();
+    expect(new Set(tiers.map((t) => t.tier))).toEqual(new Set(['1s', '3s']));
   });
 });
