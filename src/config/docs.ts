@@ -72,7 +72,7 @@ function unsetText(setting: Setting): string | undefined {
 function helpDetails(setting: Setting): (string | false | undefined)[] {
   const { kind } = setting;
   const values = kind.values?.map((value) => (value === setting.default ? `${value} (default)` : value)).join(' | ');
-  const fallback = unsetText(setting) ?? (setting.default === undefined || values ? undefined : `default ${setting.default}`);
+  const fallback = unsetText(setting) ?? (setting.default === undefined || values ? undefined : `default ${defaultText(setting.default) || 'none'}`);
   return [fallback, values ?? kind.accepts, setting.perRoute && 'also per route', setting.secret && `or ${setting.env}_FILE`];
 }
 
@@ -80,7 +80,15 @@ function readmeDefault(setting: Setting): string {
   const unset = unsetText(setting);
   if (unset) return `(${unset})`;
   if (setting.default === undefined) return '';
-  return typeof setting.default === 'number' ? String(setting.default) : code(String(setting.default));
+  const text = defaultText(setting.default);
+  if (text === '') return 'none';
+  return typeof setting.default === 'number' ? text : code(text);
+}
+
+/** A default as written: a list comma-separated (empty: none), e.g. retry tiers by their labels. */
+function defaultText(value: unknown): string {
+  if (!Array.isArray(value)) return String(value);
+  return value.map((item) => (typeof item === 'object' && item !== null && 'label' in item ? String(item.label) : String(item))).join(',');
 }
 
 function bracketed(details: readonly (string | false | undefined)[]): string {
