@@ -222,9 +222,12 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
   };
 }
 
-/** Epoch ms from the API's timestamp (epoch ms, or ISO-8601 already checked by the schema). */
-function timestampOf(value: number | string): number {
-  return typeof value === 'number' ? value : Date.parse(value);
+/**
+ * Epoch ms from the API's timestamp (epoch ms, or ISO-8601 already checked by the schema). A time
+ * before 1970 is before every record: 0 (Kafka reads negative times as "latest" or "earliest").
+ */
+export function timestampOf(value: number | string): number {
+  return Math.max(0, typeof value === 'number' ? value : Date.parse(value));
 }
 
 /** One DLQ record for `GET /v1/dlq`: where it came from and why, never its value. */

@@ -12,6 +12,7 @@ export type CourierErrorCode =
   | 'KAFKA_RECORD_TOO_LARGE'
   | 'KAFKA_CLIENT_ERROR'
   | 'DLQ_WRITE_FAILED'
+  | 'TOPIC_NOT_FOUND'
   | 'SHUTDOWN';
 
 export interface CourierErrorOptions {

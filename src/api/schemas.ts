@@ -147,20 +147,31 @@ export const PauseResult = Type.Object({
 });
 export type PauseResultBody = Static<typeof PauseResult>;
 
-export const SeekRequest = Type.Object(
-  {
-    topic: Type.String({ minLength: 1, maxLength: 249 }),
-    partition: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
-    offset: Type.Optional(Type.Integer({ minimum: 0, description: 'the next record to deliver; give this or timestamp' })),
-    timestamp: Type.Optional(
-      Type.Union([Type.Integer({ minimum: 0 }), Type.String({ format: 'date-time' })], {
-        description: 'the first record at or after this time (epoch ms, or ISO-8601) is delivered next; past the end: the end',
-      }),
+const seekTarget = { topic: Type.String({ minLength: 1, maxLength: 249 }), partition: Type.Integer({ minimum: 0, maximum: 1_000_000 }) };
+export const SeekRequest = Type.Union(
+  [
+    Type.Object(
+      { ...seekTarget, offset: Type.Integer({ minimum: 0, description: 'the next record to deliver' }) },
+      { additionalProperties: false, title: 'to an offset' },
     ),
-  },
-  { additionalProperties: false },
+    Type.Object(
+      {
+        ...seekTarget,
+        timestamp: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ format: 'date-time' })], {
+          description: 'the first record at or after this time (epoch ms, or ISO-8601) is delivered next; past the end: the end',
+        }),
+      },
+      { additionalProperties: false, title: 'to a time' },
+    ),
+  ],
+  { description: 'a partition and either offset or timestamp' },
 );
-export type SeekRequestBody = Static<typeof SeekRequest>;
+export type SeekRequestBody = Static<typeof SeekRequest> & { offset?: number; timestamp?: number | string };
+
+/** A Kafka topic name (letters, digits, `.`, `_`, `-`). */
+function topicName(description: string) {
+  return Type.String({ pattern: '^[a-zA-Z0-9._-]{1,249}$', description });
+}
 
 export const SeekResult = Type.Object({
   previous: Type.Union([Type.Integer(), Type.Null()], {
@@ -182,7 +193,7 @@ export const NotAssigned = Type.Object(
 export const RedriveRequest = Type.Object(
   {
     topic: Type.String({ minLength: 1, maxLength: 249, description: 'a source topic this Courier consumes: its DLQ is read' }),
-    dlqTopic: Type.Optional(Type.String({ minLength: 1, maxLength: 249, description: "the DLQ topic to read; default: the route's" })),
+    dlqTopic: Type.Optional(topicName("the DLQ topic to read; default: the route's")),
     errorType: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'only records with this error_type' })),
     httpStatus: Type.Optional(Type.Integer({ minimum: 100, maximum: 599, description: 'only records with this http_status' })),
     partition: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'only this DLQ partition' })),
@@ -207,7 +218,7 @@ export type RedriveResultBody = Static<typeof RedriveResult>;
 export const DeadLetterQuery = Type.Object(
   {
     topic: Type.String({ minLength: 1, maxLength: 249 }),
-    dlqTopic: Type.Optional(Type.String({ minLength: 1, maxLength: 249 })),
+    dlqTopic: Type.Optional(topicName("the DLQ topic to read; default: the route's")),
     errorType: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     httpStatus: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
     partition: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),

@@ -281,6 +281,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
           return reply.code(409).send({ error: 'redrive_in_progress', message: 'a redrive is running on this instance; try again when it is done' });
         return result;
       } catch (error) {
+        if (isTopicNotFound(error)) return reply.code(404).send({ error: 'unknown_dlq_topic', message: (error as Error).message });
         return reply.code(503).send({ error: 'redrive_failed', message: error instanceof Error ? error.message : String(error) });
       }
     },
@@ -304,6 +305,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         if ('unknownTopic' in result) return reply.code(404).send(unknownTopic(request.query.topic));
         return result;
       } catch (error) {
+        if (isTopicNotFound(error)) return reply.code(404).send({ error: 'unknown_dlq_topic', message: (error as Error).message });
         return reply.code(503).send({ error: 'dlq_read_failed', message: error instanceof Error ? error.message : String(error) });
       }
     },
@@ -313,6 +315,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     app.swagger(),
   );
   return app;
+}
+
+/** The DLQ topic to read does not exist: the request's mistake (or nothing was ever dead-lettered), not Courier's. */
+function isTopicNotFound(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === 'TOPIC_NOT_FOUND';
 }
 
 function digest(value: string): Buffer {

@@ -1,6 +1,7 @@
 import type { Message as RdMessage } from '@confluentinc/kafka-javascript';
 import rdkafka from '@confluentinc/kafka-javascript';
 import type { Logger } from 'pino';
+import { CourierError } from '../errors.js';
 import type { KafkaRecord } from '../record.js';
 import { fromLibrdkafka, LIBRDKAFKA } from './errors.js';
 import { type ParkedRecord, readParked } from './parked.js';
@@ -145,7 +146,7 @@ function partitionsOf(consumer: RdConsumer, topic: string): Promise<number[]> {
     consumer.getMetadata({ topic, timeout: CALL_TIMEOUT_MS }, (error, metadata) => {
       if (error) return reject(fromLibrdkafka(error, { prefix: `cannot read the metadata of ${topic}` }));
       const found = metadata.topics.find((t) => t.name === topic);
-      if (!found || found.partitions.length === 0) return reject(new Error(`topic ${topic} does not exist`));
+      if (!found || found.partitions.length === 0) return reject(new CourierError('TOPIC_NOT_FOUND', `topic ${topic} does not exist`));
       resolve(found.partitions.map((p) => p.id).sort((a, b) => a - b));
     });
   });

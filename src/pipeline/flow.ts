@@ -412,8 +412,10 @@ export class Pipeline implements ConsumerHandlers {
     this.seeking.add(key);
     let target: number;
     try {
+      const { low, high } = await source.watermarks(tp, KAFKA_CALL_TIMEOUT_MS);
       target = 'offset' in to ? to.offset : await source.offsetForTime(tp, to.timestamp, KAFKA_CALL_TIMEOUT_MS);
-      if (target < 0) target = (await source.watermarks(tp, KAFKA_CALL_TIMEOUT_MS)).high;
+      // Within what the partition holds: past the end is the end, before the start (retention) the start.
+      target = target < 0 ? high : Math.min(Math.max(target, low), high);
     } catch (error) {
       this.seeking.delete(key);
       throw error;

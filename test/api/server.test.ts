@@ -313,6 +313,16 @@ describe('seek, DLQ list and redrive (admin)', () => {
     expect((await api.inject({ method: 'POST', url: '/v1/dlq/redrive', payload: { topic: 'orders', limit: 0 }, headers })).statusCode).toBe(400);
   });
 
+  it('redrive and list answer 404 for a DLQ topic that does not exist, 400 for one that is not a topic name', async () => {
+    const missing = Object.assign(new Error('topic orders.dead does not exist'), { code: 'TOPIC_NOT_FOUND' });
+    const api = await server(operations({ redrive: async () => Promise.reject(missing), deadLetters: async () => Promise.reject(missing) }));
+    const redrive = await api.inject({ method: 'POST', url: '/v1/dlq/redrive', payload: { topic: 'orders', dlqTopic: 'orders.dead' }, headers });
+    expect([redrive.statusCode, redrive.json().error]).toEqual([404, 'unknown_dlq_topic']);
+    const list = await api.inject({ method: 'GET', url: '/v1/dlq?topic=orders&dlqTopic=orders.dead', headers });
+    expect([list.statusCode, list.json().error]).toEqual([404, 'unknown_dlq_topic']);
+    expect((await api.inject({ method: 'GET', url: '/v1/dlq?topic=orders&dlqTopic=%C2%ADS', headers })).statusCode).toBe(400);
+  });
+
   it('redrive answers 409 while another runs and 503 when a write fails', async () => {
     const busy = await (await server(operations({ redrive: async () => ({ busy: true }) }))).inject({
       method: 'POST',

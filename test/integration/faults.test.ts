@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { type FaultRun, failingFor, startFaultRun } from '../faults/harness.js';
 import { batchRecords, type ListedFailure, listed } from '../helpers/batch.js';
@@ -31,6 +32,14 @@ async function judged(run: FaultRun, duplicatesAllowed: boolean, drainMs?: numbe
   const verdict = await run.verdict(duplicatesAllowed);
   expect(verdict.violations).toEqual([]);
   return verdict;
+}
+
+/**
+ * scripts/kafka.sh, without blocking this process: the Couriers it started write their logs to pipes
+ * it must keep reading (a full pipe blocks a Courier's log writes, and with them its event loop).
+ */
+async function kafkaScript(...args: string[]): Promise<string> {
+  return (await promisify(execFile)('bash', ['scripts/kafka.sh', ...args], { cwd: root, encoding: 'utf8' })).stdout;
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -110,26 +119,22 @@ describe('fault suite (real broker, continuous production, history checker)', ()
 
   it('4. the broker process stops and restarts mid-stream: nothing lost', async () => {
     const name = 'faults-broker';
-    const address = execFileSync('bash', ['scripts/kafka.sh', 'start', '--name', name], {
-      cwd: root,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
+    const address = (await kafkaScript('start', '--name', name)).trim();
     try {
       const run = await faultRun({ name: 'broker', bootstrap: address, partitions: 3, ordering: 'partition' });
       const courier = run.courier();
       await courier.ready();
       run.startProducing(50);
       await pause(2000);
-      execFileSync('bash', ['scripts/kafka.sh', 'stop-process', '--name', name], { cwd: root, stdio: 'ignore' });
+      await kafkaScript('stop-process', '--name', name);
       await pause(3000);
-      execFileSync('bash', ['scripts/kafka.sh', 'start', '--name', name], { cwd: root, stdio: 'ignore' });
+      await kafkaScript('start', '--name', name);
       await pause(2000);
       const verdict = await judged(run, true);
       expect(verdict.delivered).toBe(verdict.produced);
       await run.close();
     } finally {
-      execFileSync('bash', ['scripts/kafka.sh', 'stop', '--name', name], { cwd: root, stdio: 'ignore' });
+      await kafkaScript('stop', '--name', name);
     }
   });
 

@@ -49,6 +49,7 @@ describe('Pipeline.seek', () => {
     const answer = deferred<typeof ok200>();
     const pusher = new FakePusher((call) => (call.offset === 3 && call.attempt === 1 ? answer.promise : ok200));
     const { pipeline, source } = harness(pusher);
+    source.highWatermark = 5;
     pipeline.onAssign([p0]);
     pipeline.onRecords([0, 1, 2, 3, 4].map((offset) => record(0, offset)));
     await until(() => pusher.callsOf(0, 3).length === 1, 2000, 'record 3 in flight');
@@ -77,6 +78,7 @@ describe('Pipeline.seek', () => {
     source.highWatermark = 42;
     expect(await pipeline.seek(p0, { timestamp: Date.now() + 60_000 })).toEqual({ previous: null, now: 42 });
     expect(source.seeks).toEqual([{ topic: 'orders', partition: 0, offset: 42 }]);
+    expect(await pipeline.seek(p0, { offset: 1000 })).toEqual({ previous: 42, now: 42 });
     expect(await pipeline.seek({ topic: 'orders', partition: 9 }, { offset: 1 })).toBeUndefined();
   });
 
