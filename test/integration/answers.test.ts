@@ -102,6 +102,16 @@ describe('misroute: a wrong path, a redirect, a content type the app refuses', (
     });
     await produce(bootstrap, topic, records(100));
     await courier().start().ready();
+    // "While the rest succeed": a 404 is the record's own only once another record succeeded after it
+    // (DESIGN A2). A 404 answered after every other record was would be a misroute, so records keep
+    // coming until the three are dead-lettered, whatever order the 100 are answered in.
+    let ticks = 0;
+    const ticking = setInterval(() => void produce(bootstrap, topic, records(1, `tick${ticks++}-`)).catch(() => undefined), 250);
+    try {
+      await waitFor('the three 404s dead-lettered', async () => (await readAll(bootstrap, dlqTopic)).length >= 3, 60_000);
+    } finally {
+      clearInterval(ticking);
+    }
     await waitFor('every record delivered or dead-lettered and committed', committedAtEnd, 60_000);
     const dead = await readAll(bootstrap, dlqTopic);
     expect(new Set(dead.map((d) => d.key?.toString()))).toEqual(gone);
@@ -110,7 +120,7 @@ describe('misroute: a wrong path, a redirect, a content type the app refuses', (
       expect(headerOf(d, 'http_status')).toBe('404');
       expect(headerOf(d, 'app_response')).toBe('{"error":"no such order"}');
     }
-    expect(deliveredKeys(app.receipts).size).toBe(97);
+    expect([...deliveredKeys(app.receipts)].filter((key) => key.startsWith('r')).length).toBe(97);
   });
 });
 

@@ -255,7 +255,9 @@ describe('Courier over OAUTHBEARER (the broker validates unsecured JWTs; real br
     // Once it expired, the next refresh (every 10 s) makes it one, naming the file and the fix.
     const reason = await waitFor('kafka_token_failed in /readyz', async () => (await readiness(courier)).find((r) => r.code === 'kafka_token_failed'), 30_000);
     expect(reason.message).toMatch(
-      new RegExp(`^(consumer|DLQ producer): no valid OAUTHBEARER token: file: the token in ${path} expired at .*Fix: whatever writes COURIER_KAFKA_TOKEN_FILE`),
+      new RegExp(
+        `^(consumer|DLQ producer|lag reader): no valid OAUTHBEARER token: file: the token in ${path} expired at .*Fix: whatever writes COURIER_KAFKA_TOKEN_FILE`,
+      ),
     );
 
     const secondExp = writeToken(path, sub, 600);
