@@ -6,7 +6,8 @@
 //
 //   node bench/tier-outage.mjs --bootstrap HOST:PORT [--outage-minutes 10] [--tiers 1m,5m,15m] [--rate 20]
 //
-// Progress goes to stderr, the table to stdout, the figures to bench/results/tier-outage-<UTC date>.json;
+// Progress goes to stderr, the table to stdout, the figures to bench/results/tier-outage-<UTC date>.json
+// (a run with other options: next to its logs);
 // Courier's log and every 5 s sample to .bench/outage/<timestamp>/. Exit 0 on PASS, 1 on FAIL, 2 on bad options.
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -77,7 +78,9 @@ const STAMP = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
 const DATE = new Date().toISOString().slice(0, 10);
 const WORK = join(opt['work-dir'], STAMP);
 mkdirSync(WORK, { recursive: true });
-const OUT = join(ROOT, 'bench', 'results', `tier-outage-${DATE}.json`);
+// Only the documented run (the defaults) goes to bench/results/; any other (a smoke run) stays with its logs.
+const DEFAULT_RUN = opt['outage-minutes'] === '10' && opt.tiers === '1m,5m,15m' && opt.rate === '20';
+const OUT = DEFAULT_RUN ? join(ROOT, 'bench', 'results', `tier-outage-${DATE}.json`) : join(WORK, 'result-summary.json');
 const SAMPLES_PATH = join(WORK, 'samples.jsonl');
 const COURIER_LOG = join(WORK, 'courier.log');
 
