@@ -43,7 +43,7 @@ export function createCourier(config: Config, logger: Logger, registry: Registry
   });
   const sourceTopics = config.routes.map((route) => route.topic);
   const retryTopics = config.routes.flatMap((route) => route.tiers.map((tier) => tier.topic));
-  const pusher = new Pusher({ connections: Math.max(config.maxInFlight, 1) });
+  const pusher = new Pusher({ connections: Math.max(config.maxInFlight, 1), http2: config.appHttp2 });
   // What the Kafka clients find wrong (credentials, TLS, ACLs, missing topics), named for /readyz.
   const oauth = (config.consumer['sasl.mechanisms'] ?? config.consumer['sasl.mechanism'])?.toUpperCase() === 'OAUTHBEARER';
   const conditions = new KafkaConditions(logger, config.bootstrapServers, Date.now, {

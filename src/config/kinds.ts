@@ -60,6 +60,20 @@ export function oneOf<const V extends string>(values: readonly V[], what: string
 }
 
 /** A whole number in [min, max]; a blank value is not a number (only an empty variable counts as unset). */
+/** true or false (a YAML boolean too). */
+export function flag(): Kind<boolean> {
+  return {
+    accepts: 'true | false',
+    parse(raw) {
+      if (typeof raw === 'boolean') return { value: raw };
+      const text = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
+      if (text === '') return { value: undefined };
+      if (text === 'true' || text === 'false') return { value: text === 'true' };
+      return { problem: `"${String(raw)}" is not true or false`, fix: 'write true or false' };
+    },
+  };
+}
+
 export function int(min: number, max = Number.MAX_SAFE_INTEGER): Kind<number> {
   const fix = `write a whole number between ${min} and ${max}`;
   return {

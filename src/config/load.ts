@@ -95,7 +95,7 @@ export function loadConfig(sources: ConfigSources): Config {
   // The warnings go with the problems: an unknown variable is often the cause ("did you mean …").
   if (problems.length > 0) throw new ConfigError(problems, warnings);
 
-  const { groupId, ordering, maxInFlight, partitionBuffer, partitionBufferBytes, commitIntervalMs, commitEvery, shutdownGraceMs } = values;
+  const { groupId, ordering, maxInFlight, partitionBuffer, partitionBufferBytes, commitIntervalMs, commitEvery, shutdownGraceMs, appHttp2 } = values;
   const { host, port, adminToken, appToken, logLevel, instanceId, maxRecordBytes, maxHeaders, maxHeaderBytes, signingSecret } = values;
   return deepFreeze({
     groupId,
@@ -104,6 +104,7 @@ export function loadConfig(sources: ConfigSources): Config {
     maxInFlight,
     partitionBuffer,
     partitionBufferBytes,
+    appHttp2,
     limits: { maxRecordBytes, maxHeaders, maxHeaderBytes },
     commitIntervalMs,
     commitEvery,

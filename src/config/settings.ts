@@ -1,5 +1,5 @@
 import { MEDIA_TYPE } from '../media-type.js';
-import { headerToken, httpUrl, int, type Kind, matching, oneOf, port, signingSecrets, statusList, text, tierList, topicList } from './kinds.js';
+import { flag, headerToken, httpUrl, int, type Kind, matching, oneOf, port, signingSecrets, statusList, text, tierList, topicList } from './kinds.js';
 
 /**
  * Every COURIER_* setting, declared once: loading, validation, per-route overrides, `--help` and the
@@ -90,6 +90,14 @@ export const SETTINGS = [
     default: 16 * MiB,
     help: 'bytes of fetched record values and keys waiting per partition before that partition is paused',
     doc: 'bytes of fetched record values and keys waiting per partition before that partition is paused: memory stays bounded however far the app falls behind',
+  },
+  {
+    key: 'appHttp2',
+    env: 'COURIER_APP_HTTP2',
+    kind: flag(),
+    default: false,
+    help: 'push over HTTP/2: cleartext with prior knowledge (h2c) for http:// URLs, ALPN for https://; pushes in flight share a few connections',
+    doc: 'push over HTTP/2: cleartext with prior knowledge (h2c) for `http://` URLs (the app must accept it: Node `http2.createServer`, Go `h2c.NewHandler`, …), ALPN for `https://`; pushes in flight share one connection per 100 instead of a socket each',
   },
   {
     key: 'maxRecordBytes',

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { MEDIA_TYPE } from '../media-type.js';
 import type { KafkaRecord } from '../record.js';
 import { APP_RESPONSE_MAX_BYTES, type AttemptResult, isUnreachableCode } from './outcome.js';
@@ -254,9 +254,18 @@ export function attemptHeaders(
 }
 
 export interface PusherOptions {
-  /** Sockets per app origin; at least the number of records that can be in flight. */
+  /** Pushes that can be in flight at once: sockets per app origin over HTTP/1.1. */
   readonly connections: number;
+  /**
+   * HTTP/2 to the app (COURIER_APP_HTTP2): cleartext with prior knowledge (h2c) for http:// URLs,
+   * negotiated by ALPN for https://. Pushes share a few connections as streams, instead of a socket each.
+   */
+  readonly http2?: boolean;
 }
+
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Streams per HTTP/2 connection: what most servers allow (Node's and undici's default is 100). */
+const H2_STREAMS_PER_CONNECTION = 100;
 
 /** An answer body longer than this is not read to the end: the socket is dropped instead. */
 const MAX_DRAINED_BODY = 64 * 1024;
@@ -339,13 +348,24 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
 
 export class Pusher {
   private readonly agent: Agent;
+  private readonly http2: boolean;
 
   constructor(options: PusherOptions) {
+    this.http2 = options.http2 ?? false;
     this.agent = new Agent({
-      connections: options.connections,
-      pipelining: 1,
+      ...(options.http2
+        ? {
+            connections: Math.max(1, Math.ceil(options.connections / H2_STREAMS_PER_CONNECTION)),
+            allowH2: true,
+            maxConcurrentStreams: H2_STREAMS_PER_CONNECTION,
+            // undici limits a client's requests at once by `pipelining`, HTTP/2 streams included.
+            pipelining: H2_STREAMS_PER_CONNECTION,
+            // undici 7's Agent and Pool do not pass `useH2c` on to their clients: a connector built
+            // with it marks a cleartext socket as h2 (prior knowledge).
+            connect: buildConnector({ allowH2: true, useH2c: true, timeout: CONNECT_TIMEOUT_MS } as buildConnector.BuildOptions),
+          }
+        : { connections: options.connections, pipelining: 1, connect: { timeout: CONNECT_TIMEOUT_MS } }),
       keepAliveTimeout: 30_000,
-      connect: { timeout: 5_000 },
     });
   }
 
@@ -364,6 +384,12 @@ export class Pusher {
           body: body ?? '',
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
+          // undici multiplexes only requests it may pipeline, and it pipelines no POST by default.
+          // Over HTTP/1.1 (one request per socket) this changes nothing; over HTTP/2 it lets the
+          // pushes share a connection, and undici may send a push again on a new connection when
+          // the app closes its connection (GOAWAY): a duplicate, as when Courier retries a push
+          // whose connection was lost.
+          idempotent: this.http2,
         },
         new AttemptHandler(resolve, okBodyMax),
       );

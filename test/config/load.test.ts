@@ -246,3 +246,13 @@ describe('loadConfig: result', () => {
     expect(CONSUMER_DEFAULTS['session.timeout.ms']).toBe('45000');
   });
 });
+
+describe('loadConfig: COURIER_APP_HTTP2', () => {
+  it('is off by default, true or false when set, and refuses anything else with the fix', () => {
+    expect(load(BASE).appHttp2).toBe(false);
+    expect(load({ ...BASE, COURIER_APP_HTTP2: 'true' }).appHttp2).toBe(true);
+    expect(load({ ...BASE, COURIER_APP_HTTP2: ' FALSE ' }).appHttp2).toBe(false);
+    const problems = problemsOf({ ...BASE, COURIER_APP_HTTP2: 'yes' });
+    expect(problems.map((p) => [p.setting, p.problem, p.fix])).toEqual([['COURIER_APP_HTTP2', '"yes" is not true or false', 'write true or false']]);
+  });
+});

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttp2Server, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { APP_RESPONSE_MAX_BYTES } from '../../src/delivery/outcome.js';
@@ -24,7 +25,7 @@ afterEach(async () => {
   await pusher?.abortAll();
   pusher = undefined;
   server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
+  if (server) await new Promise((resolve) => server?.close(resolve));
   server = undefined;
 });
 
@@ -176,5 +177,62 @@ describe('Pusher', () => {
     await pusher.abortAll();
     expect(await running).toMatchObject({ kind: 'connection-lost' });
     expect(await pusher.push(url, {}, Buffer.from('y'), 60_000)).toMatchObject({ kind: 'connection-lost' });
+  });
+});
+
+describe('Pusher over HTTP/2 (COURIER_APP_HTTP2)', () => {
+  let h2: Http2Server | undefined;
+  afterEach(async () => {
+    await pusher?.abortAll();
+    pusher = undefined;
+    await new Promise((resolve) => (h2 ? h2.close(resolve) : resolve(undefined)));
+    h2 = undefined;
+  });
+
+  /** A cleartext HTTP/2 app (prior knowledge), as Node's http2 or Go's h2c handler serve it. */
+  async function h2app(handler: (headers: Record<string, unknown>, body: Buffer, respond: (status: number, body?: string) => void) => void) {
+    const sessions = { count: 0 };
+    h2 = createHttp2Server();
+    h2.on('session', () => sessions.count++);
+    h2.on('stream', (stream, headers) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () =>
+        handler(headers, Buffer.concat(chunks), (status, body) => {
+          stream.respond({ ':status': status, ...(body ? { 'content-type': 'application/json' } : {}) });
+          stream.end(body);
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => h2?.listen(0, '127.0.0.1', resolve));
+    return { url: new URL(`http://127.0.0.1:${(h2.address() as AddressInfo).port}/hook`), sessions };
+  }
+
+  it('pushes over h2c with the same headers and body, and reads the answer the same way', async () => {
+    const seen: Array<{ path: unknown; method: unknown; topic: unknown; body: string }> = [];
+    const { url } = await h2app((headers, body, respond) => {
+      seen.push({ path: headers[':path'], method: headers[':method'], topic: headers['kafka-topic'], body: body.toString() });
+      respond(body.toString() === 'bad' ? 422 : 200, body.toString() === 'bad' ? '{"error":"no"}' : undefined);
+    });
+    pusher = new Pusher({ connections: 256, http2: true });
+    expect(await pusher.push(url, { 'kafka-topic': 'orders' }, Buffer.from('hello'), 5000)).toEqual({ kind: 'response', status: 200, retryAfter: undefined });
+    const rejected = await pusher.push(url, { 'kafka-topic': 'orders' }, Buffer.from('bad'), 5000);
+    expect(rejected).toMatchObject({ kind: 'response', status: 422 });
+    expect(rejected.kind === 'response' && rejected.body?.toString()).toBe('{"error":"no"}');
+    expect(seen).toEqual([
+      { path: '/hook', method: 'POST', topic: 'orders', body: 'hello' },
+      { path: '/hook', method: 'POST', topic: 'orders', body: 'bad' },
+    ]);
+  });
+
+  it('carries 300 pushes in flight on a few connections, not a socket each', async () => {
+    const waiting: Array<() => void> = [];
+    const { url, sessions } = await h2app((_headers, _body, respond) => waiting.push(() => respond(204)));
+    pusher = new Pusher({ connections: 300, http2: true });
+    const pushes = Array.from({ length: 300 }, () => pusher?.push(url, {}, Buffer.from('x'), 10_000));
+    await until(() => waiting.length === 300, 5000, 'all 300 streams open at the app');
+    expect(sessions.count).toBeLessThanOrEqual(3);
+    for (const answer of waiting) answer();
+    expect((await Promise.all(pushes)).every((result) => result?.kind === 'response' && result.status === 204)).toBe(true);
   });
 });

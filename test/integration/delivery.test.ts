@@ -1,3 +1,5 @@
+import { createServer as createHttp2Server, type Http2Session } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, inject, it } from 'vitest';
 import { headerOf, produce, readAll } from '../helpers/kafka.js';
 import { scenarioFactory } from '../helpers/scenario.js';
@@ -121,5 +123,43 @@ describe('delivery against a real broker', () => {
     // The last answer's body, not an earlier one's.
     expect(headerOf(dead[0]!, 'app_response')).toBe('down for maintenance (attempt 4)');
     expect(headerOf(dead[0]!, 'error_message')).toBe('4 attempts failed; last: app answered HTTP 503: down for maintenance (attempt 4)');
+  });
+});
+
+describe('COURIER_APP_HTTP2', () => {
+  it('delivers over cleartext HTTP/2 (prior knowledge) on a few connections, dead-letters the same way', async () => {
+    const seen: Array<{ offset: number; body: string }> = [];
+    const sessions: Http2Session[] = [];
+    const app = createHttp2Server();
+    app.on('session', (session) => sessions.push(session));
+    const carrying = new Set<Http2Session | undefined>();
+    app.on('stream', (stream, headers) => {
+      carrying.add(stream.session);
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        seen.push({ offset: Number(headers['kafka-offset']), body });
+        stream.respond({ ':status': body === 'bad' ? 422 : 204 });
+        stream.end();
+      });
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    try {
+      const { topic, dlqTopic, courier, committedAtEnd } = await scenario({ partitions: 2, env: { COURIER_ORDERING: 'unordered' } });
+      await produce(bootstrap, topic, [...Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })), { key: 'b', value: 'bad' }]);
+      courier({ COURIER_APP_HTTP2: 'true', COURIER_TARGET_URL: `http://127.0.0.1:${(app.address() as AddressInfo).port}/events` }).start();
+      await waitFor('everything committed', committedAtEnd);
+      expect(new Set(seen.map((s) => s.body)).size).toBe(51);
+      // A connection per 100 pushes in flight (COURIER_MAX_INFLIGHT 256: at most 3), not a socket
+      // each; the app gate's probes are bare TCP connects and carry nothing.
+      expect(carrying.size).toBeGreaterThanOrEqual(1);
+      expect(carrying.size).toBeLessThanOrEqual(3);
+      expect((await readAll(bootstrap, dlqTopic)).map((r) => r.value?.toString())).toEqual(['bad']);
+    } finally {
+      // Courier keeps its connection open: the server closes only once its sessions are gone.
+      for (const session of sessions) session.destroy();
+      await new Promise((resolve) => app.close(resolve));
+    }
   });
 });
