@@ -7,14 +7,14 @@ import type { Metrics } from '../metrics.js';
 import { Committer } from '../offsets/committer.js';
 import { OffsetTracker } from '../offsets/tracker.js';
 import { type KafkaRecord, type TopicPartition, tpKey } from '../record.js';
-import { sleep } from '../time.js';
 import { Attempts, type Settlement } from './attempts.js';
 import { BatchAttempts } from './batches.js';
 import { type FlowState, Operator } from './operator.js';
-import { type Delivery, OwnedPartition, type Unacknowledged } from './partition.js';
+import { type Delivery, drainPartitions, OwnedPartition, type Unacknowledged } from './partition.js';
 import type { DeadLetterPort, PushPort, SourcePort } from './ports.js';
 import { buildRoutes, type Route } from './route.js';
 import { Scheduler } from './scheduler.js';
+import { seekPartition } from './seek.js';
 
 /**
  * The whole flow, in one place:
@@ -43,8 +43,6 @@ export interface PipelineDeps {
 
 /** How often an idle app is probed, so readiness notices it is gone before a record does. */
 const APP_WATCH_MS = 5000;
-/** How long a seek's calls to Kafka (offsets for a time, watermarks, the seek itself) may take. */
-const KAFKA_CALL_TIMEOUT_MS = 10_000;
 /** "cannot reach Kafka" is logged at most this often. */
 const UNREACHABLE_LOG_MS = 30_000;
 
@@ -77,7 +75,7 @@ export class Pipeline implements ConsumerHandlers {
       config.routes,
       metrics,
       config.maxInFlight,
-      (origin, up, reason) => this.appChanged(origin, up, reason),
+      (origin, up, reason) => this.operator.appChanged(origin, up, reason),
       () => this.dispatchSoon(),
     );
     for (const route of this.routes.values()) {
@@ -108,7 +106,7 @@ export class Pipeline implements ConsumerHandlers {
       deadLetters: deps.deadLetters,
       owns: this.tracker.owns.bind(this.tracker),
       pushesAborted: () => this.pushesAborted,
-      refused: (route: Route, reason: string | undefined) => this.appRefused(route, reason),
+      refused: (route: Route, reason: string | undefined) => this.operator.appRefused(route, reason),
     };
     this.attempts = new Attempts(attemptsDeps);
     this.batches = new BatchAttempts(attemptsDeps, this.attempts, config.ordering);
@@ -168,7 +166,7 @@ export class Pipeline implements ConsumerHandlers {
     this.releaseFetch();
     // In-flight pushes of a revoked partition get the grace period; whatever finishes later is
     // fenced by the tracker (its partition, or its generation, is gone) and never committed.
-    if (!lost) await drain(partitions, this.deps.config.shutdownGraceMs);
+    if (!lost) await drainPartitions(partitions, this.deps.config.shutdownGraceMs);
     const final = [];
     for (const partition of partitions) {
       const offset = this.tracker.revoke(partition.tp);
@@ -337,33 +335,6 @@ export class Pipeline implements ConsumerHandlers {
     }
   }
 
-  private partitionsOfOrigin(origin: string): OwnedPartition[] {
-    return [...this.partitions.values()].filter((partition) => partition.route.url.origin === origin);
-  }
-
-  private appChanged(origin: string, up: boolean, reason: string | undefined): void {
-    // The gate has already changed state when it calls back.
-    this.deps.metrics.appUp.set([...this.routes.values()].every((route) => route.app.isUp) ? 1 : 0);
-    if (up) this.deps.logger.info({ app: origin }, 'app reachable again; resuming');
-    else this.deps.logger.warn({ app: origin, reason }, 'app unreachable; holding records and pausing until it answers');
-    for (const partition of this.partitionsOfOrigin(origin)) {
-      if (partition.isPausedFor('app_down') !== !up) partition.setPaused('app_down', !up);
-    }
-  }
-
-  private appRefused(route: Route, reason: string | undefined): void {
-    if (route.refused === reason) return;
-    const wasRefused = route.refused !== undefined;
-    route.refused = reason;
-    this.deps.metrics.appRefused.set([...this.routes.values()].some((r) => r.refused !== undefined) ? 1 : 0);
-    if (reason) this.deps.logger.error({ app: route.url.origin, reason }, 'app refuses Courier (check COURIER_APP_TOKEN / signing secret); holding records');
-    else this.deps.logger.info({ app: route.url.origin }, 'app accepts Courier again');
-    for (const partition of this.partitionsOfOrigin(route.url.origin)) {
-      if (reason && !wasRefused) partition.setPaused('app_refused', true);
-      if (!reason && wasRefused) partition.setPaused('app_refused', false);
-    }
-  }
-
   // ---- shutdown --------------------------------------------------------------------------------
 
   /**
@@ -384,7 +355,7 @@ export class Pipeline implements ConsumerHandlers {
     for (const route of this.routes.values()) route.app.stop();
     const inFlight = partitions.reduce((n, p) => n + p.inFlight.size, 0);
     logger.info({ inFlight, graceMs: config.shutdownGraceMs }, 'stopping: draining in-flight pushes');
-    if (!(await drain(partitions, config.shutdownGraceMs))) {
+    if (!(await drainPartitions(partitions, config.shutdownGraceMs))) {
       // Grace over: cancel what still runs (its records stay uncommitted and go to the next owner).
       this.pushesAborted = true;
       await this.deps.pusher.abortAll();
@@ -395,75 +366,30 @@ export class Pipeline implements ConsumerHandlers {
     logger.info('stopped: offsets committed, group left');
   }
 
-  // ---- operator seek (DESIGN A7) -----------------------------------------------------------------
+  // ---- operator seek (DESIGN A7: pipeline/seek.ts) -----------------------------------------------
 
-  /**
-   * Moves a partition this instance owns to `offset`, or to the first record at or after
-   * `timestamp` (the end when there is none): start none of its records, let those in flight finish
-   * (the grace period), commit the new position, seek, and own the partition again under a new
-   * generation, so nothing fetched before the seek is delivered or committed after it. Undefined
-   * when the partition is not ours (or stops being ours meanwhile).
-   */
-  async seek(tp: TopicPartition, to: { offset: number } | { timestamp: number }): Promise<{ previous: number | null; now: number } | undefined> {
-    const key = tpKey(tp);
-    const partition = this.partitions.get(key);
-    const source = this.source;
-    if (!partition || partition.revoking || !source || this.state.stopping || this.seeking.has(key)) return undefined;
-    this.seeking.add(key);
-    let target: number;
-    try {
-      const { low, high } = await source.watermarks(tp, KAFKA_CALL_TIMEOUT_MS);
-      target = 'offset' in to ? to.offset : await source.offsetForTime(tp, to.timestamp, KAFKA_CALL_TIMEOUT_MS);
-      // Within what the partition holds: past the end is the end, before the start (retention) the start.
-      target = target < 0 ? high : Math.min(Math.max(target, low), high);
-    } catch (error) {
-      this.seeking.delete(key);
-      throw error;
-    }
-    if (!this.seeking.has(key) || this.partitions.get(key) !== partition) {
-      this.seeking.delete(key);
-      return undefined;
-    }
-
-    partition.revoke();
-    this.scheduler.block(partition.queue);
-    // Paused in Kafka until the new owner object exists: records fetched after the seek and
-    // handed over before it would be dropped, and lost (librdkafka's position is past them).
-    this.pauseFetching(tp, true);
-    this.releaseFetch();
-    await drain([partition], this.deps.config.shutdownGraceMs);
-    if (!this.seeking.has(key)) return undefined; // revoked while it drained: the revoke committed
-    this.tracker.revoke(tp);
-    this.scheduler.removePartition(partition.queue);
-    const done = partition.offsets.committable();
-    const previous = done >= 0 ? done : await source.groupOffset(tp, KAFKA_CALL_TIMEOUT_MS);
-    const { logger } = this.deps;
-    // Records fetched and not started were dropped: whatever happens, the fetch position must move
-    // to a committed one, or the next owner would skip them.
-    const committed = await this.committer.commitExactly([{ ...tp, offset: target }]);
-    // Revoked meanwhile: the next owner starts from what is committed.
-    if (!this.seeking.has(key)) return undefined;
-    const position = committed ? target : (previous ?? target);
-    try {
-      // Seeking a paused partition moves the position it resumes from (measured on librdkafka 2.x).
-      await source.seek(tp, position, KAFKA_CALL_TIMEOUT_MS);
-    } catch (error) {
-      // Left paused and unowned: the next assignment starts it at its committed offset.
-      this.partitions.delete(key);
-      this.seeking.delete(key);
-      logger.error({ err: errorMessage(error), ...tp }, 'seek failed; the partition stays paused until the next rebalance');
-      throw error;
-    }
-    await source.nextPoll();
-    if (!this.seeking.delete(key) || this.partitions.get(key) !== partition) return undefined;
-    this.partitions.delete(key);
-    const owned = this.own(tp);
-    // A new partition object starts unpaused: Kafka follows unless it brought pause reasons along.
-    if (owned && owned.pauseReasons.size === 0) this.pauseFetching(tp, false);
-    this.scheduler.dispatch();
-    if (!committed) throw new Error(`the commit of ${tp.topic}-${tp.partition}@${target} failed; the partition is back at ${position}`);
-    logger.info({ ...tp, previous, now: target }, 'seek by operator');
-    return { previous, now: target };
+  seek(tp: TopicPartition, to: { offset: number } | { timestamp: number }): Promise<{ previous: number | null; now: number } | undefined> {
+    const flow = this;
+    return seekPartition(
+      {
+        partitions: this.partitions,
+        seeking: this.seeking,
+        source: this.source,
+        get stopping() {
+          return flow.state.stopping;
+        },
+        graceMs: this.deps.config.shutdownGraceMs,
+        tracker: this.tracker,
+        scheduler: this.scheduler,
+        committer: this.committer,
+        logger: this.deps.logger,
+        pauseFetching: (owned, paused) => this.pauseFetching(owned, paused),
+        releaseFetch: () => this.releaseFetch(),
+        own: (owned) => this.own(owned),
+      },
+      tp,
+      to,
+    );
   }
 
   // ---- for the API (the rest is in `operator`) --------------------------------------------------
@@ -486,14 +412,4 @@ export class Pipeline implements ConsumerHandlers {
   get fatalError(): Error | undefined {
     return this.state.fatalError;
   }
-}
-
-/** Waits for the partitions' in-flight deliveries, up to `graceMs`; true when they all finished. */
-async function drain(partitions: readonly OwnedPartition[], graceMs: number): Promise<boolean> {
-  const tasks = partitions.flatMap((partition) => partition.tasks());
-  if (tasks.length === 0) return true;
-  const graceOver = new AbortController();
-  const finished = await Promise.race([Promise.allSettled(tasks).then(() => true), sleep(graceMs, graceOver.signal).then(() => false)]);
-  graceOver.abort(); // clears the timer, which would otherwise keep the process alive
-  return finished;
 }

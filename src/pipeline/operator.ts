@@ -111,6 +111,37 @@ export class Operator {
     return { changed, notAssigned };
   }
 
+  // ---- the app's state → partitions --------------------------------------------------------------
+
+  private partitionsOfOrigin(origin: string): OwnedPartition[] {
+    return [...this.view.partitions.values()].filter((partition) => partition.route.url.origin === origin);
+  }
+
+  /** An app origin's gate went down or up: its partitions pause or resume (app_down). */
+  appChanged(origin: string, up: boolean, reason: string | undefined): void {
+    // The gate has already changed state when it calls back.
+    this.metrics.appUp.set([...this.view.routes.values()].every((route) => route.app.isUp) ? 1 : 0);
+    if (up) this.logger.info({ app: origin }, 'app reachable again; resuming');
+    else this.logger.warn({ app: origin, reason }, 'app unreachable; holding records and pausing until it answers');
+    for (const partition of this.partitionsOfOrigin(origin)) {
+      if (partition.isPausedFor('app_down') !== !up) partition.setPaused('app_down', !up);
+    }
+  }
+
+  /** The app refuses Courier (401/403, `reason`) or accepts it again (undefined): its partitions pause or resume. */
+  appRefused(route: Route, reason: string | undefined): void {
+    if (route.refused === reason) return;
+    const wasRefused = route.refused !== undefined;
+    route.refused = reason;
+    this.metrics.appRefused.set([...this.view.routes.values()].some((r) => r.refused !== undefined) ? 1 : 0);
+    if (reason) this.logger.error({ app: route.url.origin, reason }, 'app refuses Courier (check COURIER_APP_TOKEN / signing secret); holding records');
+    else this.logger.info({ app: route.url.origin }, 'app accepts Courier again');
+    for (const partition of this.partitionsOfOrigin(route.url.origin)) {
+      if (reason && !wasRefused) partition.setPaused('app_refused', true);
+      if (!reason && wasRefused) partition.setPaused('app_refused', false);
+    }
+  }
+
   /** Every owned partition with its state, in-flight count, age of the oldest in flight, pause reasons. */
   assignment(now = Date.now()): PartitionStatus[] {
     return [...this.view.partitions.values()].map((partition) => {

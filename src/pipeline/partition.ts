@@ -3,6 +3,7 @@ import type { PauseReason } from '../api/schemas.js';
 import { readParked, type TierPassage } from '../kafka/parked.js';
 import type { OffsetTracker, RecordTicket, TrackedPartition } from '../offsets/tracker.js';
 import type { KafkaRecord, TopicPartition } from '../record.js';
+import { sleep } from '../time.js';
 import type { Route } from './route.js';
 import type { PartitionQueue, Schedulable } from './scheduler.js';
 
@@ -163,4 +164,14 @@ export class OwnedPartition {
 
 function unacknowledged(offset: number, record: KafkaRecord): Unacknowledged {
   return { offset, timestamp: record.timestamp, fetchedAt: record.fetchedAt };
+}
+
+/** Waits for the partitions' in-flight deliveries, up to `graceMs`; true when they all finished. */
+export async function drainPartitions(partitions: readonly OwnedPartition[], graceMs: number): Promise<boolean> {
+  const tasks = partitions.flatMap((partition) => partition.tasks());
+  if (tasks.length === 0) return true;
+  const graceOver = new AbortController();
+  const finished = await Promise.race([Promise.allSettled(tasks).then(() => true), sleep(graceMs, graceOver.signal).then(() => false)]);
+  graceOver.abort(); // clears the timer, which would otherwise keep the process alive
+  return finished;
 }

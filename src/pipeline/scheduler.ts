@@ -1,5 +1,8 @@
 import type { Ordering } from '../config/index.js';
 import { type TopicPartition, tpKey } from '../record.js';
+import { Fifo, Lane, PartitionQueue, SPARE_LANES } from './queues.js';
+
+export { PartitionQueue };
 
 /**
  * Decides which fetched records may start now. A record starts when its lane is free and the
@@ -71,94 +74,6 @@ export interface SchedulerOptions<T extends Schedulable> {
 export interface PermitGate {
   tryAcquire(): boolean;
   release(): void;
-}
-
-/** A FIFO with O(1) push and shift that reuses its array. */
-class Fifo<T> {
-  private items: Array<T | undefined> = [];
-  private head = 0;
-
-  get length(): number {
-    return this.items.length - this.head;
-  }
-
-  push(item: T): void {
-    this.items.push(item);
-  }
-
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-
-  shift(): T | undefined {
-    if (this.head === this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-}
-
-/** The records of one lane waiting for their turn, and how many of them are in flight. */
-class Lane<T> {
-  readonly waiting = new Fifo<T>();
-  running = 0;
-  constructor(
-    public id: string,
-    public queue: PartitionQueue<T>,
-  ) {}
-}
-
-/** Lanes come and go with every key in key mode; emptied ones are reused. */
-const SPARE_LANES = 1024;
-
-/** One partition's waiting records; the handle its owner passes back to every call. */
-export class PartitionQueue<T> {
-  /** Lanes by id (the partition itself, or a key); unordered mode has none. */
-  readonly lanes = new Map<string, Lane<T>>();
-  /** Lanes that are not busy and have a waiting record, in the order they became so. */
-  ready = new Fifo<Lane<T>>();
-  /** unordered: every waiting record is ready. */
-  unordered = new Fifo<T>();
-  length = 0;
-  bytes = 0;
-  /** Waiting records that may start now: those of the ready lanes (a batch's linger counts them). */
-  readyRecords = 0;
-  inFlight = 0;
-  /** Pushes in flight: records, or batches for a batch route. */
-  pushes = 0;
-  lingerTimer: NodeJS.Timeout | undefined = undefined;
-  /** Set while the first waiting item is not due. */
-  dueTimer: NodeJS.Timeout | undefined = undefined;
-  blocked = false;
-  /** An operator paused the partition: keep its records, start none. */
-  held = false;
-  backpressured = false;
-  /** The partition was removed (or replaced): late finishes of its records change nothing. */
-  removed = false;
-  constructor(
-    readonly tp: TopicPartition,
-    /** Whether a record of this partition may start now (its route's concurrency); takes the permit when it may. */
-    readonly permit: PermitGate | undefined,
-    /** Set for a batch route: its records start in batches. */
-    readonly batching: BatchLimits | undefined,
-  ) {}
-
-  clearLinger(): void {
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    this.lingerTimer = undefined;
-  }
-
-  clearDue(): void {
-    if (this.dueTimer) clearTimeout(this.dueTimer);
-    this.dueTimer = undefined;
-  }
 }
 
 export class Scheduler<T extends Schedulable> {
