@@ -1,7 +1,9 @@
 #!/usr/bin/env node
+import { fork, type Serializable } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
+import { fileURLToPath } from 'node:url';
+import { type Logger, pino } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildServer } from './api/server.js';
 import {
   ADMIN_COMMANDS,
@@ -15,11 +17,14 @@ import {
   formatStatus,
   statusExitCode,
 } from './cli.js';
-import { DEFAULTS, loadConfig, settingsHelp } from './config/index.js';
-import { createCourier } from './courier.js';
+import { type Config, DEFAULTS, loadConfig, settingsHelp, WORKER_COUNT_VARIABLE, WORKER_INDEX_VARIABLE } from './config/index.js';
+import type { createCourier } from './courier.js';
 import { ConfigError } from './errors.js';
 import { runInjector } from './inject/index.js';
 import { createRedactor } from './redact.js';
+import { cpuLimit, defaultWorkers } from './workers/cpu-limit.js';
+import { answerCalls, type Channel } from './workers/protocol.js';
+import { Supervisor } from './workers/supervisor.js';
 
 /** Composition root: the only file that touches `process`. */
 
@@ -174,15 +179,22 @@ async function main(): Promise<number> {
   }
 
   const redact = createRedactor(config.secrets);
+  const inWorker = config.worker !== undefined && typeof process.send === 'function';
   const logger = pino(
-    { level: config.logLevel, base: { service: 'courier' }, timestamp: pino.stdTimeFunctions.isoTime },
+    { level: config.logLevel, base: { service: 'courier', ...(inWorker ? { worker: config.worker?.index } : {}) }, timestamp: pino.stdTimeFunctions.isoTime },
     { write: (line: string) => process.stdout.write(redact(line)) },
   );
-  for (const warning of config.warnings) logger.warn(warning);
+  // The supervisor has said them already.
+  if (!inWorker) for (const warning of config.warnings) logger.warn(warning);
+
+  const workers = config.worker ? 1 : (config.workers ?? defaultWorkers(cpuLimit(cgroupCpuFiles())));
+  if (!inWorker && workers > 1) return supervise(config, workers, logger);
 
   let exitCode = 0;
   const stopping = new AbortController();
   const registry = new Registry();
+  // Loaded here, not above: a supervisor never loads the Kafka client (librdkafka) and stays small.
+  const { createCourier } = await import('./courier.js');
   let courier: ReturnType<typeof createCourier>;
   try {
     courier = createCourier(
@@ -205,19 +217,58 @@ async function main(): Promise<number> {
     return EXIT_CONFIG;
   }
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (++signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    logger.info({ signal }, 'shutting down');
-    stopping.abort();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  onStopSignals(logger, () => stopping.abort());
 
-  const server = await buildServer({ operations: courier.operations, registry, adminToken: config.adminToken, version: version() });
+  let server: Awaited<ReturnType<typeof buildServer>> | undefined;
+  if (inWorker) {
+    // The supervisor serves the API: it asks this worker over the IPC channel. Without it, stop.
+    answerCalls(ipcChannel(process), courier.operations, registry);
+    process.once('disconnect', () => stopping.abort());
+  } else {
+    server = await buildServer({ operations: courier.operations, registry, adminToken: config.adminToken, version: version() });
+    try {
+      await server.listen({ host: config.host, port: config.port });
+    } catch (error) {
+      logger.fatal({ err: error }, `cannot listen on ${config.host}:${config.port}`);
+      return 1;
+    }
+    const address = server.server.address();
+    logger.info({ host: config.host, port: typeof address === 'object' && address ? address.port : config.port }, 'api listening');
+  }
+
+  if (await courier.start(stopping.signal)) {
+    // A signal during the last connection attempt has fired already: its listener would wait for ever.
+    if (!stopping.signal.aborted) await new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
+  await courier.stop();
+  await server?.close();
+  if (inWorker) process.disconnect?.();
+  return exitCode;
+}
+
+/** COURIER_WORKERS > 1: start the workers (this same program, each told its share), serve one API for them, stop them on a signal. */
+async function supervise(config: Config, count: number, logger: Logger): Promise<number> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const script = process.argv[1] ?? fileURLToPath(import.meta.url);
+  const supervisor = new Supervisor({
+    count,
+    logger,
+    registry,
+    spawn: (index) => {
+      const child = fork(script, [], {
+        env: { ...process.env, [WORKER_INDEX_VARIABLE]: String(index), [WORKER_COUNT_VARIABLE]: String(count) },
+        execArgv: process.execArgv,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      return {
+        channel: ipcChannel(child),
+        onExit: (listener) => child.once('exit', listener),
+        kill: (signal) => child.kill(signal),
+      };
+    },
+  });
+  const server = await buildServer({ operations: supervisor.operations, registry: supervisor.metrics, adminToken: config.adminToken, version: version() });
   try {
     await server.listen({ host: config.host, port: config.port });
   } catch (error) {
@@ -225,15 +276,61 @@ async function main(): Promise<number> {
     return 1;
   }
   const address = server.server.address();
-  logger.info({ host: config.host, port: typeof address === 'object' && address ? address.port : config.port }, 'api listening');
-
-  if (await courier.start(stopping.signal)) {
-    // A signal during the last connection attempt has fired already: its listener would wait for ever.
-    if (!stopping.signal.aborted) await new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
-  }
-  await courier.stop();
+  logger.info({ host: config.host, port: typeof address === 'object' && address ? address.port : config.port, workers: count }, 'api listening');
+  supervisor.start();
+  await new Promise<void>((resolve) => onStopSignals(logger, resolve));
+  // Each worker drains within the grace period; the margin covers its own start-up and commit.
+  await supervisor.stop(config.shutdownGraceMs + 5_000);
   await server.close();
-  return exitCode;
+  return 0;
+}
+
+function onStopSignals(logger: Logger, stop: () => void): void {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'shutting down');
+    stop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+/** Node's IPC, in either direction, as a workers/protocol Channel. */
+function ipcChannel(end: {
+  connected?: boolean;
+  send?: (message: Serializable, callback: (error: Error | null) => void) => boolean;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+}): Channel {
+  return {
+    // A message to a process that just exited is dropped: the supervisor learns of the exit and
+    // fails what was waiting; a worker whose supervisor is gone stops.
+    send: (message) => {
+      if (end.connected) end.send?.(message as unknown as Serializable, () => undefined);
+    },
+    onMessage: (listener) => {
+      end.on('message', listener);
+    },
+  };
+}
+
+/** The cgroup files that give the container's CPU limit (v2, else v1); absent outside a container. */
+function cgroupCpuFiles(): Parameters<typeof cpuLimit>[0] {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    cpuMax: read('/sys/fs/cgroup/cpu.max'),
+    cfsQuotaUs: read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'),
+    cfsPeriodUs: read('/sys/fs/cgroup/cpu/cpu.cfs_period_us'),
+  };
 }
 
 /** The document the API serves, built from the route schemas (no Kafka, no listening). */

@@ -217,10 +217,17 @@ function buildMetrics(registry: Registry) {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),
-    appUp: new Gauge({ name: 'courier_app_up', help: '1 while the app is reachable, 0 while Courier holds records because it is not', registers }),
+    // With workers (COURIER_WORKERS) /metrics sums each series over them; these are states, not amounts.
+    appUp: new Gauge({
+      name: 'courier_app_up',
+      help: '1 while the app is reachable, 0 while Courier holds records because it is not',
+      aggregator: 'min',
+      registers,
+    }),
     appRefused: new Gauge({
       name: 'courier_app_refused',
       help: '1 while the app answers 401/403 (token or signature misconfigured) and Courier holds records',
+      aggregator: 'max',
       registers,
     }),
     maxPollExceeded: new Counter({
@@ -250,6 +257,7 @@ function buildMetrics(registry: Registry) {
       name: 'courier_kafka_token_expiry_timestamp_seconds',
       help: 'When the OAUTHBEARER token each Kafka client holds expires (unix seconds), with COURIER_KAFKA_TOKEN_PROVIDER',
       labelNames: ['client'],
+      aggregator: 'min',
       registers,
     }),
     retryTierRecords: new Counter({

@@ -21,7 +21,7 @@ export const Health = Type.Object({ status: Type.Union([Type.Literal('ok'), Type
 const ReadinessReason = Type.Object({
   code: Type.String({
     description:
-      'not_subscribed | not_joined | kafka_unreachable | kafka_auth_failed | kafka_tls_failed | kafka_not_authorized | kafka_token_failed | topic_missing | dlq_topic_missing | retry_topic_missing | app_down | app_refused | app_failing | app_misrouted | dlq_blocked | retry_blocked | max_poll_exceeded | consumer_failed | stopping',
+      'not_subscribed | not_joined | kafka_unreachable | kafka_auth_failed | kafka_tls_failed | kafka_not_authorized | kafka_token_failed | topic_missing | dlq_topic_missing | retry_topic_missing | app_down | app_refused | app_failing | app_misrouted | dlq_blocked | retry_blocked | max_poll_exceeded | consumer_failed | worker_down | stopping',
   }),
   message: Type.String(),
 });

@@ -36,16 +36,20 @@ import {
 
 /** An admin request about a topic this Courier does not consume. */
 type UnknownTopic = { readonly unknownTopic: true };
+type MaybePromise<T> = T | Promise<T>;
 
-/** What the API reads and steers; the composition root wires it to the pipeline and lag monitor. */
+/** Where `/metrics` comes from: a prom-client Registry, or the workers' metrics aggregated. */
+export type MetricsSource = Pick<Registry, 'contentType' | 'metrics'>;
+
+/** What the API reads and steers: the composition root wires it to the pipeline and lag monitor, or with workers (COURIER_WORKERS) to the supervisor, which asks them. */
 export interface Operations {
-  failure(): string | undefined;
-  notReadyReasons(): ReadinessReason[];
+  failure(): MaybePromise<string | undefined>;
+  notReadyReasons(): MaybePromise<ReadinessReason[]>;
   lag(): Promise<LagReport>;
-  assignment(): PartitionStatus[];
-  routes(): RouteStatus[];
-  rebalances(): RebalancesReport;
-  adminPause(topic: string, partitions: readonly number[] | undefined, pause: boolean): PauseResultBody | null;
+  assignment(): MaybePromise<PartitionStatus[]>;
+  routes(): MaybePromise<RouteStatus[]>;
+  rebalances(): MaybePromise<RebalancesReport>;
+  adminPause(topic: string, partitions: readonly number[] | undefined, pause: boolean): MaybePromise<PauseResultBody | null>;
   seek(request: SeekRequestBody): Promise<SeekResultBody | { readonly notAssigned: Array<{ topic: string; partition: number }> } | UnknownTopic>;
   redrive(request: RedriveRequestBody): Promise<RedriveResultBody | UnknownTopic | { readonly busy: true }>;
   deadLetters(query: DeadLetterQueryParams): Promise<DeadLetterListBody | UnknownTopic>;
@@ -53,7 +57,7 @@ export interface Operations {
 
 export interface ServerOptions {
   readonly operations: Operations;
-  readonly registry: Registry;
+  readonly registry: MetricsSource;
   /** Admin routes answer 404 without it. */
   readonly adminToken: string | undefined;
   readonly version: string;
@@ -140,7 +144,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       },
     },
     async (_request, reply) => {
-      const failure = operations.failure();
+      const failure = await operations.failure();
       return failure ? reply.code(503).send({ status: 'failed', error: failure }) : { status: 'ok' };
     },
   );
@@ -155,7 +159,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       },
     },
     async (_request, reply) => {
-      const reasons = operations.notReadyReasons();
+      const reasons = await operations.notReadyReasons();
       return reply.code(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, reasons });
     },
   );
@@ -187,7 +191,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.get(
     '/v1/assignment',
     { schema: { summary: 'Assigned partitions with state, in-flight count and pause reasons', tags: ['operations'], response: { 200: Assignment } } },
-    async () => ({ partitions: operations.assignment(), routes: operations.routes() }),
+    async () => ({ partitions: await operations.assignment(), routes: await operations.routes() }),
   );
 
   app.get(
@@ -215,7 +219,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         },
       },
       async (request, reply) => {
-        const result = operations.adminPause(request.body.topic, request.body.partitions, pause);
+        const result = await operations.adminPause(request.body.topic, request.body.partitions, pause);
         if (!result) return reply.code(404).send({ error: 'unknown_topic', message: `this Courier does not consume ${request.body.topic}` });
         return result;
       },

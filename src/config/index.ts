@@ -2,7 +2,7 @@
 export { readmeSettingsTable, SETTINGS_TABLE_END, SETTINGS_TABLE_START, settingsHelp, settingsTable, withSettingsTable } from './docs.js';
 export { bootstrapHint, CONSUMER_DEFAULTS, DEFAULT_BOOTSTRAP_SERVERS, KAFKA_VARIABLES, kafkaEnvToProperty } from './kafka.js';
 export type { Kind, Parsed } from './kinds.js';
-export { loadConfig } from './load.js';
+export { loadConfig, WORKER_COUNT_VARIABLE, WORKER_INDEX_VARIABLE } from './load.js';
 export { ROUTE_KEYS, retryTopicName } from './routes.js';
 export {
   CONFIG_FILE_VARIABLE,
@@ -17,4 +17,4 @@ export {
   type SettingKey,
   type SettingValues,
 } from './settings.js';
-export type { Config, ConfigSources, RetryTier, RouteConfig } from './types.js';
+export type { Config, ConfigSources, RetryTier, RouteConfig, WorkerShare } from './types.js';

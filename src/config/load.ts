@@ -7,7 +7,7 @@ import { buildRoutes } from './routes.js';
 import { CONFIG_FILE_VARIABLE, DECLARATIONS, ENV, ROUTE_SETTINGS, type RouteSettings, type SettingKey, type SettingValues } from './settings.js';
 import { didYouMean, unknownKeyFix } from './suggest.js';
 import { kafkaTokenConfig } from './token.js';
-import type { Config, ConfigSources } from './types.js';
+import type { Config, ConfigSources, WorkerShare } from './types.js';
 
 /**
  * Configuration, read once: environment first (12-factor), optional YAML/JSON file for more
@@ -19,7 +19,11 @@ import type { Config, ConfigSources } from './types.js';
 type FileData = Record<string, unknown>;
 type Env = Record<string, string | undefined>;
 
+/** Set by the supervisor in each worker's environment (COURIER_WORKERS > 1), not by users. */
+export const WORKER_INDEX_VARIABLE = 'COURIER_WORKER_INDEX';
+export const WORKER_COUNT_VARIABLE = 'COURIER_WORKER_COUNT';
 const ENV_NAMES: readonly string[] = [...DECLARATIONS.map((setting) => setting.env), CONFIG_FILE_VARIABLE.env];
+const INTERNAL_NAMES: readonly string[] = [WORKER_INDEX_VARIABLE, WORKER_COUNT_VARIABLE];
 const FILE_KEYS: readonly string[] = [...DECLARATIONS.map((setting) => setting.key), 'kafka', 'routes'];
 /** Secrets may come from a mounted file instead: `<NAME>_FILE=/path` (and any KAFKA_*_FILE). */
 const FILE_VARIANTS = new Set<string>(DECLARATIONS.filter((setting) => setting.secret).map((setting) => setting.env));
@@ -41,11 +45,10 @@ export function loadConfig(sources: ConfigSources): Config {
       'make the initial delay at most the maximum',
     );
   }
-  const kafka = kafkaProperties(
-    { env, fileKafka: file.kafka, configPath, groupId: values.groupId, instanceId: values.instanceId, readFile: sources.readFile },
-    report,
-    warnings,
-  );
+  const worker = workerShare(env);
+  // Static membership: each worker is its own member of the group.
+  const instanceId = worker && values.instanceId !== undefined ? `${values.instanceId}-${worker.index}` : values.instanceId;
+  const kafka = kafkaProperties({ env, fileKafka: file.kafka, configPath, groupId: values.groupId, instanceId, readFile: sources.readFile }, report, warnings);
   const kafkaToken = kafkaTokenConfig(
     {
       provider: values.kafkaTokenProvider,
@@ -95,13 +98,15 @@ export function loadConfig(sources: ConfigSources): Config {
   // The warnings go with the problems: an unknown variable is often the cause ("did you mean …").
   if (problems.length > 0) throw new ConfigError(problems, warnings);
 
-  const { groupId, ordering, maxInFlight, partitionBuffer, partitionBufferBytes, commitIntervalMs, commitEvery, shutdownGraceMs, appHttp2 } = values;
-  const { host, port, adminToken, appToken, logLevel, instanceId, maxRecordBytes, maxHeaders, maxHeaderBytes, signingSecret } = values;
+  const { groupId, ordering, partitionBuffer, partitionBufferBytes, commitIntervalMs, commitEvery, shutdownGraceMs, appHttp2, workers } = values;
+  const { host, port, adminToken, appToken, logLevel, maxRecordBytes, maxHeaders, maxHeaderBytes, signingSecret } = values;
   return deepFreeze({
     groupId,
-    routes,
+    routes: worker ? routes.map((route) => ({ ...route, rateLimit: shareOf(route.rateLimit, worker.count) })) : routes,
     ordering,
-    maxInFlight,
+    maxInFlight: worker ? shareOf(values.maxInFlight, worker.count) : values.maxInFlight,
+    workers,
+    worker,
     partitionBuffer,
     partitionBufferBytes,
     appHttp2,
@@ -208,9 +213,23 @@ function readConfigFile(env: Env, readFile: ConfigSources['readFile'], report: R
   return { file, configPath };
 }
 
+/** A worker's place (COURIER_WORKER_INDEX of COURIER_WORKER_COUNT), when the supervisor started this process. */
+function workerShare(env: Env): WorkerShare | undefined {
+  const index = Number(env[WORKER_INDEX_VARIABLE]);
+  const count = Number(env[WORKER_COUNT_VARIABLE]);
+  if (env[WORKER_INDEX_VARIABLE] === undefined || !Number.isInteger(index) || !Number.isInteger(count) || count < 2 || index < 0 || index >= count)
+    return undefined;
+  return { index, count };
+}
+
+/** A limit shared out among workers, rounded up so none is left with nothing; 0 (no limit) stays 0. */
+function shareOf(limit: number, count: number): number {
+  return limit === 0 ? 0 : Math.max(1, Math.ceil(limit / count));
+}
+
 function warnAboutUnknownVariables(env: Env, warnings: string[]): void {
   for (const name of Object.keys(env)) {
-    if (!name.startsWith('COURIER_') || ENV_NAMES.includes(name)) continue;
+    if (!name.startsWith('COURIER_') || ENV_NAMES.includes(name) || INTERNAL_NAMES.includes(name)) continue;
     if (isServiceLink(name)) warnings.push(`ignoring ${name}: it looks like a Kubernetes service link (set enableServiceLinks: false to drop it)`);
     else warnings.push(`ignoring unknown variable ${name}${didYouMean(name, ENV_NAMES)}`);
   }

@@ -77,6 +77,16 @@ export const SETTINGS = [
     help: 'pushes in flight across all partitions (a record, or a batch in batch delivery)',
   },
   {
+    key: 'workers',
+    env: 'COURIER_WORKERS',
+    kind: int(1, 64),
+    whenUnset: "the container's CPU limit (cgroup `cpu.max`, rounded down, at least 1), else 1",
+    help: 'consumer processes in the same group inside the container, behind one API and one /metrics (COURIER_MAX_IN_FLIGHT and rate limits are shared out among them)',
+    doc:
+      'consumer processes in the same group inside the container: the group protocol spreads the partitions, one API and one `/metrics` aggregate them, a crashed worker is restarted. ' +
+      "`COURIER_MAX_IN_FLIGHT` and each route's `rateLimit` are shared out among them, so the app sees the same limits",
+  },
+  {
     key: 'partitionBuffer',
     env: 'COURIER_PARTITION_BUFFER',
     kind: int(1, 1_000_000),

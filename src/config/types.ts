@@ -23,6 +23,13 @@ export interface Config extends SettingsLandingIn<'config'> {
   readonly secrets: readonly string[];
   /** Things worth a log line that are not errors (ignored service-link variables, unknown names). */
   readonly warnings: readonly string[];
+  /** Set in a worker process (COURIER_WORKERS > 1): which one of how many; the limits above are its share. */
+  readonly worker: WorkerShare | undefined;
+}
+
+export interface WorkerShare {
+  readonly index: number;
+  readonly count: number;
 }
 
 /** One topic → URL, with the per-route settings (the file's own values, else the top-level ones). */

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { waitFor } from './wait.js';
 
@@ -85,6 +86,17 @@ export class CourierProcess {
       body = JSON.parse(text);
     } catch {}
     return { status: response.status, body };
+  }
+
+  /** The processes this one started (COURIER_WORKERS > 1: its workers). */
+  childPids(): number[] {
+    const pid = this.child?.pid;
+    if (pid === undefined) return [];
+    try {
+      return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
   }
 
   hasLog(predicate: (line: LogLine) => boolean): boolean {
