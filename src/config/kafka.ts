@@ -19,6 +19,10 @@ export const CONSUMER_DEFAULTS: Readonly<Record<string, string>> = Object.freeze
   // The seed guide writes the Java client's `fetch.max.wait.ms`; librdkafka spells it this way.
   'fetch.wait.max.ms': '500',
   'max.partition.fetch.bytes': '1048576',
+  // librdkafka's prefetch, per partition: its default 100,000 records let 16 partitions of 1 KiB
+  // records hold up to queued.max.messages.kbytes (64 MiB) in the client. Twice the consume batch
+  // keeps a batch ready; the byte bounds come from COURIER_BUFFER_BYTES (prefetchProperties).
+  'queued.min.messages': '1000',
   'partition.assignment.strategy': 'cooperative-sticky',
   // librdkafka's 5 min: a topic created after Courier started would be joined minutes later.
   'topic.metadata.refresh.interval.ms': '10000',
@@ -96,6 +100,8 @@ export interface KafkaInput {
   readonly configPath: string | undefined;
   readonly groupId: string;
   readonly instanceId: string | undefined;
+  /** COURIER_BUFFER_BYTES: librdkafka's prefetch is sized from it (undefined when invalid: reported already). */
+  readonly bufferBytes: number | undefined;
   /** Reads a file the properties name (PEM files), to check it before librdkafka retries it for ever. */
   readonly readFile: (path: string) => string;
 }
@@ -128,7 +134,12 @@ export function kafkaProperties(input: KafkaInput, report: Report, warnings: str
   }
 
   const { groupId, instanceId } = input;
-  const consumer: Record<string, string> = { ...CONSUMER_DEFAULTS, 'client.id': instanceId ? `courier-${instanceId}` : 'courier', ...passThrough };
+  const consumer: Record<string, string> = {
+    ...CONSUMER_DEFAULTS,
+    ...prefetchProperties(input.bufferBytes),
+    'client.id': instanceId ? `courier-${instanceId}` : 'courier',
+    ...passThrough,
+  };
   for (const property of Object.keys(OWNED_KAFKA_PROPERTIES)) delete consumer[property];
   Object.assign(consumer, {
     'bootstrap.servers': bootstrapServers,
@@ -155,6 +166,18 @@ export function kafkaProperties(input: KafkaInput, report: Report, warnings: str
     .filter(([name]) => isSecretProperty(name))
     .map(([, value]) => value);
   return { bootstrapServers, consumer, producer, maxPollIntervalMs, secrets };
+}
+
+/**
+ * librdkafka's own buffers, from Courier's budget for waiting records: its prefetch queue
+ * (`queued.max.messages.kbytes`, default 64 MiB) and one fetch response (`fetch.max.bytes`, default
+ * 50 MiB) each a quarter of it, at least 1 MiB. Measured (bench/README.md): a 4 MiB prefetch keeps
+ * Courier's rate; the defaults only cost memory. KAFKA_* variables still win.
+ */
+export function prefetchProperties(bufferBytes: number | undefined): Record<string, string> {
+  if (bufferBytes === undefined) return {};
+  const quarter = Math.max(1024 * 1024, Math.floor(bufferBytes / 4));
+  return { 'queued.max.messages.kbytes': String(Math.floor(quarter / 1024)), 'fetch.max.bytes': String(quarter) };
 }
 
 /** The file's `kafka` map, then KAFKA_* variables over it; `setBy` names the variable that set a property. */

@@ -48,7 +48,11 @@ export function loadConfig(sources: ConfigSources): Config {
   const worker = workerShare(env);
   // Static membership: each worker is its own member of the group.
   const instanceId = worker && values.instanceId !== undefined ? `${values.instanceId}-${worker.index}` : values.instanceId;
-  const kafka = kafkaProperties({ env, fileKafka: file.kafka, configPath, groupId: values.groupId, instanceId, readFile: sources.readFile }, report, warnings);
+  const kafka = kafkaProperties(
+    { env, fileKafka: file.kafka, configPath, groupId: values.groupId, instanceId, bufferBytes: values.bufferBytes, readFile: sources.readFile },
+    report,
+    warnings,
+  );
   const kafkaToken = kafkaTokenConfig(
     {
       provider: values.kafkaTokenProvider,
@@ -98,7 +102,7 @@ export function loadConfig(sources: ConfigSources): Config {
   // The warnings go with the problems: an unknown variable is often the cause ("did you mean …").
   if (problems.length > 0) throw new ConfigError(problems, warnings);
 
-  const { groupId, ordering, partitionBuffer, partitionBufferBytes, commitIntervalMs, commitEvery, shutdownGraceMs, appHttp2, workers } = values;
+  const { groupId, ordering, partitionBuffer, partitionBufferBytes, bufferBytes, commitIntervalMs, commitEvery, shutdownGraceMs, appHttp2, workers } = values;
   const { host, port, adminToken, appToken, logLevel, maxRecordBytes, maxHeaders, maxHeaderBytes, signingSecret } = values;
   return deepFreeze({
     groupId,
@@ -109,6 +113,7 @@ export function loadConfig(sources: ConfigSources): Config {
     worker,
     partitionBuffer,
     partitionBufferBytes,
+    bufferBytes,
     appHttp2,
     limits: { maxRecordBytes, maxHeaders, maxHeaderBytes },
     commitIntervalMs,

@@ -102,6 +102,16 @@ export const SETTINGS = [
     doc: 'bytes of fetched record values and keys waiting per partition before that partition is paused: memory stays bounded however far the app falls behind',
   },
   {
+    key: 'bufferBytes',
+    env: 'COURIER_BUFFER_BYTES',
+    kind: int(256 * 1024, GiB),
+    default: 16 * MiB,
+    help: 'bytes of fetched records waiting in Courier across all partitions: each partition pauses at its share; librdkafka prefetches a quarter of it',
+    doc:
+      'bytes of fetched record values and keys waiting in Courier, across all partitions: each partition is paused at its share (this ÷ partitions owned, at least 256 KiB; `COURIER_PARTITION_BUFFER_BYTES` caps it too). ' +
+      "librdkafka's prefetch (`queued.max.messages.kbytes`) and one fetch (`fetch.max.bytes`) are a quarter of it each, unless `KAFKA_*` sets them: together they bound what records take in memory (README: sizing)",
+  },
+  {
     key: 'appHttp2',
     env: 'COURIER_APP_HTTP2',
     kind: flag(),

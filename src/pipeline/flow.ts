@@ -89,6 +89,7 @@ export class Pipeline implements ConsumerHandlers {
       maxInFlight: config.maxInFlight,
       partitionBuffer: config.partitionBuffer,
       partitionBufferBytes: config.partitionBufferBytes,
+      bufferBytes: config.bufferBytes,
       start: (delivery) => this.start(delivery),
       startBatch: (deliveries) => this.startBatch(deliveries),
       compare: (a, b) => a.ticket.offset - b.ticket.offset,

@@ -56,6 +56,8 @@ export interface SchedulerOptions<T extends Schedulable> {
   /** Waiting records, or bytes, at which a partition asks to be paused (resumed below half of both). */
   readonly partitionBuffer: number;
   readonly partitionBufferBytes: number;
+  /** Bytes waiting across all partitions: a partition's byte limit is at most its share of this. */
+  readonly bufferBytes?: number;
   readonly start: (item: T, tp: TopicPartition) => void;
   /** Starts a batch (partitions added with batch limits); the records are in offset order. */
   readonly startBatch?: (items: T[], tp: TopicPartition) => void;
@@ -75,6 +77,9 @@ export interface PermitGate {
   tryAcquire(): boolean;
   release(): void;
 }
+
+/** The least a partition may hold of the global budget, however many partitions share it. */
+export const MIN_SHARE_BYTES = 256 * 1024;
 
 export class Scheduler<T extends Schedulable> {
   private readonly queues = new Map<string, PartitionQueue<T>>();
@@ -170,7 +175,7 @@ export class Scheduler<T extends Schedulable> {
     queue.length++;
     this.waiting++;
     queue.bytes += item.size;
-    if (!queue.backpressured && (queue.length >= this.options.partitionBuffer || queue.bytes >= this.options.partitionBufferBytes)) {
+    if (!queue.backpressured && (queue.length >= this.options.partitionBuffer || queue.bytes >= this.byteLimit())) {
       queue.backpressured = true;
       this.options.backpressure(queue.tp, true);
     }
@@ -255,9 +260,20 @@ export class Scheduler<T extends Schedulable> {
     }
   }
 
+  /**
+   * A partition's byte limit: its fair share of the global budget (so the partitions together hold
+   * about `bufferBytes`, however many there are), never below MIN_SHARE_BYTES (a partition must be
+   * able to hold a few records to make progress), and never above `partitionBufferBytes`.
+   */
+  private byteLimit(): number {
+    const { bufferBytes, partitionBufferBytes } = this.options;
+    if (bufferBytes === undefined) return partitionBufferBytes;
+    return Math.min(partitionBufferBytes, Math.max(MIN_SHARE_BYTES, bufferBytes / Math.max(1, this.queueList.length)));
+  }
+
   /** A backpressured partition resumes once below half of both its limits. */
   private relieve(queue: PartitionQueue<T>): void {
-    if (queue.backpressured && queue.length <= this.options.partitionBuffer >> 1 && queue.bytes <= this.options.partitionBufferBytes / 2) {
+    if (queue.backpressured && queue.length <= this.options.partitionBuffer >> 1 && queue.bytes <= this.byteLimit() / 2) {
       queue.backpressured = false;
       this.options.backpressure(queue.tp, false);
     }

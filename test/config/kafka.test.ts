@@ -132,3 +132,25 @@ describe('bootstrapHint', () => {
     expect(bootstrapHint(servers, inK8s)).toBeUndefined();
   });
 });
+
+describe('loadConfig: librdkafka prefetch from COURIER_BUFFER_BYTES', () => {
+  it("sizes librdkafka's prefetch queue and one fetch at a quarter of the budget (16 MiB by default)", () => {
+    expect(load(BASE).bufferBytes).toBe(16 * 1024 * 1024);
+    expect(load(BASE).consumer).toMatchObject({ 'queued.min.messages': '1000', 'queued.max.messages.kbytes': '4096', 'fetch.max.bytes': '4194304' });
+    expect(load({ ...BASE, COURIER_BUFFER_BYTES: String(64 * 1024 * 1024) }).consumer).toMatchObject({
+      'queued.max.messages.kbytes': '16384',
+      'fetch.max.bytes': '16777216',
+    });
+    // Never below 1 MiB: a fetch must hold the largest default record batch.
+    expect(load({ ...BASE, COURIER_BUFFER_BYTES: String(1024 * 1024) }).consumer).toMatchObject({
+      'queued.max.messages.kbytes': '1024',
+      'fetch.max.bytes': '1048576',
+    });
+  });
+
+  it('lets KAFKA_* set them instead, and refuses a budget below 256 KiB', () => {
+    const { consumer } = load({ ...BASE, KAFKA_QUEUED_MAX_MESSAGES_KBYTES: '65536', KAFKA_FETCH_MAX_BYTES: '52428800', KAFKA_QUEUED_MIN_MESSAGES: '100000' });
+    expect(consumer).toMatchObject({ 'queued.max.messages.kbytes': '65536', 'fetch.max.bytes': '52428800', 'queued.min.messages': '100000' });
+    expect(settingsOf(problemsOf({ ...BASE, COURIER_BUFFER_BYTES: '1000' }))).toEqual(['COURIER_BUFFER_BYTES']);
+  });
+});

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import type { Ordering } from '../../src/config/index.js';
-import { type BatchLimits, type PartitionQueue, Scheduler } from '../../src/pipeline/scheduler.js';
+import { type BatchLimits, MIN_SHARE_BYTES, type PartitionQueue, Scheduler } from '../../src/pipeline/scheduler.js';
 import type { TopicPartition } from '../../src/record.js';
 
 interface Item {
@@ -20,7 +20,7 @@ const item = (partition: number, offset: number, key: string | null = null, size
   size,
 });
 
-function harness(ordering: Ordering, maxInFlight: number, partitionBuffer = 1000, partitions = [0], partitionBufferBytes = 1_000_000) {
+function harness(ordering: Ordering, maxInFlight: number, partitionBuffer = 1000, partitions = [0], partitionBufferBytes = 1_000_000, bufferBytes?: number) {
   const started: Item[] = [];
   const running = new Set<Item>();
   const pressure: Array<[number, boolean]> = [];
@@ -29,6 +29,7 @@ function harness(ordering: Ordering, maxInFlight: number, partitionBuffer = 1000
     maxInFlight,
     partitionBuffer,
     partitionBufferBytes,
+    bufferBytes,
     start: (it, tp) => {
       expect(tp.partition).toBe(it.partition);
       started.push(it);
@@ -257,6 +258,43 @@ describe('Scheduler: backpressure', () => {
     ]);
     h.finish(items[3]!);
     expect(h.pressure).toHaveLength(2);
+  });
+
+  it('shares one byte budget among the partitions: each pauses at its share, resumes at half of it', () => {
+    const share = 4 * MIN_SHARE_BYTES;
+    const h = harness('partition', 10, 1000, [0, 1, 2, 3], 16 * share, 4 * share);
+    const records = Array.from({ length: 5 }, (_, o) => item(0, o, null, share / 4));
+    for (const record of records.slice(0, 3)) h.scheduler.enqueue(h.q(0), record);
+    expect(h.pressure).toEqual([]);
+    h.scheduler.enqueue(h.q(0), records[3]!); // a quarter of the budget: its share
+    expect(h.pressure).toEqual([[0, true]]);
+    h.scheduler.dispatch(); // three quarters of the share wait
+    h.finish(records[0]!); // half of it: resumes
+    expect(h.pressure).toEqual([
+      [0, true],
+      [0, false],
+    ]);
+  });
+
+  it('gives a lone partition the whole budget, and never less than the minimum share to many', () => {
+    const alone = harness('partition', 10, 1000, [0], 1_000_000_000, 8 * MIN_SHARE_BYTES);
+    for (let o = 0; o < 7; o++) alone.scheduler.enqueue(alone.q(0), item(0, o, null, MIN_SHARE_BYTES));
+    expect(alone.pressure).toEqual([]);
+    alone.scheduler.enqueue(alone.q(0), item(0, 7, null, MIN_SHARE_BYTES));
+    expect(alone.pressure).toEqual([[0, true]]);
+
+    const many = harness(
+      'partition',
+      10,
+      1000,
+      Array.from({ length: 64 }, (_, p) => p),
+      1_000_000_000,
+      8 * MIN_SHARE_BYTES,
+    );
+    many.scheduler.enqueue(many.q(5), item(5, 0, null, MIN_SHARE_BYTES - 1));
+    expect(many.pressure).toEqual([]);
+    many.scheduler.enqueue(many.q(5), item(5, 1, null, 1));
+    expect(many.pressure).toEqual([[5, true]]);
   });
 
   it('also pauses on bytes: a few large records hold as much memory as many small ones', () => {
