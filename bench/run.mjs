@@ -537,7 +537,14 @@ async function courierEnv({ group, topic, sink, ordering, extra = {} }) {
     COURIER_PORT: String(await freePort()),
     KAFKA_BOOTSTRAP_SERVERS: opt.bootstrap,
     ...extra,
+    ...courierEnvOverrides(),
   };
+}
+
+/** BENCH_COURIER_ENV="NAME=value …" sets Courier variables in every Courier the benchmark starts (to measure a setting). */
+function courierEnvOverrides() {
+  const pairs = process.env.BENCH_COURIER_ENV?.split(/\s+/).filter(Boolean) ?? [];
+  return Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
 }
 
 /** Courier's batch delivery (DESIGN A6) with its default limits: 100 records, 1 MiB, 5 ms linger. */

@@ -2,6 +2,7 @@
 import { fork, type Serializable } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import { type Logger, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildServer } from './api/server.js';
@@ -23,6 +24,7 @@ import { ConfigError } from './errors.js';
 import { runInjector } from './inject/index.js';
 import { createRedactor } from './redact.js';
 import { cpuLimit, defaultWorkers } from './workers/cpu-limit.js';
+import { heapLimitGiven, heapMiBFor, memoryLimit } from './workers/memory-limit.js';
 import { answerCalls, type Channel } from './workers/protocol.js';
 import { Supervisor } from './workers/supervisor.js';
 
@@ -188,7 +190,9 @@ async function main(): Promise<number> {
   if (!inWorker) for (const warning of config.warnings) logger.warn(warning);
 
   const workers = config.worker ? 1 : (config.workers ?? defaultWorkers(cpuLimit(cgroupCpuFiles())));
-  if (!inWorker && workers > 1) return supervise(config, workers, logger);
+  const containerMemory = memoryLimit(process.constrainedMemory?.());
+  if (!inWorker && workers > 1) return supervise(config, workers, logger, containerMemory);
+  warnAboutHeap(logger, containerMemory);
 
   let exitCode = 0;
   const stopping = new AbortController();
@@ -247,10 +251,15 @@ async function main(): Promise<number> {
 }
 
 /** COURIER_WORKERS > 1: start the workers (this same program, each told its share), serve one API for them, stop them on a signal. */
-async function supervise(config: Config, count: number, logger: Logger): Promise<number> {
+async function supervise(config: Config, count: number, logger: Logger, containerMemory: number | undefined): Promise<number> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const script = process.argv[1] ?? fileURLToPath(import.meta.url);
+  // The workers share the container's memory: each gets half of its share as V8 heap, unless the user chose.
+  const heap =
+    containerMemory !== undefined && !heapLimitGiven(process.execArgv, process.env.NODE_OPTIONS)
+      ? [`--max-old-space-size=${heapMiBFor(containerMemory, count)}`]
+      : [];
   const supervisor = new Supervisor({
     count,
     logger,
@@ -258,7 +267,7 @@ async function supervise(config: Config, count: number, logger: Logger): Promise
     spawn: (index) => {
       const child = fork(script, [], {
         env: { ...process.env, [WORKER_INDEX_VARIABLE]: String(index), [WORKER_COUNT_VARIABLE]: String(count) },
-        execArgv: process.execArgv,
+        execArgv: [...process.execArgv, ...heap],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       return {
@@ -317,19 +326,33 @@ function ipcChannel(end: {
   };
 }
 
+/** A V8 heap allowed to outgrow the container is collected too late: the kernel kills the process first. */
+function warnAboutHeap(logger: Logger, containerMemory: number | undefined): void {
+  if (containerMemory === undefined || heapLimitGiven(process.execArgv, process.env.NODE_OPTIONS)) return;
+  const heapLimit = getHeapStatistics().heap_size_limit;
+  if (heapLimit <= containerMemory * 0.75) return;
+  const mib = (bytes: number) => Math.round(bytes / (1024 * 1024));
+  logger.warn(
+    { heapLimitMiB: mib(heapLimit), containerMemoryMiB: mib(containerMemory) },
+    `V8 may grow its heap to ${mib(heapLimit)} MiB in a container limited to ${mib(containerMemory)} MiB: ` +
+      `set NODE_OPTIONS=--max-old-space-size=${heapMiBFor(containerMemory, 1)} (deploy/ derives it from the limit)`,
+  );
+}
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The cgroup files that give the container's CPU limit (v2, else v1); absent outside a container. */
 function cgroupCpuFiles(): Parameters<typeof cpuLimit>[0] {
-  const read = (path: string) => {
-    try {
-      return readFileSync(path, 'utf8');
-    } catch {
-      return undefined;
-    }
-  };
   return {
-    cpuMax: read('/sys/fs/cgroup/cpu.max'),
-    cfsQuotaUs: read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'),
-    cfsPeriodUs: read('/sys/fs/cgroup/cpu/cpu.cfs_period_us'),
+    cpuMax: readOptional('/sys/fs/cgroup/cpu.max'),
+    cfsQuotaUs: readOptional('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'),
+    cfsPeriodUs: readOptional('/sys/fs/cgroup/cpu/cpu.cfs_period_us'),
   };
 }
 
