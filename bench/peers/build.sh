@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds one benchmark peer from its registry into .bench/peers/ (git-ignored), within a time budget.
 #
-# Usage: bash bench/peers/build.sh daprd|redpanda-connect
+# Usage: bash bench/peers/build.sh daprd|redpanda-connect|benthos|bento
 #
 # Always exits 0 and writes .bench/peers/<peer>.json:
 #   {"peer","ok","bin","version","seconds","cached","reason"}
@@ -12,7 +12,7 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
 OUT=$ROOT/.bench/peers
 BIN=$OUT/bin
 BUDGET=${BENCH_PEER_BUILD_TIMEOUT:-900}
-peer=${1:?usage: build.sh daprd|redpanda-connect}
+peer=${1:?usage: build.sh daprd|redpanda-connect|benthos|bento}
 mkdir -p "$BIN"
 log() { printf 'bench: %s\n' "$*" >&2; }
 
@@ -44,18 +44,17 @@ go_install() {
   return 1
 }
 
-# `go install MODULE/cmd@VERSION` refuses a module whose go.mod has replace directives (daprd's
-# has). So: a throw-away main module whose go.mod is the peer's own (same requirements, same
-# replaces) plus a requirement on the peer, with the peer's go.sum, then `go build` of its package.
-# Everything comes from the Go module proxy.
-go_build_replaced() {
-  local module=$1 version=$2 pkg=$3 name=$4 tags=${5:-} logf=$OUT/$peer.build.log src=$OUT/src/$peer dir
+# The peer's module from the Go module proxy as the base of a throw-away main module in
+# $OUT/src/$peer: its go.mod is the peer's own (same requirements, same replaces) renamed, plus a
+# requirement on the peer, with the peer's go.sum. Sets $src and $deadline (download + build share
+# the budget). Everything comes from the Go module proxy.
+go_module_from() {
+  local module=$1 version=$2 logf=$OUT/$peer.build.log dir
+  src=$OUT/src/$peer
   command -v go >/dev/null || { err="go is not installed"; return 1; }
-  log "$peer: building $module/${pkg#./}@$version from the Go module proxy (budget ${BUDGET}s; log: ${logf#"$ROOT"/})"
   rm -rf "$src" && mkdir -p "$src"
   : >"$logf"
-  # A shared deadline for download + build.
-  local deadline=$((SECONDS + BUDGET))
+  deadline=$((SECONDS + BUDGET))
   if ! dir=$(cd "$src" && timeout "$BUDGET" go mod download -json "$module@$version" 2>>"$logf" | node -e '
       let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
         const j = JSON.parse(s); if (j.Error) { console.error(j.Error); process.exit(1); } console.log(j.Dir); });' 2>>"$logf"); then
@@ -66,9 +65,15 @@ go_build_replaced() {
   cp "$dir/go.sum" "$src/go.sum"
   chmod u+w "$src/go.mod" "$src/go.sum"
   printf '\nrequire %s %s\n' "$module" "$version" >>"$src/go.mod"
+}
+
+# go build TARGET (a package path, or . for the throw-away module's own main) in $src into $BIN/NAME
+# with what is left of the budget.
+go_build_in() {
+  local module=$1 version=$2 target=$3 name=$4 tags=${5:-} logf=$OUT/$peer.build.log
   local left=$((deadline - SECONDS))
   ((left > 0)) || { err="no time left for the build within ${BUDGET}s"; return 1; }
-  if (cd "$src" && GOFLAGS='-mod=mod -buildvcs=false' timeout --kill-after=10 "$left" go build -trimpath ${tags:+-tags "$tags"} -o "$BIN/$name" "$module/${pkg#./}") >>"$logf" 2>&1; then
+  if (cd "$src" && GOFLAGS='-mod=mod -buildvcs=false' timeout --kill-after=10 "$left" go build -trimpath ${tags:+-tags "$tags"} -o "$BIN/$name" "$target") >>"$logf" 2>&1; then
     return 0
   fi
   local rc=$?
@@ -80,22 +85,54 @@ go_build_replaced() {
   return 1
 }
 
+# `go install MODULE/cmd@VERSION` refuses a module whose go.mod has replace directives (daprd's
+# has). So: the peer's package built from a throw-away module with the peer's go.mod (above).
+go_build_replaced() {
+  local module=$1 version=$2 pkg=$3 name=$4 tags=${5:-}
+  log "$peer: building $module/${pkg#./}@$version from the Go module proxy (budget ${BUDGET}s; log: .bench/peers/$peer.build.log)"
+  go_module_from "$module" "$version" || return 1
+  go_build_in "$module" "$version" "$module/${pkg#./}" "$name" "$tags"
+}
+
+# A slim Benthos-engine binary (Benthos, Bento): the throw-away module's own main calls
+# service.RunCLI and blank-imports only the component packages named (io: http_client, kafka:
+# kafka_franz, pure: the engine's base), instead of the full distribution's hundreds of
+# components. Same config language and CLI (`-c config.yaml`); the version comes from the build info.
+go_build_slim() {
+  local module=$1 version=$2 name=$3 components=$4 c
+  log "$peer: building $module@$version with components $components from the Go module proxy (budget ${BUDGET}s; log: .bench/peers/$peer.build.log)"
+  go_module_from "$module" "$version" || return 1
+  {
+    printf '// Written by bench/peers/build.sh: %s@%s with only the components the benchmark uses.\n' "$module" "$version"
+    printf 'package main\n\nimport (\n\t"context"\n\n\t"%s/public/service"\n' "$module"
+    for c in ${components//,/ }; do printf '\t_ "%s/public/components/%s"\n' "$module" "$c"; done
+    printf ')\n\nfunc main() {\n\tservice.RunCLI(context.Background())\n}\n'
+  } >"$src/main.go"
+  go_build_in "$module" "$version" . "$name"
+}
+
+# A Go-built peer, cached by a stamp: go_peer NAME STAMP BUILD-COMMAND...
+go_peer() {
+  local name=$1 want=$2 stamp=$OUT/$1.version
+  shift 2
+  if [[ -x $BIN/$name && -f $stamp && $(<"$stamp") == "$want" ]]; then
+    status 1 "$BIN/$name" "${want%%+*}" 0 1 ""
+  elif "$@"; then
+    printf '%s\n' "$want" >"$stamp"
+    status 1 "$BIN/$name" "${want%%+*}" $((SECONDS - t0)) 0 ""
+  else
+    rm -f "$stamp"
+    status 0 "" "${want%%+*}" $((SECONDS - t0)) 0 "$err"
+  fi
+}
+
 t0=$SECONDS
 case $peer in
   daprd)
     # v1.14.0 is the only daprd version the Go module proxy serves here.
     # daprd refuses to start unless built with a component set: the stable components (Kafka
     # pub/sub among them).
-    version=v1.14.0
-    stamp=$OUT/daprd.version
-    if [[ -x $BIN/daprd && -f $stamp && $(<"$stamp") == "$version+stablecomponents" ]]; then
-      status 1 "$BIN/daprd" "$version" 0 1 ""
-    elif go_build_replaced github.com/dapr/dapr "$version" ./cmd/daprd daprd stablecomponents; then
-      printf '%s\n' "$version+stablecomponents" >"$stamp"
-      status 1 "$BIN/daprd" "$version" $((SECONDS - t0)) 0 ""
-    else
-      status 0 "" "$version" $((SECONDS - t0)) 0 "$err"
-    fi
+    go_peer daprd v1.14.0+stablecomponents go_build_replaced github.com/dapr/dapr v1.14.0 ./cmd/daprd daprd stablecomponents
     ;;
   redpanda-connect)
     # Not built from source here: the Go module proxy reachable from this machine refuses
@@ -110,6 +147,15 @@ case $peer in
     else
       status 0 "" "" $((SECONDS - t0)) 0 "cannot be built here: the Go module proxy refuses github.com/redpanda-data/connect/v4 (not served: not an open-source licence), npm has no redpanda-connect binary and PyPI's redpanda-connect is a plugin library; set REDPANDA_CONNECT_BIN to run it"
     fi
+    ;;
+  benthos)
+    # Benthos v4.27.0 (MIT), the engine Redpanda Connect grew out of. The Go module proxy serves
+    # this exact version but lists none: it is named exactly.
+    go_peer benthos v4.27.0+io,kafka,pure go_build_slim github.com/benthosdev/benthos/v4 v4.27.0 benthos io,kafka,pure
+    ;;
+  bento)
+    # Bento v1.2.0 (MIT), WarpStream's fork of the same engine; module path without /v1.
+    go_peer bento v1.2.0+io,kafka,pure go_build_slim github.com/warpstreamlabs/bento v1.2.0 bento io,kafka,pure
     ;;
   *) log "unknown peer '$peer'"; exit 2 ;;
 esac
