@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds one benchmark peer from its registry into .bench/peers/ (git-ignored), within a time budget.
 #
-# Usage: bash bench/peers/build.sh daprd|redpanda-connect|benthos|bento
+# Usage: bash bench/peers/build.sh daprd|redpanda-connect|benthos|bento|camel|mq-bridge
 #
 # Always exits 0 and writes .bench/peers/<peer>.json:
 #   {"peer","ok","bin","version","seconds","cached","reason"}
@@ -12,7 +12,7 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
 OUT=$ROOT/.bench/peers
 BIN=$OUT/bin
 BUDGET=${BENCH_PEER_BUILD_TIMEOUT:-900}
-peer=${1:?usage: build.sh daprd|redpanda-connect|benthos|bento}
+peer=${1:?usage: build.sh daprd|redpanda-connect|benthos|bento|camel|mq-bridge}
 mkdir -p "$BIN"
 log() { printf 'bench: %s\n' "$*" >&2; }
 
@@ -156,6 +156,64 @@ case $peer in
   bento)
     # Bento v1.2.0 (MIT), WarpStream's fork of the same engine; module path without /v1.
     go_peer bento v1.2.0+io,kafka,pure go_build_slim github.com/warpstreamlabs/bento v1.2.0 bento io,kafka,pure
+    ;;
+  camel)
+    # Apache Camel 4.22.0 (camel-main, camel-kafka, camel-http, camel-yaml-dsl, camel-bean) from
+    # Maven Central: bench/peers/camel/pom.xml, its jars copied into .bench/peers/camel/lib; no
+    # code of its own (org.apache.camel.main.Main runs bench/peers/camel/route.yaml). The stamp
+    # holds the pom's checksum, so a changed pom is resolved again.
+    version=4.22.0
+    lib=$OUT/camel/lib
+    stamp=$OUT/camel.version
+    want="$version+$(sha256sum "$ROOT/bench/peers/camel/pom.xml" | cut -c1-16)"
+    java=$(command -v java || true)
+    if [[ -z $java ]]; then
+      status 0 "" "$version" 0 0 "java is not installed"
+    elif [[ -f $stamp && $(<"$stamp") == "$want" && -f $lib/camel-main-$version.jar ]]; then
+      status 1 "$java" "$version" 0 1 ""
+    elif ! command -v mvn >/dev/null; then
+      status 0 "" "$version" 0 0 "mvn is not installed"
+    else
+      logf=$OUT/camel.build.log
+      log "camel: resolving bench/peers/camel/pom.xml from Maven Central into ${lib#"$ROOT"/} (budget ${BUDGET}s; log: ${logf#"$ROOT"/})"
+      rm -rf "$lib" "$stamp"
+      if timeout --kill-after=10 "$BUDGET" mvn -B -q -f "$ROOT/bench/peers/camel/pom.xml" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$lib" >"$logf" 2>&1 && [[ -f $lib/camel-main-$version.jar ]]; then
+        printf '%s\n' "$want" >"$stamp"
+        status 1 "$java" "$version" $((SECONDS - t0)) 0 ""
+      else
+        rc=$?
+        if ((rc == 124 || rc == 137)); then err="mvn dependency:copy-dependencies did not finish within ${BUDGET}s"
+        else err="mvn dependency:copy-dependencies failed: $(grep -E 'ERROR|FATAL' "$logf" | head -n 3 | tr '\n' ' ' | cut -c1-400)"; fi
+        status 0 "" "$version" $((SECONDS - t0)) 0 "$err"
+      fi
+    fi
+    ;;
+  mq-bridge)
+    # mq-bridge 1.2.0 from PyPI (MIT OR Apache-2.0): a Rust messaging engine (librdkafka for Kafka,
+    # reqwest for HTTP) behind Python bindings, in a virtualenv of its own. The benchmark runs its
+    # route with that venv's python (bench/peers/peers.mjs).
+    version=1.2.0
+    venv=$OUT/mq-bridge/venv
+    python=$venv/bin/python
+    if [[ -x $python ]] && [[ $("$python" -c 'import importlib.metadata as m, mq_bridge; print(m.version("mq-bridge"))' 2>/dev/null) == "$version" ]]; then
+      status 1 "$python" "$version" 0 1 ""
+    elif ! command -v python3 >/dev/null; then
+      status 0 "" "$version" 0 0 "python3 is not installed"
+    else
+      logf=$OUT/mq-bridge.build.log
+      log "mq-bridge: pip install mq-bridge==$version into ${venv#"$ROOT"/} (budget ${BUDGET}s; log: ${logf#"$ROOT"/})"
+      rm -rf "$venv"
+      if timeout --kill-after=10 "$BUDGET" bash -c 'python3 -m venv "$1" && "$1/bin/pip" install --disable-pip-version-check --no-input "mq-bridge==$2"' _ "$venv" "$version" >"$logf" 2>&1 &&
+        "$python" -c 'import mq_bridge' >>"$logf" 2>&1; then
+        status 1 "$python" "$version" $((SECONDS - t0)) 0 ""
+      else
+        rc=$?
+        if ((rc == 124 || rc == 137)); then err="pip install mq-bridge==$version did not finish within ${BUDGET}s"
+        else err="pip install mq-bridge==$version failed: $(tail -n 3 "$logf" | tr '\n' ' ' | cut -c1-400)"; fi
+        status 0 "" "$version" $((SECONDS - t0)) 0 "$err"
+      fi
+    fi
     ;;
   *) log "unknown peer '$peer'"; exit 2 ;;
 esac
