@@ -30,6 +30,7 @@ import {
   slope,
   sum,
 } from './lib.mjs';
+import { PEER_NAMES, PEERS, ratioKey } from './peers/peers.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({
@@ -41,7 +42,7 @@ const { values: opt } = parseArgs({
     inflight: { type: 'boolean' },
     'soak-minutes': { type: 'string', default: '10' },
     records: { type: 'string' },
-    peers: { type: 'string', default: 'redpanda-connect,daprd' },
+    peers: { type: 'string', default: PEER_NAMES.join(',') },
     'kafka-version': { type: 'string', default: 'unknown' },
     out: { type: 'string' },
     'work-dir': { type: 'string', default: join(ROOT, '.bench', 'run') },
@@ -83,6 +84,7 @@ const RUN_INFLIGHT = opt.inflight ?? MODE === 'full';
 /** Courier's COURIER_MAX_IN_FLIGHT default (src/config.ts); raw push at key/unordered uses the same. */
 const MAX_IN_FLIGHT = 256;
 const PHASES = new Set(opt.phases.split(','));
+const PEER_LIST = opt.peers.split(',').filter(Boolean);
 const STAMP = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
 const WORK = join(opt['work-dir'], STAMP);
 mkdirSync(WORK, { recursive: true });
@@ -445,7 +447,7 @@ async function rawPush(sink, concurrency, count = RECORDS, name = `raw-push-${co
  * A delivering process (Courier or a peer) from its start until the group's committed offsets equal
  * the topic's end offsets. Its CPU and peak RSS come from /proc; the first push is the app's clock.
  */
-async function delivered({ label, name, command, args, env, sink, topic, group, count, timeoutMs, stopGraceMs = 25_000 }) {
+async function delivered({ label, name, command, args, env, sink, topic, group, count, timeoutMs, stopGraceMs = 25_000, cleanExitCodes = [] }) {
   await resetSink(sink);
   const ends = await endOffsets(admin, topic);
   if (sum(ends) !== count) throw new PhaseError(`${label}: ${topic} holds ${sum(ends)} records, expected ${count}`);
@@ -515,7 +517,7 @@ async function delivered({ label, name, command, args, env, sink, topic, group, 
     offFirst();
     await offsets.close();
     const exit = await stopChild(handle, stopGraceMs);
-    if (exit && exit.code !== 0 && exit.signal !== 'SIGTERM' && !stopping)
+    if (exit && exit.code !== 0 && !cleanExitCodes.includes(exit.code) && exit.signal !== 'SIGTERM' && !stopping)
       say(`${name} exited with ${exit.code ?? exit.signal} after SIGTERM (log: ${handle.logPath})`);
   }
 }
@@ -740,68 +742,32 @@ function peerStatus(peer) {
   return JSON.parse(readFileSync(file, 'utf8'));
 }
 
-function template(path, values) {
-  return readFileSync(path, 'utf8').replace(/\$\{(\w+)\}/g, (whole, name) => values[name] ?? whole);
-}
-
 async function runPeer(peer, status, sink, topic) {
   const group = `bench-${peer}-${STAMP}`;
   const dir = join(WORK, peer);
   mkdirSync(dir, { recursive: true });
-  const values = { BOOTSTRAP: opt.bootstrap, TOPIC: topic, GROUP: group, TARGET_URL: sink.url, MAX_IN_FLIGHT: String(MAX_IN_FLIGHT) };
-  let command;
-  let args;
-  if (peer === 'redpanda-connect') {
-    const config = join(dir, 'config.yaml');
-    writeFileSync(config, template(join(ROOT, 'bench/peers/redpanda-connect.yaml'), values));
-    command = status.bin;
-    args = ['-c', config];
-  } else if (peer === 'daprd') {
-    const resources = join(dir, 'resources');
-    mkdirSync(resources, { recursive: true });
-    for (const file of ['kafka-pubsub.yaml', 'subscription.yaml'])
-      writeFileSync(join(resources, file), template(join(ROOT, 'bench/peers/daprd', file), values));
-    const [httpPort, grpcPort, internalPort, metricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    command = status.bin;
-    args = [
-      '--app-id',
-      'courier-bench',
-      '--mode',
-      'standalone',
-      '--app-port',
-      String(sink.port),
-      '--app-protocol',
-      'http',
-      '--app-channel-address',
-      '127.0.0.1',
-      '--dapr-listen-addresses',
-      '127.0.0.1',
-      '--dapr-http-port',
-      String(httpPort),
-      '--dapr-grpc-port',
-      String(grpcPort),
-      '--dapr-internal-grpc-port',
-      String(internalPort),
-      '--metrics-port',
-      String(metricsPort),
-      '--resources-path',
-      resources,
-      '--log-level',
-      'warn',
-    ];
-  } else throw new PhaseError(`unknown peer ${peer}`);
+  const values = {
+    BOOTSTRAP: opt.bootstrap,
+    TOPIC: topic,
+    GROUP: group,
+    TARGET_URL: sink.url,
+    MAX_IN_FLIGHT: String(MAX_IN_FLIGHT),
+    PARTITIONS: String(PARTITIONS),
+  };
+  const { command, args, env = {} } = await PEERS[peer].start({ root: ROOT, dir, status, values, sink });
   return delivered({
     label: peer,
     name: peer,
     command,
     args,
-    env: {},
+    env,
     sink,
     topic,
     group,
     count: RECORDS,
     timeoutMs: 90_000 + RECORDS * 5,
     stopGraceMs: 10_000,
+    cleanExitCodes: PEERS[peer].cleanExitCodes,
   });
 }
 
@@ -1073,7 +1039,12 @@ try {
     results.latency = { error: 'no Courier rate was measured, so there is no half rate to run at' };
   }
 
-  for (const peer of PHASES.has('peers') ? opt.peers.split(',').filter(Boolean) : []) {
+  for (const peer of PHASES.has('peers') ? PEER_LIST : []) {
+    if (!PEERS[peer]) {
+      results.peers[peer] = { recordsPerS: null, reason: `unknown peer (known: ${PEER_NAMES.join(', ')})` };
+      say(`${peer}: not run: unknown peer`);
+      continue;
+    }
     const status = peerStatus(peer);
     if (!status.ok) {
       results.peers[peer] = { recordsPerS: null, reason: status.reason, build: status };
@@ -1117,8 +1088,8 @@ const ratios = {
   unordered_vs_limit: ratio(rps(results.courier.unordered), limit256),
   partition_vs_limit: ratio(rps(results.courier.partition), limit16),
   partition_vs_bound: ratio(rps(results.courier.partition_5ms), bound),
-  vs_redpanda_connect: ratio(bestCourier, rps(results.peers['redpanda-connect'])),
-  vs_daprd: ratio(bestCourier, rps(results.peers.daprd)),
+  // Courier's best per-record mode ÷ each peer of --peers (vs_daprd, vs_redpanda_connect, …).
+  ...Object.fromEntries(PEER_LIST.map((peer) => [ratioKey(peer), ratio(bestCourier, rps(results.peers[peer]))])),
   // Batch delivery (DESIGN A6) beside the consumer's own limit and the best peer, same run.
   batch_unordered_vs_consume: ratio(rps(results.batch.unordered), consumeLimit),
   batch_key_vs_consume: ratio(rps(results.batch.key), consumeLimit),
@@ -1246,7 +1217,7 @@ for (const [peer, r] of Object.entries(results.peers)) {
     r,
     r.recordsPerS === null
       ? `not run: ${(r.reason ?? '').split('\n')[0].slice(0, 100)}`
-      : `Courier best ÷ ${peer} = ${fmt(peer === 'daprd' ? ratios.vs_daprd : ratios.vs_redpanda_connect, 2)} · start-up ${fmt(r.startupS, 1)} s · to last push ${fmt(r.pushedPerS)}/s`,
+      : `Courier best ÷ ${peer} = ${fmt(ratios[ratioKey(peer)], 2)} · start-up ${fmt(r.startupS, 1)} s · to last push ${fmt(r.pushedPerS)}/s`,
   );
 }
 if (results.soak && !results.soak.error)

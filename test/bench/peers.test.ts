@@ -39,8 +39,11 @@ describe('bench/peers configurations', () => {
 
   it('covers every peer configuration', () => {
     expect(files.map((path) => relative(root, path)).sort()).toEqual([
+      'bench/peers/benthos.yaml',
+      'bench/peers/camel/route.yaml',
       'bench/peers/daprd/kafka-pubsub.yaml',
       'bench/peers/daprd/subscription.yaml',
+      'bench/peers/mq-bridge.yaml',
       'bench/peers/redpanda-connect.yaml',
     ]);
   });
