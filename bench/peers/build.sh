@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # the build functions are called through go_peer "$@"
 # Builds one benchmark peer from its registry into .bench/peers/ (git-ignored), within a time budget.
 #
 # Usage: bash bench/peers/build.sh daprd|redpanda-connect|benthos|bento|camel|mq-bridge
@@ -204,6 +205,7 @@ case $peer in
       logf=$OUT/mq-bridge.build.log
       log "mq-bridge: pip install mq-bridge==$version into ${venv#"$ROOT"/} (budget ${BUDGET}s; log: ${logf#"$ROOT"/})"
       rm -rf "$venv"
+      # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
       if timeout --kill-after=10 "$BUDGET" bash -c 'python3 -m venv "$1" && "$1/bin/pip" install --disable-pip-version-check --no-input "mq-bridge==$2"' _ "$venv" "$version" >"$logf" 2>&1 &&
         "$python" -c 'import mq_bridge' >>"$logf" 2>&1; then
         status 1 "$python" "$version" $((SECONDS - t0)) 0 ""
