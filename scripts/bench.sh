@@ -6,7 +6,8 @@
 #   --full    200,000 records and 30 s latency runs: the README table
 #   --soak    also a 10-minute RSS soak of Courier (slope in MB/min)
 #   --inflight  also (always with --full) Courier's RSS with 10,000 records in flight
-#   --no-peers  skip building and running Redpanda Connect and daprd
+#   --no-peers  skip building and running the peers (Redpanda Connect, daprd, Benthos, Bento,
+#               Apache Camel, mq-bridge)
 #
 # It installs what it needs (scripts/setup.sh), builds the peers once into .bench/peers/
 # (git-ignored; each within BENCH_PEER_BUILD_TIMEOUT seconds, default 900), starts its own broker
@@ -47,8 +48,9 @@ log "installing and compiling (scripts/setup.sh)"
 bash scripts/setup.sh
 
 if ((peers)); then
-  for peer in redpanda-connect daprd; do bash bench/peers/build.sh "$peer"; done
-  args+=(--peers redpanda-connect,daprd)
+  all_peers=(redpanda-connect daprd benthos bento camel mq-bridge)
+  for peer in "${all_peers[@]}"; do bash bench/peers/build.sh "$peer"; done
+  args+=(--peers "$(IFS=,; echo "${all_peers[*]}")")
 else
   args+=(--peers '')
 fi
