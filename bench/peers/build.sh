@@ -33,10 +33,9 @@ go_install() {
   local target=$1 logf=$OUT/$peer.build.log
   command -v go >/dev/null || { err="go is not installed"; return 1; }
   log "$peer: go install $target (budget ${BUDGET}s; log: ${logf#"$ROOT"/})"
-  if GOBIN=$BIN GOFLAGS=-buildvcs=false timeout --kill-after=10 "$BUDGET" go install "$target" >"$logf" 2>&1; then
-    return 0
-  fi
+  GOBIN=$BIN GOFLAGS=-buildvcs=false timeout --kill-after=10 "$BUDGET" go install "$target" >"$logf" 2>&1
   local rc=$?
+  ((rc == 0)) && return 0
   if ((rc == 124 || rc == 137)); then
     err="go install $target did not finish within ${BUDGET}s"
   else
@@ -74,14 +73,13 @@ go_build_in() {
   local module=$1 version=$2 target=$3 name=$4 tags=${5:-} logf=$OUT/$peer.build.log
   local left=$((deadline - SECONDS))
   ((left > 0)) || { err="no time left for the build within ${BUDGET}s"; return 1; }
-  if (cd "$src" && GOFLAGS='-mod=mod -buildvcs=false' timeout --kill-after=10 "$left" go build -trimpath ${tags:+-tags "$tags"} -o "$BIN/$name" "$target") >>"$logf" 2>&1; then
-    return 0
-  fi
+  (cd "$src" && GOFLAGS='-mod=mod -buildvcs=false' timeout --kill-after=10 "$left" go build -trimpath ${tags:+-tags "$tags"} -o "$BIN/$name" "$target") >>"$logf" 2>&1
   local rc=$?
+  ((rc == 0)) && return 0
   if ((rc == 124 || rc == 137)); then
     err="building $module@$version did not finish within ${BUDGET}s"
   else
-    err="building $module@$version failed: $(grep -v '^go: downloading' "$logf" | tail -n 3 | tr '\n' ' ' | cut -c1-400)"
+    err="building $module@$version failed (exit $rc): $(grep -v '^go: downloading' "$logf" | tail -n 3 | tr '\n' ' ' | cut -c1-400)"
   fi
   return 1
 }
