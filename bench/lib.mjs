@@ -112,8 +112,26 @@ export function remaining(ends, committed) {
   return left;
 }
 
-/** utime + stime of a process, in seconds (USER_HZ = 100 on Linux). */
+/** A process and every process it started (and they started), alive now: Courier's workers, a peer's children. */
+export function processTree(pid) {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const child of readFileSync(`/proc/${pids[i]}/task/${pids[i]}/children`, 'utf8').trim().split(/\s+/)) if (child) pids.push(Number(child));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** utime + stime of a process and its live descendants, in seconds (USER_HZ = 100 on Linux). */
 export function cpuSecondsOf(pid) {
+  const each = processTree(pid).map(ownCpuSecondsOf);
+  return each[0] === undefined ? undefined : each.reduce((sum, seconds) => sum + (seconds ?? 0), 0);
+}
+
+function ownCpuSecondsOf(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -124,15 +142,29 @@ export function cpuSecondsOf(pid) {
   }
 }
 
-/** Peak and current resident set size, in MB (VmHWM / VmRSS of /proc/<pid>/status). */
+/**
+ * Peak and current resident set size, in MB (VmHWM / VmRSS of /proc/<pid>/status), added up over
+ * the process and its live descendants (so for Courier's workers the sum of each process's own peak:
+ * pages they share, Node's code, count once per process), and `pssMb`: their proportional set size
+ * now (shared pages divided among them, what a container's memory counts).
+ */
 export function memoryOf(pid) {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
-    return { peakMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
-  } catch {
-    return { peakMb: undefined, rssMb: undefined };
+  let peakMb = 0;
+  let rssMb = 0;
+  let pssMb = 0;
+  const tree = processTree(pid);
+  for (const one of tree) {
+    try {
+      const status = readFileSync(`/proc/${one}/status`, 'utf8');
+      const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+      peakMb += kb('VmHWM') / 1024;
+      rssMb += kb('VmRSS') / 1024;
+      if (tree.length > 1) pssMb += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${one}/smaps_rollup`, 'utf8'))?.[1] ?? Number.NaN) / 1024;
+    } catch {
+      if (one === pid) return { peakMb: undefined, rssMb: undefined, pssMb: undefined };
+    }
   }
+  return { peakMb, rssMb, pssMb: tree.length > 1 ? pssMb : rssMb };
 }
 
 export function freePort() {

@@ -23,6 +23,7 @@ import {
   nowNs,
   nsToS,
   percentile,
+  processTree,
   RECORD_BYTES,
   remaining,
   round,
@@ -79,6 +80,10 @@ const LATENCY_WARMUP_MS = 3000;
 const SLOW_APP_MS = 5;
 /** The in-flight memory check: Courier with 10,000 records in flight against an app holding each one. */
 const INFLIGHT = 10_000;
+/** V8's old space as deploy/ sets it for Courier: half of its memory limit (deploy/base/deployment.yaml). */
+const DEPLOYED_HEAP_MIB = 128;
+/** The latency phase's second, fixed rate (records/s), beside half of Courier's best. */
+const EVERYDAY_RATE = 2000;
 const HOLD_APP_MS = 20_000;
 const RUN_INFLIGHT = opt.inflight ?? MODE === 'full';
 /** Courier's COURIER_MAX_IN_FLIGHT default (src/config.ts); raw push at key/unordered uses the same. */
@@ -314,10 +319,11 @@ async function produceBulk(topic, count) {
 
 // ------------------------------------------------------------------------------- the sinks ----
 
-async function startSink(name, latencyMs) {
-  const handle = startChild(name, process.execPath, ['bench/apps/sink.mjs', '--latency-ms', String(latencyMs)]);
-  const { port } = await nextEvent(handle, 'listening', 15_000, `starting ${name}`);
-  return { handle, port, latencyMs, url: `http://127.0.0.1:${port}/sink` };
+async function startSink(name, latencyMs, { h2c = false } = {}) {
+  const handle = startChild(name, process.execPath, ['bench/apps/sink.mjs', '--latency-ms', String(latencyMs), ...(h2c ? ['--h2c'] : [])]);
+  const { port, h2Port } = await nextEvent(handle, 'listening', 15_000, `starting ${name}`);
+  // With --h2c the records go to the HTTP/2 port; the control paths stay on `port`.
+  return { handle, port, latencyMs, url: `http://127.0.0.1:${h2Port ?? port}/sink` };
 }
 
 async function sinkCall(sink, method, path) {
@@ -333,7 +339,7 @@ async function resetSink(sink, recordLatency = false) {
 
 // --------------------------------------------------------------------------------- phases ----
 
-const results = { raw: {}, courier: {}, batch: {}, overhead: null, inFlight: null, latency: {}, peers: {}, soak: null };
+const results = { raw: {}, courier: {}, batch: {}, overhead: null, inFlight: null, inFlightHttp2: null, latency: {}, peers: {}, soak: null };
 const failures = [];
 
 function perTenK(cpuS, count) {
@@ -464,6 +470,7 @@ async function delivered({ label, name, command, args, env, sink, topic, group, 
   let left = count;
   let timedOut = false;
   let lastPeak;
+  let peakPss = 0;
   try {
     while (left > 0) {
       if (handle.exit)
@@ -479,7 +486,9 @@ async function delivered({ label, name, command, args, env, sink, topic, group, 
       } catch {
         // the group does not exist yet
       }
-      lastPeak = memoryOf(handle.pid).peakMb ?? lastPeak;
+      const sample = memoryOf(handle.pid);
+      lastPeak = sample.peakMb ?? lastPeak;
+      peakPss = Math.max(peakPss, sample.pssMb ?? 0);
       const elapsed = firstNs ? nsToS(nowNs() - firstNs) : 0;
       const rate = elapsed > 0 ? Math.round((count - left) / elapsed) : 0;
       progress(
@@ -509,6 +518,8 @@ async function delivered({ label, name, command, args, env, sink, topic, group, 
       cpuPer10k: perTenK(cpuEnd - cpuAtFirst, committed),
       cpuStartupS: round(cpuAtFirst, 2),
       peakRssMb: round(memory.peakMb ?? lastPeak, 1),
+      // Several processes (workers): their proportional set size, sampled every 25 ms, at its highest.
+      ...(processTree(handle.pid).length > 1 ? { peakPssMb: round(peakPss, 1), processes: processTree(handle.pid).length } : {}),
       appMeanServiceMs: round(stats.meanServiceMs, 3),
       timedOut,
       ...(timedOut ? { note: `timed out after ${Math.round(timeoutMs / 1000)} s: ${committed} of ${count} committed` } : {}),
@@ -525,7 +536,9 @@ async function delivered({ label, name, command, args, env, sink, topic, group, 
 /** Courier's node arguments; BENCH_COURIER_NODE_ARGS adds flags, e.g. "--cpu-prof --cpu-prof-dir=.bench/prof". */
 function courierArgs() {
   const extra = process.env.BENCH_COURIER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
-  return [...extra, 'dist/main.js'];
+  // As deploy/ runs it: NODE_OPTIONS gives V8 half of the container's memory limit (256Mi → 128 MiB).
+  const heap = extra.some((flag) => flag.startsWith('--max-old-space-size')) ? [] : [`--max-old-space-size=${DEPLOYED_HEAP_MIB}`];
+  return [...heap, ...extra, 'dist/main.js'];
 }
 
 async function courierEnv({ group, topic, sink, ordering, extra = {} }) {
@@ -554,11 +567,12 @@ const BATCH_ENV = { COURIER_DELIVERY: 'batch' };
 
 async function courier(ordering, sink, topic, count, extra = {}) {
   const batch = extra.COURIER_DELIVERY === 'batch' ? 'batch-' : '';
-  const group = `bench-courier-${batch}${ordering}-${sink.latencyMs}ms-${STAMP}`;
+  const workers = extra.COURIER_WORKERS ? `-x${extra.COURIER_WORKERS}` : '';
+  const group = `bench-courier-${batch}${ordering}${workers}-${sink.latencyMs}ms-${STAMP}`;
   const env = await courierEnv({ group, topic, sink, ordering, extra });
   const result = await delivered({
-    label: `courier ${batch ? 'batch ' : ''}${ordering}${sink.latencyMs ? ` @${sink.latencyMs} ms app` : ''}`,
-    name: `courier-${batch}${ordering}-${sink.latencyMs}ms`,
+    label: `courier ${batch ? 'batch ' : ''}${ordering}${workers ? ` ×${extra.COURIER_WORKERS} workers` : ''}${sink.latencyMs ? ` @${sink.latencyMs} ms app` : ''}`,
+    name: `courier-${batch}${ordering}${workers}-${sink.latencyMs}ms`,
     command: process.execPath,
     args: courierArgs(),
     env,
@@ -568,7 +582,13 @@ async function courier(ordering, sink, topic, count, extra = {}) {
     count,
     timeoutMs: 60_000 + count * 2,
   });
-  return { ordering, maxInFlight: MAX_IN_FLIGHT, ...(batch ? { delivery: 'batch', meanBatch: round(result.received / result.requests, 1) } : {}), ...result };
+  return {
+    ordering,
+    maxInFlight: MAX_IN_FLIGHT,
+    ...(workers ? { workers: Number(extra.COURIER_WORKERS) } : {}),
+    ...(batch ? { delivery: 'batch', meanBatch: round(result.received / result.requests, 1) } : {}),
+    ...result,
+  };
 }
 
 /**
@@ -690,6 +710,8 @@ async function latencyRun({ label, topic, sink, rate, start, seconds = LATENCY_S
       seconds,
       produced: done.produced,
       achievedRate: round(done.produced / done.seconds, 0),
+      // A producer that fell behind paced fewer records than asked: the latency is of a lighter load.
+      producerBehind: done.produced / done.seconds < rate * 0.95,
       cpuPer10k: perTenK(cpuAfter - cpuBefore, done.produced),
       peakRssMb: round(memory.peakMb, 1),
       ...latencySummary(stats),
@@ -774,15 +796,15 @@ async function runPeer(peer, status, sink, topic) {
 // -------------------------------------------------------------------------------- in flight ----
 
 /** Courier's RSS while INFLIGHT records are in flight (an app that holds each request HOLD_APP_MS). */
-async function inFlightMemory(topic) {
-  const sink = await startSink('app-hold', HOLD_APP_MS);
-  const group = `bench-inflight-${STAMP}`;
+async function inFlightMemory(topic, { http2 = false } = {}) {
+  const sink = await startSink(http2 ? 'app-hold-h2c' : 'app-hold', HOLD_APP_MS, { h2c: http2 });
+  const group = `bench-inflight${http2 ? '-h2' : ''}-${STAMP}`;
   const env = await courierEnv({
     group,
     topic,
     sink,
     ordering: 'unordered',
-    extra: { COURIER_MAX_IN_FLIGHT: String(INFLIGHT), COURIER_PARTITION_BUFFER: '1000' },
+    extra: { COURIER_MAX_IN_FLIGHT: String(INFLIGHT), COURIER_PARTITION_BUFFER: '1000', ...(http2 ? { COURIER_APP_HTTP2: 'true' } : {}) },
   });
   const handle = startChild('courier-inflight', process.execPath, courierArgs(), { env });
   try {
@@ -936,6 +958,12 @@ try {
     for (const ordering of ['partition', 'key', 'unordered']) {
       results.courier[ordering] = await phase(`courier ${ordering}`, () => courier(ordering, fast, MAIN, RECORDS));
     }
+    // The second core (COURIER_WORKERS): two consumer processes in the group behind one API.
+    for (const ordering of ['key', 'unordered']) {
+      results.courier[`${ordering}_workers2`] = await phase(`courier ${ordering} ×2 workers`, () =>
+        courier(ordering, fast, MAIN, RECORDS, { COURIER_WORKERS: '2' }),
+      );
+    }
   }
   if (PHASES.has('batch')) {
     results.batch = {};
@@ -952,7 +980,10 @@ try {
 
   if (RUN_INFLIGHT) {
     if (RECORDS < INFLIGHT * 1.5) say(`in-flight memory check skipped: it needs at least ${INFLIGHT * 1.5} records`);
-    else results.inFlight = await phase(`courier ${INFLIGHT} in flight`, () => inFlightMemory(MAIN));
+    else {
+      results.inFlight = await phase(`courier ${INFLIGHT} in flight`, () => inFlightMemory(MAIN));
+      results.inFlightHttp2 = await phase(`courier ${INFLIGHT} in flight over HTTP/2`, () => inFlightMemory(MAIN, { http2: true }));
+    }
   }
 
   // Added latency at half of Courier's best measured rate.
@@ -984,6 +1015,32 @@ try {
     }));
     results.latency.raw = await phase('latency raw consume+push', () =>
       latencyRun({ label: 'latency raw consume+push', topic: 'bench-lat-raw', sink: fast, rate, start: () => rawPipe('bench-lat-raw', fast) }),
+    );
+    // The same pair at an everyday rate, far from every limit (issue 17: p99 added ≤ 5 ms here).
+    for (const topic of ['bench-lat-courier-2k', 'bench-lat-raw-2k']) await createTopic(topic, PARTITIONS, { 'message.timestamp.type': 'LogAppendTime' });
+    await createTopic('bench-lat-courier-2k.dlq', 1);
+    results.latency.courierEveryday = await phase(`latency courier ${bestMode} at ${EVERYDAY_RATE}/s`, async () => ({
+      ordering: bestMode,
+      ...(await latencyRun({
+        label: `latency courier ${bestMode} at ${EVERYDAY_RATE}/s`,
+        topic: 'bench-lat-courier-2k',
+        sink: fast,
+        rate: EVERYDAY_RATE,
+        start: async () => {
+          const env = await courierEnv({ group: `bench-lat-courier-2k-${STAMP}`, topic: 'bench-lat-courier-2k', sink: fast, ordering: bestMode });
+          const process_ = startChild('courier-latency-2k', process.execPath, courierArgs(), { env });
+          return { process: process_, ready: waitReady(`http://127.0.0.1:${env.COURIER_PORT}/readyz`, process_, 60_000, 'courier (latency 2k)') };
+        },
+      })),
+    }));
+    results.latency.rawEveryday = await phase(`latency raw consume+push at ${EVERYDAY_RATE}/s`, () =>
+      latencyRun({
+        label: `latency raw consume+push at ${EVERYDAY_RATE}/s`,
+        topic: 'bench-lat-raw-2k',
+        sink: fast,
+        rate: EVERYDAY_RATE,
+        start: () => rawPipe('bench-lat-raw-2k', fast),
+      }),
     );
     // Batch delivery at half of its own best rate, beside a raw pipe at that same rate: the added
     // latency includes the linger (COURIER_BATCH_LINGER_MS, 5 ms by default).
@@ -1021,6 +1078,11 @@ try {
         }),
       );
     }
+    const addedOf = (c, r) =>
+      c && r && !c.error && !r.error && c.p99Ms !== null && r.p99Ms !== null
+        ? { p50Ms: round(c.p50Ms - r.p50Ms, 3), p99Ms: round(c.p99Ms - r.p99Ms, 3), maxMs: round(c.maxMs - r.maxMs, 3), rate: c.rate }
+        : null;
+    results.latency.addedEveryday = addedOf(results.latency.courierEveryday, results.latency.rawEveryday);
     const c = results.latency.courier;
     const r = results.latency.raw;
     if (c && r && !c.error && !r.error && c.p99Ms !== null && r.p99Ms !== null) {
@@ -1079,7 +1141,9 @@ const consumeLimit = rps(results.raw.consume);
 const limit256 = minOf(consumeLimit, rps(results.raw.push256));
 const limit16 = minOf(consumeLimit, rps(results.raw.push16));
 const bound = PARTITIONS / (SLOW_APP_MS / 1000);
-const bestCourier = Math.max(...['partition', 'key', 'unordered'].map((m) => rps(results.courier[m]) ?? 0)) || null;
+// Courier's best per-record mode, with one process or with workers (the second core).
+const PER_RECORD_MODES = ['partition', 'key', 'unordered', 'key_workers2', 'unordered_workers2'];
+const bestCourier = Math.max(...PER_RECORD_MODES.map((m) => rps(results.courier[m]) ?? 0)) || null;
 const bestBatch = Math.max(rps(results.batch.unordered) ?? 0, rps(results.batch.key) ?? 0) || null;
 const bestPeer = Math.max(0, ...Object.values(results.peers).map((p) => rps(p) ?? 0)) || null;
 const lat = results.latency;
@@ -1160,6 +1224,14 @@ row(`raw push ×${MAX_IN_FLIGHT}`, results.raw.push256, 'HTTP limit at COURIER_M
 row('courier partition', results.courier.partition, courierNotes(results.courier.partition, ratios.partition_vs_limit, 'min(consume, push ×16)'));
 row('courier key', results.courier.key, courierNotes(results.courier.key, ratios.key_vs_limit, 'limit'));
 row('courier unordered', results.courier.unordered, courierNotes(results.courier.unordered, ratios.unordered_vs_limit, 'limit'));
+for (const ordering of ['key', 'unordered']) {
+  const r = results.courier[`${ordering}_workers2`];
+  row(
+    `courier ${ordering} ×2 workers`,
+    r,
+    r && !r.error ? `${courierNotes(r, null, null)} · RSS: each process's peak added up (shared pages counted twice); PSS peak ${fmt(r.peakPssMb, 0)} MB` : '',
+  );
+}
 const batchNotes = (r, vs) =>
   r && !r.error
     ? [
@@ -1190,25 +1262,35 @@ if (results.overhead) {
 row('courier partition @5 ms', results.courier.partition_5ms, courierNotes(results.courier.partition_5ms, ratios.partition_vs_bound, `bound ${fmt(bound)}/s`));
 row('courier key @5 ms', results.courier.key_5ms, courierNotes(results.courier.key_5ms, null, null));
 row('courier unordered @5 ms', results.courier.unordered_5ms, courierNotes(results.courier.unordered_5ms, null, null));
-if (results.inFlight)
+const inFlightRow = (name, r) =>
+  r &&
   rows.push([
-    `courier ${fmt(INFLIGHT)} in flight`,
-    results.inFlight.error ? 'failed' : '',
+    name,
+    r.error ? 'failed' : '',
     '',
-    results.inFlight.error ? '' : fmt(results.inFlight.peakRssMb),
-    results.inFlight.error
-      ? results.inFlight.error.split('\n')[0].slice(0, 90)
-      : `RSS ${fmt(results.inFlight.rssAtFullMb)} MB with ${fmt(results.inFlight.inFlight)} held by a ${HOLD_APP_MS / 1000} s app · JS heap ${fmt(results.inFlight.heapUsedMb)} of ${fmt(results.inFlight.heapTotalMb)} MB · external ${fmt(results.inFlight.externalMb)} MB`,
+    r.error ? '' : fmt(r.peakRssMb),
+    r.error
+      ? r.error.split('\n')[0].slice(0, 90)
+      : `RSS ${fmt(r.rssAtFullMb)} MB with ${fmt(r.inFlight)} held by a ${HOLD_APP_MS / 1000} s app · JS heap ${fmt(r.heapUsedMb)} of ${fmt(r.heapTotalMb)} MB · external ${fmt(r.externalMb)} MB`,
   ]);
+inFlightRow(`courier ${fmt(INFLIGHT)} in flight`, results.inFlight);
+inFlightRow(`courier ${fmt(INFLIGHT)} in flight, HTTP/2`, results.inFlightHttp2);
 const signed = (value, digits) => (value === null || value === undefined ? '—' : `${value >= 0 ? '+' : '−'}${fmt(Math.abs(value), digits)}`);
 const latNote = (l, vs) =>
   l && !l.error && l.p50Ms !== undefined
-    ? `p50 ${fmt(l.p50Ms, 2)} · p99 ${fmt(l.p99Ms, 2)} · max ${fmt(l.maxMs, 1)} ms${vs ? ` · added p50 ${signed(l.p50Ms - vs.p50Ms, 2)} p99 ${signed(l.p99Ms - vs.p99Ms, 2)} ms` : ''}`
+    ? `p50 ${fmt(l.p50Ms, 2)} · p99 ${fmt(l.p99Ms, 2)} · max ${fmt(l.maxMs, 1)} ms${vs ? ` · added p50 ${signed(l.p50Ms - vs.p50Ms, 2)} p99 ${signed(l.p99Ms - vs.p99Ms, 2)} ms` : ''}${l.producerBehind ? ` · PRODUCER BEHIND (${fmt(l.achievedRate)}/s)` : ''}`
     : '';
 const latRow = (name, l, vs) =>
   rows.push([name, l.error ? 'failed' : fmt(l.rate), fmt(l.cpuPer10k, 2), fmt(l.peakRssMb, 0), l.error ? l.error.split('\n')[0].slice(0, 90) : latNote(l, vs)]);
 if (lat.courier) latRow(`latency courier ${lat.courier.ordering ?? ''}`, lat.courier, lat.raw?.error ? null : lat.raw);
 if (lat.raw) latRow('latency raw consume+push', lat.raw);
+if (lat.courierEveryday)
+  latRow(
+    `latency courier ${lat.courierEveryday.ordering ?? ''} @${fmt(EVERYDAY_RATE)}/s`,
+    lat.courierEveryday,
+    lat.rawEveryday?.error ? null : lat.rawEveryday,
+  );
+if (lat.rawEveryday) latRow(`latency raw consume+push @${fmt(EVERYDAY_RATE)}/s`, lat.rawEveryday);
 if (lat.batch) latRow(`latency courier batch ${lat.batch.ordering ?? ''}`, lat.batch, lat.batchRaw?.error ? null : lat.batchRaw);
 if (lat.batchRaw) latRow('latency raw consume+batch push', lat.batchRaw);
 for (const [peer, r] of Object.entries(results.peers)) {

@@ -255,11 +255,10 @@ async function supervise(config: Config, count: number, logger: Logger, containe
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const script = process.argv[1] ?? fileURLToPath(import.meta.url);
-  // The workers share the container's memory: each gets half of its share as V8 heap, unless the user chose.
+  // The workers share the container's memory: each gets half of its share as V8 heap (over a
+  // NODE_OPTIONS one, meant for one process: deploy/ sets it), unless node's own flags chose.
   const heap =
-    containerMemory !== undefined && !heapLimitGiven(process.execArgv, process.env.NODE_OPTIONS)
-      ? [`--max-old-space-size=${heapMiBFor(containerMemory, count)}`]
-      : [];
+    containerMemory !== undefined && !heapLimitGiven(process.execArgv, undefined) ? [`--max-old-space-size=${heapMiBFor(containerMemory, count)}`] : [];
   const supervisor = new Supervisor({
     count,
     logger,

@@ -2,7 +2,7 @@
 // (0: at once). It counts what it receives and, when asked, records each record's latency
 // (receipt time − the produce time the record carries, both CLOCK_MONOTONIC).
 //
-// Usage: node bench/apps/sink.mjs [--latency-ms N]
+// Usage: node bench/apps/sink.mjs [--latency-ms N] [--h2c]
 // stdout (JSON lines): {"event":"listening","port"} once; {"event":"first","ns"} at the first
 // POST after each reset.
 // The latency is also taken from the kafka-timestamp header (Date.now() − record timestamp, ms):
@@ -13,10 +13,13 @@
 // Control: POST /__reset[?record=1]  ·  GET /__stats[?samples=1]
 // For daprd: GET /dapr/subscribe answers [] (subscriptions are declarative), GET /dapr/config {}.
 import { createServer } from 'node:http';
+import { createServer as createH2cServer } from 'node:http2';
 import { parseArgs } from 'node:util';
 import { emit, nowNs, stampOf } from '../lib.mjs';
 
-const { values: opt } = parseArgs({ options: { 'latency-ms': { type: 'string', default: '0' }, port: { type: 'string', default: '0' } } });
+const { values: opt } = parseArgs({
+  options: { 'latency-ms': { type: 'string', default: '0' }, port: { type: 'string', default: '0' }, h2c: { type: 'boolean', default: false } },
+});
 const latencyMs = Number(opt['latency-ms']);
 
 let count = 0;
@@ -50,7 +53,7 @@ function json(res, status, body) {
   res.end(text);
 }
 
-const server = createServer((req, res) => {
+function handle(req, res) {
   const receivedNs = nowNs();
   const receivedMs = Date.now();
   if (req.method === 'POST' && !req.url.startsWith('/__')) {
@@ -132,10 +135,20 @@ const server = createServer((req, res) => {
     res.writeHead(404);
     res.end();
   }
-});
+}
+
+const server = createServer(handle);
 server.keepAliveTimeout = 120_000;
 server.headersTimeout = 130_000;
 server.requestTimeout = 0;
 server.maxRequestsPerSocket = 0;
-server.listen(Number(opt.port), '127.0.0.1', () => emit('listening', { port: server.address().port }));
+if (opt.h2c) {
+  // --h2c: POSTs also over HTTP/2 cleartext (prior knowledge) on a second port (COURIER_APP_HTTP2);
+  // the control paths stay on the HTTP/1 port.
+  const h2 = createH2cServer(handle);
+  h2.setTimeout(0);
+  h2.listen(0, '127.0.0.1', () =>
+    server.listen(Number(opt.port), '127.0.0.1', () => emit('listening', { port: server.address().port, h2Port: h2.address().port })),
+  );
+} else server.listen(Number(opt.port), '127.0.0.1', () => emit('listening', { port: server.address().port }));
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));

@@ -72,9 +72,17 @@ export function courierProbes() {
 }
 
 export function courierResources() {
-  // No CPU limit (throttling a consumer only makes lag); memory bounded: librdkafka's prefetch
-  // (KAFKA_QUEUED_MAX_MESSAGES_KBYTES) and COURIER_PARTITION_BUFFER are what grow it.
-  return { requests: { cpu: '100m', memory: '192Mi' }, limits: { memory: '384Mi' } };
+  // As deploy/base (README: sizing): no CPU limit (throttling a consumer only makes lag); memory
+  // bounded by COURIER_BUFFER_BYTES and the heap below.
+  return { requests: { cpu: '100m', memory: '160Mi' }, limits: { memory: '256Mi' } };
+}
+
+/** V8's heap: half of the container's memory limit, so V8 collects before the kernel's OOM killer acts. */
+export function courierHeapEnv() {
+  return [
+    { name: 'NODE_HEAP_MIB', valueFrom: { resourceFieldRef: { containerName: SIDECAR_NAME, resource: 'limits.memory', divisor: '2Mi' } } },
+    { name: 'NODE_OPTIONS', value: '--max-old-space-size=$(NODE_HEAP_MIB)' },
+  ];
 }
 
 /** The container to put in spec.initContainers (a native sidecar: restartPolicy Always). */
@@ -98,6 +106,7 @@ export function courierSidecar(settings: SidecarSettings) {
       { name: 'COURIER_SHUTDOWN_GRACE_MS', value: String(SHUTDOWN_GRACE_MS) },
       // Static group membership: a restarted container keeps its partitions without a rebalance.
       { name: 'COURIER_INSTANCE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      ...courierHeapEnv(),
     ],
     ...(envFrom.length > 0 ? { envFrom } : {}),
     ...courierProbes(),

@@ -30,11 +30,14 @@ const EXPECTED_SIDECAR = {
     { name: 'COURIER_PORT', value: '8080' },
     { name: 'COURIER_SHUTDOWN_GRACE_MS', value: '20000' },
     { name: 'COURIER_INSTANCE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    // V8's heap: half of the memory limit, computed by the kubelet (downward API).
+    { name: 'NODE_HEAP_MIB', valueFrom: { resourceFieldRef: { containerName: 'courier', resource: 'limits.memory', divisor: '2Mi' } } },
+    { name: 'NODE_OPTIONS', value: '--max-old-space-size=$(NODE_HEAP_MIB)' },
   ],
   startupProbe: { httpGet: { path: '/healthz', port: 'courier' }, periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 30 },
   livenessProbe: { httpGet: { path: '/healthz', port: 'courier' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
   readinessProbe: { httpGet: { path: '/readyz', port: 'courier' }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
-  resources: { requests: { cpu: '100m', memory: '192Mi' }, limits: { memory: '384Mi' } },
+  resources: { requests: { cpu: '100m', memory: '160Mi' }, limits: { memory: '256Mi' } },
   securityContext: {
     runAsNonRoot: true,
     runAsUser: 65532,
