@@ -14,16 +14,19 @@ export const nowNs = () => process.hrtime.bigint();
 export const nsToS = (ns) => Number(ns) / 1e9;
 
 /**
- * The consumer configuration Courier builds (src/config/kafka.ts CONSUMER_DEFAULTS plus what loadConfig
- * forces), split into global and topic properties the way src/kafka/properties.ts does (the JS
+ * The consumer configuration Courier builds (src/config/kafka.ts CONSUMER_DEFAULTS, the prefetch it
+ * sizes from COURIER_BUFFER_BYTES and what loadConfig forces), split into global and topic properties the way src/kafka/properties.ts does (the JS
  * binding ignores topic properties such as auto.offset.reset in the global configuration).
  */
 export async function courierConsumerSettings(bootstrap, groupId) {
-  const { CONSUMER_DEFAULTS } = await import('../dist/config/index.js');
+  const { CONSUMER_DEFAULTS, DEFAULTS, prefetchProperties } = await import('../dist/config/index.js');
   const { splitProperties } = await import('../dist/kafka/properties.js');
-  if (!CONSUMER_DEFAULTS || !splitProperties) throw new Error('dist/ lacks CONSUMER_DEFAULTS or splitProperties: run scripts/setup.sh');
+  if (!CONSUMER_DEFAULTS || !splitProperties || !prefetchProperties)
+    throw new Error('dist/ lacks CONSUMER_DEFAULTS, prefetchProperties or splitProperties: run scripts/setup.sh');
   const { global, topic } = splitProperties({
     ...CONSUMER_DEFAULTS,
+    // librdkafka's prefetch as Courier sizes it from COURIER_BUFFER_BYTES' default.
+    ...prefetchProperties(DEFAULTS.bufferBytes),
     'client.id': 'courier-bench',
     'bootstrap.servers': bootstrap,
     'group.id': groupId,

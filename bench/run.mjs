@@ -82,6 +82,8 @@ const SLOW_APP_MS = 5;
 const INFLIGHT = 10_000;
 /** V8's old space as deploy/ sets it for Courier: half of its memory limit (deploy/base/deployment.yaml). */
 const DEPLOYED_HEAP_MIB = 128;
+/** The heap for the 10,000-in-flight rows: half of the 384Mi limit README's sizing gives that many in flight. */
+const INFLIGHT_HEAP_MIB = 192;
 /** The latency phase's second, fixed rate (records/s), beside half of Courier's best. */
 const EVERYDAY_RATE = 2000;
 const HOLD_APP_MS = 20_000;
@@ -534,10 +536,10 @@ async function delivered({ label, name, command, args, env, sink, topic, group, 
 }
 
 /** Courier's node arguments; BENCH_COURIER_NODE_ARGS adds flags, e.g. "--cpu-prof --cpu-prof-dir=.bench/prof". */
-function courierArgs() {
+function courierArgs(heapMiB = DEPLOYED_HEAP_MIB) {
   const extra = process.env.BENCH_COURIER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
   // As deploy/ runs it: NODE_OPTIONS gives V8 half of the container's memory limit (256Mi → 128 MiB).
-  const heap = extra.some((flag) => flag.startsWith('--max-old-space-size')) ? [] : [`--max-old-space-size=${DEPLOYED_HEAP_MIB}`];
+  const heap = extra.some((flag) => flag.startsWith('--max-old-space-size')) ? [] : [`--max-old-space-size=${heapMiB}`];
   return [...heap, ...extra, 'dist/main.js'];
 }
 
@@ -806,7 +808,8 @@ async function inFlightMemory(topic, { http2 = false } = {}) {
     ordering: 'unordered',
     extra: { COURIER_MAX_IN_FLIGHT: String(INFLIGHT), COURIER_PARTITION_BUFFER: '1000', ...(http2 ? { COURIER_APP_HTTP2: 'true' } : {}) },
   });
-  const handle = startChild('courier-inflight', process.execPath, courierArgs(), { env });
+  // Configured as README's sizing says for this many in flight: limits.memory 384Mi, so a 192 MiB heap.
+  const handle = startChild(`courier-inflight${http2 ? '-h2' : ''}`, process.execPath, courierArgs(INFLIGHT_HEAP_MIB), { env });
   try {
     const deadline = Date.now() + 60_000;
     let heldSince;

@@ -108,7 +108,7 @@ export const SETTINGS = [
     default: 16 * MiB,
     help: 'bytes of fetched records waiting in Courier across all partitions: each partition pauses at its share; librdkafka prefetches a quarter of it',
     doc:
-      'bytes of fetched record values and keys waiting in Courier, across all partitions: each partition is paused at its share (this ÷ partitions owned, at least 256 KiB; `COURIER_PARTITION_BUFFER_BYTES` caps it too). ' +
+      'bytes of fetched record values and keys waiting in Courier, across all partitions: each partition is paused at its share (this ÷ partitions owned, at least 1 MiB; `COURIER_PARTITION_BUFFER_BYTES` caps it too). ' +
       "librdkafka's prefetch (`queued.max.messages.kbytes`) and one fetch (`fetch.max.bytes`) are a quarter of it each, unless `KAFKA_*` sets them: together they bound what records take in memory (README: sizing)",
   },
   {

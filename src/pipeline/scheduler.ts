@@ -78,8 +78,8 @@ export interface PermitGate {
   release(): void;
 }
 
-/** The least a partition may hold of the global budget, however many partitions share it. */
-export const MIN_SHARE_BYTES = 256 * 1024;
+/** The least a partition may hold of the global budget, however many partitions share it: one full fetch of it (max.partition.fetch.bytes). */
+export const MIN_SHARE_BYTES = 1024 * 1024;
 
 export class Scheduler<T extends Schedulable> {
   private readonly queues = new Map<string, PartitionQueue<T>>();

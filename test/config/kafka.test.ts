@@ -136,7 +136,13 @@ describe('bootstrapHint', () => {
 describe('loadConfig: librdkafka prefetch from COURIER_BUFFER_BYTES', () => {
   it("sizes librdkafka's prefetch queue and one fetch at a quarter of the budget (16 MiB by default)", () => {
     expect(load(BASE).bufferBytes).toBe(16 * 1024 * 1024);
-    expect(load(BASE).consumer).toMatchObject({ 'queued.min.messages': '1000', 'queued.max.messages.kbytes': '4096', 'fetch.max.bytes': '4194304' });
+    expect(load(BASE).consumer).toMatchObject({
+      'queued.min.messages': '1000',
+      'queued.max.messages.kbytes': '4096',
+      'fetch.max.bytes': '4194304',
+      // A full small prefetch must not stop a partition's fetches for librdkafka's default second.
+      'fetch.queue.backoff.ms': '10',
+    });
     expect(load({ ...BASE, COURIER_BUFFER_BYTES: String(64 * 1024 * 1024) }).consumer).toMatchObject({
       'queued.max.messages.kbytes': '16384',
       'fetch.max.bytes': '16777216',
