@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { type Logger, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { buildServer } from './api/server.js';
+import { buildServer, type MetricsSource, type Operations } from './api/server.js';
 import {
   ADMIN_COMMANDS,
   type AdminCommand,
@@ -229,15 +229,8 @@ async function main(): Promise<number> {
     answerCalls(ipcChannel(process), courier.operations, registry);
     process.once('disconnect', () => stopping.abort());
   } else {
-    server = await buildServer({ operations: courier.operations, registry, adminToken: config.adminToken, version: version() });
-    try {
-      await server.listen({ host: config.host, port: config.port });
-    } catch (error) {
-      logger.fatal({ err: error }, `cannot listen on ${config.host}:${config.port}`);
-      return 1;
-    }
-    const address = server.server.address();
-    logger.info({ host: config.host, port: typeof address === 'object' && address ? address.port : config.port }, 'api listening');
+    server = await serveApi(config, logger, courier.operations, registry);
+    if (!server) return 1;
   }
 
   if (await courier.start(stopping.signal)) {
@@ -276,21 +269,28 @@ async function supervise(config: Config, count: number, logger: Logger, containe
       };
     },
   });
-  const server = await buildServer({ operations: supervisor.operations, registry: supervisor.metrics, adminToken: config.adminToken, version: version() });
-  try {
-    await server.listen({ host: config.host, port: config.port });
-  } catch (error) {
-    logger.fatal({ err: error }, `cannot listen on ${config.host}:${config.port}`);
-    return 1;
-  }
-  const address = server.server.address();
-  logger.info({ host: config.host, port: typeof address === 'object' && address ? address.port : config.port, workers: count }, 'api listening');
+  const server = await serveApi(config, logger, supervisor.operations, supervisor.metrics, { workers: count });
+  if (!server) return 1;
   supervisor.start();
   await new Promise<void>((resolve) => onStopSignals(logger, resolve));
   // Each worker drains within the grace period; the margin covers its own start-up and commit.
   await supervisor.stop(config.shutdownGraceMs + 5_000);
   await server.close();
   return 0;
+}
+
+/** Builds the API and listens on COURIER_HOST:COURIER_PORT; undefined (logged) when it cannot. */
+async function serveApi(config: Config, logger: Logger, operations: Operations, metrics: MetricsSource, logFields: Record<string, unknown> = {}) {
+  const server = await buildServer({ operations, registry: metrics, adminToken: config.adminToken, version: version() });
+  try {
+    await server.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    logger.fatal({ err: error }, `cannot listen on ${config.host}:${config.port}`);
+    return undefined;
+  }
+  const address = server.server.address();
+  logger.info({ host: config.host, port: typeof address === 'object' && address ? address.port : config.port, ...logFields }, 'api listening');
+  return server;
 }
 
 function onStopSignals(logger: Logger, stop: () => void): void {

@@ -125,6 +125,12 @@ go_peer() {
   fi
 }
 
+# The reason a step run under `timeout` failed: RC 124/137 is its budget running out, else LOG_TAIL.
+timed_failure() {
+  local rc=$1 what=$2 log_tail=$3
+  if ((rc == 124 || rc == 137)); then echo "$what did not finish within ${BUDGET}s"; else echo "$what failed (exit $rc): $log_tail"; fi
+}
+
 t0=$SECONDS
 case $peer in
   daprd)
@@ -181,9 +187,7 @@ case $peer in
         printf '%s\n' "$want" >"$stamp"
         status 1 "$java" "$version" $((SECONDS - t0)) 0 ""
       else
-        rc=$?
-        if ((rc == 124 || rc == 137)); then err="mvn dependency:copy-dependencies did not finish within ${BUDGET}s"
-        else err="mvn dependency:copy-dependencies failed: $(grep -E 'ERROR|FATAL' "$logf" | head -n 3 | tr '\n' ' ' | cut -c1-400)"; fi
+        err=$(timed_failure $? "mvn dependency:copy-dependencies" "$(grep -E 'ERROR|FATAL' "$logf" | head -n 3 | tr '\n' ' ' | cut -c1-400)")
         status 0 "" "$version" $((SECONDS - t0)) 0 "$err"
       fi
     fi
@@ -208,9 +212,7 @@ case $peer in
         "$python" -c 'import mq_bridge' >>"$logf" 2>&1; then
         status 1 "$python" "$version" $((SECONDS - t0)) 0 ""
       else
-        rc=$?
-        if ((rc == 124 || rc == 137)); then err="pip install mq-bridge==$version did not finish within ${BUDGET}s"
-        else err="pip install mq-bridge==$version failed: $(tail -n 3 "$logf" | tr '\n' ' ' | cut -c1-400)"; fi
+        err=$(timed_failure $? "pip install mq-bridge==$version" "$(tail -n 3 "$logf" | tr '\n' ' ' | cut -c1-400)")
         status 0 "" "$version" $((SECONDS - t0)) 0 "$err"
       fi
     fi
