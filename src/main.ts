@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { type Logger, pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { OFFLINE_OPERATIONS } from './api/offline.js';
 import { buildServer, type MetricsSource, type Operations } from './api/server.js';
 import {
   ADMIN_COMMANDS,
@@ -357,25 +358,12 @@ function cgroupCpuFiles(): Parameters<typeof cpuLimit>[0] {
 
 /** The document the API serves, built from the route schemas (no Kafka, no listening). */
 async function openapiDocument(): Promise<string> {
-  const server = await buildServer({ operations: OFFLINE, registry: new Registry(), adminToken: undefined, version: version() });
+  const server = await buildServer({ operations: OFFLINE_OPERATIONS, registry: new Registry(), adminToken: undefined, version: version() });
   await server.ready();
   const document = JSON.stringify(server.swagger(), null, 2);
   await server.close();
   return document;
 }
-
-const OFFLINE: Parameters<typeof buildServer>[0]['operations'] = {
-  failure: () => undefined,
-  notReadyReasons: () => [],
-  lag: async () => ({ partitions: [], totalLag: 0, refreshedAt: null }),
-  assignment: () => [],
-  routes: () => [],
-  rebalances: () => ({ events: [], counts: { assign: 0, revoke: 0, lost: 0 } }),
-  adminPause: () => null,
-  seek: async () => ({ unknownTopic: true }),
-  redrive: async () => ({ unknownTopic: true }),
-  deadLetters: async () => ({ unknownTopic: true }),
-};
 
 main().then(
   (code) => {

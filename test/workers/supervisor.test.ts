@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { OFFLINE_OPERATIONS } from '../../src/api/offline.js';
 import type { Operations } from '../../src/api/server.js';
 import { answerCalls, type Channel } from '../../src/workers/protocol.js';
 import { Supervisor, type WorkerProcess } from '../../src/workers/supervisor.js';
@@ -34,7 +35,7 @@ class FakeWorker implements WorkerProcess {
       },
       onMessage: (listener) => this.toWorker.push(listener),
     };
-    answerCalls(workerEnd, { ...OPERATIONS, ...operations } as Operations, this.registry);
+    answerCalls(workerEnd, { ...OFFLINE_OPERATIONS, ...operations } as Operations, this.registry);
   }
 
   onExit(listener: (code: number | null, signal: string | null) => void): void {
@@ -53,19 +54,6 @@ class FakeWorker implements WorkerProcess {
     for (const listener of this.exitListeners) listener(code, signal);
   }
 }
-
-const OPERATIONS: Operations = {
-  failure: () => undefined,
-  notReadyReasons: () => [],
-  lag: async () => ({ partitions: [], totalLag: 0, refreshedAt: null }),
-  assignment: () => [],
-  routes: () => [],
-  rebalances: () => ({ events: [], counts: { assign: 0, revoke: 0, lost: 0 } }),
-  adminPause: () => null,
-  seek: async () => ({ unknownTopic: true }),
-  redrive: async () => ({ unknownTopic: true }),
-  deadLetters: async () => ({ unknownTopic: true }),
-};
 
 const partition = (n: number) => ({
   topic: 'orders',
