@@ -317,7 +317,7 @@ export const SETTINGS = [
     env: 'COURIER_SHUTDOWN_GRACE_MS',
     kind: int(0, 3_600_000),
     default: 20_000,
-    help: 'time in-flight pushes get on SIGTERM and on a partition revoke',
+    help: 'time in-flight pushes, and records waiting below one already acknowledged, get on SIGTERM and on a partition revoke',
   },
   {
     key: 'host',

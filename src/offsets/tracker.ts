@@ -103,6 +103,15 @@ export class TrackedPartition {
     return this.nextAfterLast;
   }
 
+  /**
+   * The highest offset already done above the oldest pending one (-1 when none is): records
+   * acknowledged past a gap, which the next owner would deliver again unless the gap is filled.
+   */
+  highestDoneAboveGap(): number {
+    for (let i = this.offsets.length - 1; i > this.head; i--) if (this.done[i]) return this.offsets[i] as number;
+    return -1;
+  }
+
   pending(): number {
     let count = 0;
     for (let i = this.head; i < this.offsets.length; i++) if (!this.done[i]) count++;

@@ -106,7 +106,9 @@ export class Attempts {
           await wait(null, route.app.whenOpen());
           continue;
         }
-        if (signal.aborted) return { kind: 'abandoned' };
+        // Revoking or stopping: a record's first push still goes (it fills a gap below records
+        // already acknowledged, pipeline/partition.ts gapFiller); a retry does not.
+        if (signal.aborted && pushes > 0) return { kind: 'abandoned' };
         const sentAt = Date.now();
         const started = performance.now();
         // courier-attempt counts the pushes that may have reached the app.

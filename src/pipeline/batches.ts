@@ -70,6 +70,7 @@ export class BatchAttempts {
       let holds = 0;
       let lastClass: string | undefined;
       let firstMisrouteAt: number | undefined;
+      let sentOnce = false;
       while (work.length > 0) {
         const send = work[0] as Send;
         if (send.delayMs > 0) {
@@ -88,7 +89,9 @@ export class BatchAttempts {
           await untilAborted(route.app.whenOpen(), signal);
           continue;
         }
-        if (signal.aborted) return;
+        // Revoking or stopping: the first push still goes (see Attempts.pushUntilSettled), a retry does not.
+        if (signal.aborted && sentOnce) return;
+        sentOnce = true;
         const group = send.entries;
         const { result, sentAt, answeredAt } = await this.push(route, group);
         const now = Date.now();

@@ -159,10 +159,10 @@ export class Pipeline implements ConsumerHandlers {
     const partitions = revoked.map((tp) => this.partitions.get(tpKey(tp))).filter((p): p is OwnedPartition => p !== undefined);
     for (const partition of partitions) {
       partition.revoke();
-      this.scheduler.block(partition.queue);
       // Lost: another member may own it already. Forget it now so no commit (periodic, or
       // triggered by an answer arriving while we drain) can be made for it.
       if (lost) this.tracker.revoke(partition.tp);
+      this.scheduler.block(partition.queue, lost ? undefined : partition.gapFiller());
     }
     this.releaseFetch();
     // In-flight pushes of a revoked partition get the grace period; whatever finishes later is
@@ -301,8 +301,9 @@ export class Pipeline implements ConsumerHandlers {
     delivery.partition.inFlight.delete(delivery);
     this.deps.metrics.inFlight.hot.value--;
     this.scheduler.finish(delivery);
+    // While stopping, only the records kept to fill gaps wait (pipeline/partition.ts gapFiller).
     if (dispatchSoon) this.dispatchSoon();
-    else if (!this.state.stopping) this.scheduler.dispatch();
+    else this.scheduler.dispatch();
     this.releaseFetch();
   }
 
@@ -312,7 +313,7 @@ export class Pipeline implements ConsumerHandlers {
     this.dispatchQueued = true;
     queueMicrotask(() => {
       this.dispatchQueued = false;
-      if (!this.state.stopping) this.scheduler.dispatch();
+      this.scheduler.dispatch();
     });
   }
 
@@ -350,7 +351,7 @@ export class Pipeline implements ConsumerHandlers {
     await this.source?.stopFetching();
     const partitions = [...this.partitions.values()];
     for (const partition of partitions) {
-      this.scheduler.block(partition.queue);
+      this.scheduler.block(partition.queue, partition.gapFiller());
       partition.soft.abort();
     }
     for (const route of this.routes.values()) route.app.stop();
@@ -358,6 +359,7 @@ export class Pipeline implements ConsumerHandlers {
     logger.info({ inFlight, graceMs: config.shutdownGraceMs }, 'stopping: draining in-flight pushes');
     if (!(await drainPartitions(partitions, config.shutdownGraceMs))) {
       // Grace over: cancel what still runs (its records stay uncommitted and go to the next owner).
+      for (const partition of partitions) this.scheduler.block(partition.queue);
       this.pushesAborted = true;
       await this.deps.pusher.abortAll();
       await Promise.allSettled(partitions.flatMap((p) => p.tasks()));

@@ -145,6 +145,20 @@ export class OwnedPartition {
     return { offset, timestamp: -1, fetchedAt: -1 };
   }
 
+  /**
+   * What a graceful revoke or stop still delivers of what waits: the records below the highest one
+   * acknowledged or in flight. Without them the commit stops at the first gap and the next owner
+   * delivers again everything acknowledged above it (key mode starts keys out of offset order).
+   * Undefined when nothing is to be kept; a retry tier keeps nothing (its records are not due).
+   */
+  gapFiller(): ((delivery: Delivery) => boolean) | undefined {
+    if (this.tierIndex !== undefined) return undefined;
+    let limit = this.offsets.highestDoneAboveGap();
+    for (const delivery of this.inFlight) if (delivery.ticket.offset > limit) limit = delivery.ticket.offset;
+    if (limit < 0) return undefined;
+    return (delivery) => delivery.ticket.offset < limit;
+  }
+
   oldestStartedAt(): number | undefined {
     let oldest: number | undefined;
     for (const delivery of this.inFlight) if (oldest === undefined || delivery.startedAt < oldest) oldest = delivery.startedAt;
@@ -166,12 +180,20 @@ function unacknowledged(offset: number, record: KafkaRecord): Unacknowledged {
   return { offset, timestamp: record.timestamp, fetchedAt: record.fetchedAt };
 }
 
-/** Waits for the partitions' in-flight deliveries, up to `graceMs`; true when they all finished. */
+/**
+ * Waits for the partitions' deliveries, up to `graceMs`: those in flight and those they start
+ * meanwhile (the records a blocked queue kept); true when they all finished.
+ */
 export async function drainPartitions(partitions: readonly OwnedPartition[], graceMs: number): Promise<boolean> {
-  const tasks = partitions.flatMap((partition) => partition.tasks());
-  if (tasks.length === 0) return true;
   const graceOver = new AbortController();
-  const finished = await Promise.race([Promise.allSettled(tasks).then(() => true), sleep(graceMs, graceOver.signal).then(() => false)]);
-  graceOver.abort(); // clears the timer, which would otherwise keep the process alive
-  return finished;
+  const deadline = sleep(graceMs, graceOver.signal).then(() => false);
+  try {
+    for (;;) {
+      const tasks = partitions.flatMap((partition) => partition.tasks());
+      if (tasks.length === 0) return true;
+      if (!(await Promise.race([Promise.allSettled(tasks).then(() => true), deadline]))) return false;
+    }
+  } finally {
+    graceOver.abort(); // clears the timer, which would otherwise keep the process alive
+  }
 }

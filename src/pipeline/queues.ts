@@ -37,7 +37,7 @@ export class Fifo<T> {
 
 /** The records of one lane waiting for their turn, and how many of them are in flight. */
 export class Lane<T> {
-  readonly waiting = new Fifo<T>();
+  waiting = new Fifo<T>();
   running = 0;
   constructor(
     public id: string,

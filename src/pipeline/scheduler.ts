@@ -127,22 +127,48 @@ export class Scheduler<T extends Schedulable> {
     return queue.length;
   }
 
-  /** Stops starting records of a partition (revoking, shutting down) and drops what waits. */
-  block(queue: PartitionQueue<T>): void {
+  /**
+   * Stops taking records for a partition (revoking, shutting down) and drops what waits, except the
+   * records `keep` names: those still start as usual (a revoke fills the gaps below records already
+   * acknowledged). A lane holds its records in offset order, so what is kept stays in order.
+   */
+  block(queue: PartitionQueue<T>, keep?: (item: T) => boolean): void {
     if (queue.removed) return;
     queue.blocked = true;
     queue.clearLinger();
     queue.clearDue();
-    for (const [id, lane] of queue.lanes) {
-      while (lane.waiting.shift() !== undefined);
-      if (lane.running === 0) queue.lanes.delete(id);
+    let length = 0;
+    let bytes = 0;
+    const kept = (from: Fifo<T>): Fifo<T> => {
+      const into = new Fifo<T>();
+      if (!keep) return into;
+      for (let item = from.shift(); item !== undefined; item = from.shift()) {
+        if (!keep(item)) continue;
+        into.push(item);
+        length++;
+        bytes += item.size;
+      }
+      return into;
+    };
+    queue.unordered = kept(queue.unordered);
+    const ready = new Fifo<Lane<T>>();
+    let readyRecords = 0;
+    for (let lane = queue.ready.shift(); lane !== undefined; lane = queue.ready.shift()) {
+      lane.waiting = kept(lane.waiting);
+      if (lane.waiting.length === 0) continue;
+      ready.push(lane);
+      readyRecords += lane.waiting.length;
     }
-    queue.ready = new Fifo<Lane<T>>();
-    queue.unordered = new Fifo<T>();
-    queue.readyRecords = 0;
-    this.waiting -= queue.length;
-    queue.length = 0;
-    queue.bytes = 0;
+    for (const [id, lane] of queue.lanes) {
+      if (lane.running > 0)
+        lane.waiting = kept(lane.waiting); // busy lanes are not in `ready`
+      else if (lane.waiting.length === 0) queue.lanes.delete(id);
+    }
+    queue.ready = ready;
+    queue.readyRecords = readyRecords;
+    this.waiting -= queue.length - length;
+    queue.length = length;
+    queue.bytes = bytes;
     this.relieve(queue);
   }
 
@@ -255,7 +281,7 @@ export class Scheduler<T extends Schedulable> {
       progressed = false;
       for (let i = 0; i < count && this.inFlight < this.options.maxInFlight; i++) {
         const queue = queues[(this.cursor + i) % count] as PartitionQueue<T>;
-        if (!queue.blocked && !queue.held && this.startOne(queue)) progressed = true;
+        if (!queue.held && this.startOne(queue)) progressed = true;
       }
     }
   }
@@ -316,7 +342,8 @@ export class Scheduler<T extends Schedulable> {
     const front = unordered ? queue.unordered.peek() : queue.ready.peek()?.waiting.peek();
     if (front === undefined || queue.dueTimer || this.notDue(queue, front)) return false;
     const ready = unordered ? queue.unordered.length : queue.readyRecords;
-    if (ready < limits.maxRecords && queue.bytes < limits.maxBytes && limits.lingerMs > 0) {
+    // A blocked partition's kept records go at once: nothing more will join them.
+    if (ready < limits.maxRecords && queue.bytes < limits.maxBytes && limits.lingerMs > 0 && !queue.blocked) {
       const lingerLeft = (front.arrivedAt ?? Number.NEGATIVE_INFINITY) + limits.lingerMs - this.now();
       if (lingerLeft > 0) {
         this.lingerFor(queue, lingerLeft);

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { type FaultRun, failingFor, startFaultRun } from '../faults/harness.js';
+import type { Receipt } from '../helpers/app.js';
 import { batchRecords, type ListedFailure, listed } from '../helpers/batch.js';
 import type { CourierProcess } from '../helpers/courier.js';
 import { headerOf, readAll } from '../helpers/kafka.js';
@@ -368,5 +369,33 @@ describe('fault suite (real broker, continuous production, history checker)', ()
     // Records were parked in both tiers.
     const tiers = await run.readTiers();
     expect(new Set(tiers.map((t) => t.tier))).toEqual(new Set(['1s', '3s']));
+  });
+
+  it('13. key mode with a slow key whose records queue below acknowledged ones: scales 1 → 2 → 1 with nothing twice', async () => {
+    // key-0 takes 25 ms a record and gets 1/8 of 400 records/s: its lane backs up while the other
+    // keys of its partition are acknowledged past it. The revoke and the stop deliver the waiting
+    // key-0 records below those before they commit; dropping them would hand the next owner a
+    // committed offset below records already acknowledged, delivered again.
+    const slowKey = (receipt: Receipt) => receipt.headers['kafka-key'] === 'key-0';
+    const run = await faultRun({
+      name: 'scale-key-gaps',
+      partitions: 2,
+      ordering: 'key',
+      keys: 8,
+      handler: (r) => ({ status: 200, delayMs: slowKey(r) ? 25 : 0 }),
+    });
+    const first = run.courier();
+    await first.ready();
+    run.startProducing(400);
+    await waitFor('key-0 records waiting for over a second', async () =>
+      ((await first.api('/v1/lag')).body.partitions as Array<{ oldestUnackedAgeMs: number | null }>).some((p) => (p.oldestUnackedAgeMs ?? 0) > 1000),
+    );
+    const second = run.courier();
+    await waitFor('both members owning a partition', async () => (await assignedCount(second)) > 0);
+    await pause(1500);
+    expect(await second.stop()).toBe(0);
+    await waitFor('the first member owning both partitions again', async () => (await assignedCount(first)) === 2);
+    const verdict = await judged(run, false);
+    expect(verdict.delivered).toBe(verdict.produced);
   });
 });

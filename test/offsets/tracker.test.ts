@@ -364,3 +364,27 @@ describe('OffsetTracker: oldest pending offset', () => {
     expect(tracker.oldestPending(tp)).toBe(-1);
   });
 });
+
+describe('OffsetTracker: the highest record done above a gap', () => {
+  it('after every completion, in any order, is the highest done offset above the oldest pending one, else -1 (property)', () => {
+    fc.assert(
+      fc.property(
+        offsetsArb.chain((offsets) => fc.tuple(fc.constant(offsets), fc.shuffledSubarray(offsets, { minLength: offsets.length, maxLength: offsets.length }))),
+        ([offsets, order]) => {
+          const partition = new OffsetTracker().assignPartition(tp);
+          const tickets = new Map(offsets.map((offset) => [offset, partition.track(offset) as RecordTicket]));
+          expect(partition.highestDoneAboveGap()).toBe(-1);
+          const done = new Set<number>();
+          for (const offset of order) {
+            partition.complete((tickets.get(offset) as RecordTicket).offset);
+            done.add(offset);
+            const oldestPending = offsets.find((o) => !done.has(o));
+            const above = oldestPending === undefined ? [] : [...done].filter((o) => o > oldestPending);
+            expect(partition.highestDoneAboveGap()).toBe(above.length > 0 ? Math.max(...above) : -1);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});

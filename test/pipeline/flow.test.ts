@@ -470,6 +470,47 @@ describe('Pipeline: revoke', () => {
     expect(source.commitOffsetsOf(p0)).toEqual([1]);
   });
 
+  it('key mode: delivers the records waiting below one already acknowledged, so the revoke commit passes it (no duplicate for the next owner)', async () => {
+    // a:0 is slow; a:1 waits behind it; b:2 is acknowledged at once; a:3 is above everything started.
+    const slow = deferred<AttemptResult>();
+    const pusher = new FakePusher((call) => (at(call) === '0:0' ? slow.promise : ok200));
+    const { pipeline, source } = harness({ ...quiet, COURIER_ORDERING: 'key', COURIER_SHUTDOWN_GRACE_MS: '5000' }, { pusher });
+    try {
+      pipeline.attach(source);
+      pipeline.onAssign([p0]);
+      pipeline.onRecords([record(0, 0, 'a'), record(0, 1, 'a'), record(0, 2, 'b'), record(0, 3, 'a')]);
+      await until(() => pusher.callsOf(0, 2).length === 1 && pusher.callsOf(0, 0).length === 1, 2000, 'pushes of 0:0 and 0:2');
+      const revoking = pipeline.onRevoke([p0], false);
+      slow.resolve(ok200);
+      await revoking;
+      expect(pusher.callsOf(0, 1)).toHaveLength(1);
+      expect(pusher.callsOf(0, 3)).toHaveLength(0);
+      expect(source.commitOffsetsOf(p0)).toEqual([3]);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  it('key mode: a gap record that fails is not retried during the revoke, and the commit stays below it', async () => {
+    const slow = deferred<AttemptResult>();
+    const pusher = new FakePusher((call) => (at(call) === '0:0' ? slow.promise : at(call) === '0:1' ? { kind: 'response', status: 500 } : ok200));
+    const { pipeline, source, dlq } = harness({ ...quiet, COURIER_ORDERING: 'key', COURIER_SHUTDOWN_GRACE_MS: '5000' }, { pusher });
+    try {
+      pipeline.attach(source);
+      pipeline.onAssign([p0]);
+      pipeline.onRecords([record(0, 0, 'a'), record(0, 1, 'a'), record(0, 2, 'b')]);
+      await until(() => pusher.callsOf(0, 2).length === 1 && pusher.callsOf(0, 0).length === 1, 2000, 'pushes of 0:0 and 0:2');
+      const revoking = pipeline.onRevoke([p0], false);
+      slow.resolve(ok200);
+      await revoking;
+      expect(pusher.callsOf(0, 1)).toHaveLength(1);
+      expect(dlq.writes).toHaveLength(0);
+      expect(source.commitOffsetsOf(p0)).toEqual([1]);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
   it('lost: commits nothing for the partition and does not wait for its in-flight push', async () => {
     const pusher = new FakePusher((call) => (at(call) === '0:2' ? abortable(call.signal, deferred<AttemptResult>().promise) : ok200));
     const { pipeline, source } = harness(quiet, { pusher });
@@ -663,6 +704,22 @@ describe('Pipeline: stop', () => {
     expect(last.seq).toBeGreaterThan(source.log.indexOf('stopFetching'));
     expect(last.seq).toBeLessThan(source.log.indexOf('close'));
     expect(reasonCodes(pipeline)).toContain('stopping');
+  });
+
+  it('key mode: delivers the records waiting below one already acknowledged before the final commit, and none above', async () => {
+    const slow = deferred<AttemptResult>();
+    const pusher = new FakePusher((call) => (at(call) === '0:0' ? slow.promise : ok200));
+    const { pipeline, source } = harness({ COURIER_ORDERING: 'key', COURIER_COMMIT_INTERVAL_MS: '3600000', COURIER_SHUTDOWN_GRACE_MS: '5000' }, { pusher });
+    pipeline.attach(source);
+    pipeline.onAssign([p0]);
+    pipeline.onRecords([record(0, 0, 'a'), record(0, 1, 'a'), record(0, 2, 'b'), record(0, 3, 'a')]);
+    await until(() => pusher.callsOf(0, 2).length === 1 && pusher.callsOf(0, 0).length === 1, 2000, 'pushes of 0:0 and 0:2');
+    const stopping = pipeline.stop();
+    await until(() => source.log.includes('stopFetching'), 2000, 'stopFetching');
+    slow.resolve(ok200);
+    await stopping;
+    expect(pusher.calls.map(at).sort()).toEqual(['0:0', '0:1', '0:2']);
+    expect(source.committed(p0)).toBe(3);
   });
 
   it('cancels a push still running when the grace is over and does not commit past it', async () => {

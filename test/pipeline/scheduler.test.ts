@@ -344,6 +344,43 @@ describe('Scheduler: block and removePartition', () => {
     expect(h.scheduler.enqueue(h.q(1), item(1, 0))).toBe(true);
   });
 
+  it('block(keep) keeps only the records it names, in lane order, and starts them as lanes free up', () => {
+    const h = harness('key', 10);
+    // a:0 and b:2 start; a:1 and a:3 wait behind a:0; c:4 is a free lane but over the limit.
+    const items = [item(0, 0, 'a'), item(0, 1, 'a'), item(0, 2, 'b'), item(0, 3, 'a'), item(0, 4, 'c')];
+    for (const i of items.slice(0, 4)) h.scheduler.enqueue(h.q(0), i);
+    h.scheduler.dispatch();
+    expect(offsetsOf(h.started)).toEqual([0, 2]);
+    h.finish(items[2]!);
+    h.scheduler.enqueue(h.q(0), items[4]!);
+    h.scheduler.dispatch();
+    expect(offsetsOf(h.started)).toEqual([0, 2, 4]);
+    h.finish(items[4]!);
+
+    h.scheduler.block(h.q(0), (i) => i.offset < 3);
+    expect(h.scheduler.queuedOf(h.q(0))).toBe(1);
+    expect(h.scheduler.totalWaiting).toBe(1);
+    expect(h.scheduler.enqueue(h.q(0), item(0, 5, 'd'))).toBe(false);
+    h.finish(items[0]!);
+    expect(offsetsOf(h.started)).toEqual([0, 2, 4, 1]);
+    h.finish(items[1]!);
+    expect(offsetsOf(h.started)).toEqual([0, 2, 4, 1]);
+    expect(h.scheduler.queuedOf(h.q(0))).toBe(0);
+    expect(h.scheduler.totalInFlight).toBe(0);
+  });
+
+  it('block(keep) in unordered mode keeps the named records waiting for a slot', () => {
+    const h = harness('unordered', 1);
+    const items = [item(0, 0), item(0, 1), item(0, 2)];
+    for (const i of items) h.scheduler.enqueue(h.q(0), i);
+    h.scheduler.dispatch();
+    h.scheduler.block(h.q(0), (i) => i.offset === 1);
+    h.finish(items[0]!);
+    h.finish(items[1]!);
+    expect(offsetsOf(h.started)).toEqual([0, 1]);
+    expect(h.scheduler.totalWaiting).toBe(0);
+  });
+
   it('enqueue to a removed partition is refused', () => {
     const h = harness('partition', 10);
     const removed = h.q(0);
@@ -470,6 +507,17 @@ describe('Scheduler: batch partitions', () => {
     h.finish(items[5]!);
     expect(h.batches.map(offsetsOf)).toEqual([[0, 1, 2], [3], [4], [5], [6]]);
     expect(h.scheduler.totalInFlight).toBe(1);
+  });
+
+  it('a blocked partition sends the records it kept at once, without waiting out the linger', () => {
+    const h = batchHarness('unordered', 10, { maxRecords: 10, maxBytes: 100, lingerMs: 60_000 });
+    const items = [0, 1, 2].map((o) => ({ ...item(0, o), arrivedAt: 0 }));
+    for (const it of items) h.scheduler.enqueue(h.queues[0]!, it);
+    h.scheduler.dispatch();
+    expect(h.batches).toHaveLength(0);
+    h.scheduler.block(h.queues[0]!, (it) => it.offset < 2);
+    h.scheduler.dispatch();
+    expect(h.batches.map(offsetsOf)).toEqual([[0, 1]]);
   });
 
   it('counts a batch as one push against maxInFlight and frees it when its last record finishes', () => {
