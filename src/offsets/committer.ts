@@ -100,7 +100,8 @@ export class Committer {
         return true;
       } catch (error) {
         this.options.metrics.commits.inc({ result: 'failure' });
-        this.options.logger.warn({ err: errorMessage(error) }, 'offset commit failed; will retry');
+        const failure = commitFailure(errorMessage(error));
+        this.options.logger[failure.level]({ err: errorMessage(error) }, failure.message);
         return false;
       }
     };
@@ -111,4 +112,24 @@ export class Committer {
     );
     return result;
   }
+}
+
+/**
+ * How a failed commit is told. A commit that crosses a rebalance is refused with the old
+ * generation, and one sent while this member rejoins waits behind its JoinGroup (the coordinator
+ * answers one request per connection at a time) until every member has rejoined — a scale-up's
+ * second round can take a heartbeat interval. Both are expected and retried; say so.
+ */
+export function commitFailure(message: string): { level: 'info' | 'warn'; message: string } {
+  if (/generation id is not valid|rebalance in progress|ILLEGAL_GENERATION|REBALANCE_IN_PROGRESS/i.test(message)) {
+    return { level: 'info', message: 'offset commit crossed a rebalance (refused for the old generation); will retry in the new one' };
+  }
+  if (/no answer from the broker/i.test(message)) {
+    return {
+      level: 'warn',
+      message:
+        'offset commit not answered; will retry (while the group rebalances the coordinator answers only once every member has rejoined, up to heartbeat.interval.ms later)',
+    };
+  }
+  return { level: 'warn', message: 'offset commit failed; will retry' };
 }

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
-import { Committer } from '../../src/offsets/committer.js';
+import { Committer, commitFailure } from '../../src/offsets/committer.js';
 import { OffsetTracker } from '../../src/offsets/tracker.js';
 import type { TopicPartitionOffset } from '../../src/record.js';
 import { deferred, until } from '../helpers/fakes.js';
@@ -107,5 +107,18 @@ describe('Committer', () => {
     const text = await metrics.registry.metrics();
     expect(text).toContain('courier_commits_total{result="failure"} 1');
     expect(text).toContain('courier_commits_total{result="success"} 1');
+  });
+});
+
+describe('commitFailure', () => {
+  it('tells a commit refused for an old generation at info, an unanswered one and anything else at warn, each saying it will retry', () => {
+    const generation = commitFailure('commit failed: Broker: Specified group generation id is not valid');
+    expect(generation.level).toBe('info');
+    expect(generation.message).toMatch(/rebalance.*will retry/);
+    expect(commitFailure('commit failed: Broker: Group rebalance in progress').level).toBe('info');
+    const unanswered = commitFailure('commit failed: no answer from the broker within 10000 ms');
+    expect(unanswered.level).toBe('warn');
+    expect(unanswered.message).toMatch(/heartbeat\.interval\.ms/);
+    expect(commitFailure('commit failed: Broker: Not coordinator')).toEqual({ level: 'warn', message: 'offset commit failed; will retry' });
   });
 });
