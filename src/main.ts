@@ -222,7 +222,9 @@ async function main(): Promise<number> {
     return EXIT_CONFIG;
   }
 
-  onStopSignals(logger, () => stopping.abort());
+  // A worker hears a terminal's Ctrl-C (sent to the whole process group) and the supervisor's
+  // SIGTERM: the second one must not cut its drain short. The supervisor kills it after the grace.
+  onStopSignals(logger, () => stopping.abort(), { secondExits: !inWorker });
 
   let server: Awaited<ReturnType<typeof buildServer>> | undefined;
   if (inWorker) {
@@ -294,10 +296,11 @@ async function serveApi(config: Config, logger: Logger, operations: Operations, 
   return server;
 }
 
-function onStopSignals(logger: Logger, stop: () => void): void {
+function onStopSignals(logger: Logger, stop: () => void, { secondExits } = { secondExits: true }): void {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) {
+      if (!secondExits) return;
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }

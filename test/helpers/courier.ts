@@ -22,11 +22,13 @@ export class CourierProcess {
 
   constructor(private readonly env: Record<string, string>) {}
 
-  start(): this {
+  /** `processGroup`: Courier leads a process group of its own, for `signalGroup` (a terminal's Ctrl-C). */
+  start({ processGroup = false } = {}): this {
     const child = spawn(process.execPath, ['dist/main.js'], {
       cwd: root,
       env: { PATH: process.env.PATH ?? '', COURIER_LOG_LEVEL: 'debug', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: processGroup,
     });
     this.child = child;
     let buffered = '';
@@ -105,6 +107,11 @@ export class CourierProcess {
 
   signal(signal: NodeJS.Signals): void {
     this.child?.kill(signal);
+  }
+
+  /** Signals Courier's whole process group, as a terminal does on Ctrl-C (needs `start({ processGroup: true })`). */
+  signalGroup(signal: NodeJS.Signals): void {
+    if (this.child?.pid !== undefined) process.kill(-this.child.pid, signal);
   }
 
   /** Sends SIGTERM and waits for the exit code. */

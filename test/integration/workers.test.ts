@@ -30,9 +30,9 @@ function ownersFromLogs(logs: Array<Record<string, unknown>>): Map<number, Set<s
 }
 
 describe('COURIER_WORKERS=2: two consumer processes in one group behind one API', () => {
-  it('spreads the partitions over both, answers one assignment, lag and /metrics for all, and stops both on SIGTERM', async () => {
+  it('spreads the partitions over both, answers one assignment, lag and /metrics for all, and stops both on a Ctrl-C', async () => {
     const { topic, app, courier, committedAtEnd } = await scenario({ partitions: PARTITIONS, handler: () => ({ status: 200 }) });
-    const sidecar = courier({ COURIER_WORKERS: '2', COURIER_MAX_IN_FLIGHT: '8' }).start();
+    const sidecar = courier({ COURIER_WORKERS: '2', COURIER_MAX_IN_FLIGHT: '8' }).start({ processGroup: true });
     await waitFor('both workers own partitions', () => {
       const owners = ownersFromLogs(sidecar.logs);
       return owners.get(0)?.size && owners.get(1)?.size && [...owners.values()].reduce((sum, owned) => sum + owned.size, 0) === PARTITIONS;
@@ -58,13 +58,17 @@ describe('COURIER_WORKERS=2: two consumer processes in one group behind one API'
     expect(metrics).toMatch(new RegExp(`^courier_records_delivered_total\\{topic="${topic}"\\} 400$`, 'm'));
     expect(metrics).toMatch(/^courier_workers 2$/m);
 
-    expect(await sidecar.stop()).toBe(0);
+    // A terminal's Ctrl-C reaches every process of the group: each worker hears it and the
+    // supervisor's SIGTERM after it, and must still drain and commit, not exit at the second signal.
+    sidecar.signalGroup('SIGINT');
+    expect(await sidecar.wait()).toBe(0);
     expect(
       sidecar.logs
         .filter((l) => l.msg === 'stopped: offsets committed, group left')
         .map((l) => l.worker)
         .sort(),
     ).toEqual([0, 1]);
+    expect(sidecar.logs.filter((l) => l.msg === 'second signal: exiting now')).toEqual([]);
   });
 
   it('restarts a worker killed with -9: its partitions move to the other and come back; nothing is lost', async () => {
