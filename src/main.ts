@@ -338,7 +338,7 @@ function warnAboutHeap(logger: Logger, containerMemory: number | undefined): voi
   logger.warn(
     { heapLimitMiB: mib(heapLimit), containerMemoryMiB: mib(containerMemory) },
     `V8 may grow its heap to ${mib(heapLimit)} MiB in a container limited to ${mib(containerMemory)} MiB: ` +
-      `set NODE_OPTIONS=--max-old-space-size=${heapMiBFor(containerMemory, 1)} (deploy/ derives it from the limit)`,
+      `set NODE_OPTIONS=--max-old-space-size=${heapMiBFor(containerMemory, 1)} (deploy/ sets half of its limit)`,
   );
 }
 

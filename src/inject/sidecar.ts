@@ -71,18 +71,24 @@ export function courierProbes() {
   };
 }
 
+/** The container's memory limit, MiB (README: sizing). */
+export const MEMORY_LIMIT_MIB = 256;
+/** V8's heap: half of the container's memory limit, so V8 collects before the kernel's OOM killer acts. */
+export const HEAP_MIB = MEMORY_LIMIT_MIB / 2;
+
 export function courierResources() {
   // As deploy/base (README: sizing): no CPU limit (throttling a consumer only makes lag); memory
   // bounded by COURIER_BUFFER_BYTES and the heap below.
-  return { requests: { cpu: '100m', memory: '160Mi' }, limits: { memory: '256Mi' } };
+  return { requests: { cpu: '100m', memory: '160Mi' }, limits: { memory: `${MEMORY_LIMIT_MIB}Mi` } };
 }
 
-/** V8's heap: half of the container's memory limit, so V8 collects before the kernel's OOM killer acts. */
+/**
+ * The heap written out, not derived from the limit with the downward API: a memory divisor can only
+ * be 1, 1k, 1Ki, 1M, 1Mi, … (the API server refuses a Pod with `divisor: 2Mi`), so the kubelet cannot
+ * halve the limit.
+ */
 export function courierHeapEnv() {
-  return [
-    { name: 'NODE_HEAP_MIB', valueFrom: { resourceFieldRef: { containerName: SIDECAR_NAME, resource: 'limits.memory', divisor: '2Mi' } } },
-    { name: 'NODE_OPTIONS', value: '--max-old-space-size=$(NODE_HEAP_MIB)' },
-  ];
+  return [{ name: 'NODE_OPTIONS', value: `--max-old-space-size=${HEAP_MIB}` }];
 }
 
 /** The container to put in spec.initContainers (a native sidecar: restartPolicy Always). */

@@ -148,6 +148,13 @@ describe('deploy/ manifests', () => {
       }
       expect(injected.env.map((e) => e.name)).toEqual(courier.env.map((e: any) => e.name));
       expect(injected.env.find((e) => e.name === 'COURIER_INSTANCE_ID')).toEqual(env('COURIER_INSTANCE_ID'));
+      expect(injected.env.find((e) => e.name === 'NODE_OPTIONS')).toEqual(env('NODE_OPTIONS'));
+    });
+
+    it("gives V8 half of the container's memory limit as heap", () => {
+      const limit = courier.resources.limits.memory.match(/^(\d+)Mi$/);
+      expect(limit, courier.resources.limits.memory).not.toBeNull();
+      expect(env('NODE_OPTIONS').value).toBe(`--max-old-space-size=${Number(limit[1]) / 2}`);
     });
 
     it('carries the label the PodMonitor selects', () => {

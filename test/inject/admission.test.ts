@@ -30,9 +30,8 @@ const EXPECTED_SIDECAR = {
     { name: 'COURIER_PORT', value: '8080' },
     { name: 'COURIER_SHUTDOWN_GRACE_MS', value: '20000' },
     { name: 'COURIER_INSTANCE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    // V8's heap: half of the memory limit, computed by the kubelet (downward API).
-    { name: 'NODE_HEAP_MIB', valueFrom: { resourceFieldRef: { containerName: 'courier', resource: 'limits.memory', divisor: '2Mi' } } },
-    { name: 'NODE_OPTIONS', value: '--max-old-space-size=$(NODE_HEAP_MIB)' },
+    // V8's heap: half of the memory limit (256Mi below).
+    { name: 'NODE_OPTIONS', value: '--max-old-space-size=128' },
   ],
   startupProbe: { httpGet: { path: '/healthz', port: 'courier' }, periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 30 },
   livenessProbe: { httpGet: { path: '/healthz', port: 'courier' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
