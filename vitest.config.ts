@@ -7,7 +7,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/integration/**'],
+          exclude: ['test/integration/**', 'test/k8s/**'],
         },
       },
       {
@@ -21,6 +21,20 @@ export default defineConfig({
           maxWorkers: 2,
           sequence: { groupOrder: 1 },
           testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'k8s',
+          include: ['test/k8s/**/*.test.ts'],
+          // A real etcd and kube-apiserver (scripts/k8s.sh), shared by the files: each works in
+          // namespaces of its own. After the integration tests, so that the control plane's start-up
+          // and the API server's work do not compete with their timing.
+          globalSetup: ['test/k8s/global-setup.ts'],
+          maxWorkers: 2,
+          sequence: { groupOrder: 2 },
+          testTimeout: 60_000,
           hookTimeout: 120_000,
         },
       },
