@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup.sh
-# Once, into .k8s/ (git-ignored): about 9 minutes on two cores with a cold Go build cache, then nothing.
+# Once, into .k8s/ (git-ignored): 9 to 20 minutes on two cores with a cold Go build cache, then nothing.
 echo "== etcd and kube-apiserver for test/k8s"
 bash scripts/k8s.sh build
 echo "== typecheck and lint"
