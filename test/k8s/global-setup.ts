@@ -5,7 +5,7 @@ import type { TestProject } from 'vitest/node';
 /**
  * The k8s tests run against a real kube-apiserver and etcd (no kubelet, no controller-manager),
  * started by scripts/k8s.sh, which builds both once from the Go module proxy into .k8s/ (9 to 20 min
- * cold on two cores; scripts/setup.sh does it before the suite). `courier inject` runs from dist/,
+ * cold on two cores; scripts/test.sh does it before the suite). `courier inject` runs from dist/,
  * as users run it. K8S_TEST_INFO names the info.json of an already running control plane instead.
  */
 const root = resolve(import.meta.dirname, '../..');
