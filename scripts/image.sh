@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# Courier's container image, built and run here with Podman and no container registry: the base
+# images the Dockerfile names cannot be pulled, so stand-ins for them are made once from Debian's
+# own packages (scripts/image/README.md says how, and what differs from the real ones), tagged with
+# the names the Dockerfile uses, and the project's unmodified Dockerfile is built on them.
+#
+# Usage:
+#   scripts/image.sh install          # podman, runc, mmdebstrap (Debian packages), podman-compose
+#   scripts/image.sh bases            # the stand-in base images (once; cached)
+#   scripts/image.sh build            # courier:VERSION from the Dockerfile; prints the image name
+#   scripts/image.sh run [PODMAN-RUN-OPTIONS...] [-- COURIER-ARGS...]
+#                                     # podman run --rm courier:VERSION ...; options before `--`
+#                                     # go to podman (-e, --network host, -d ...)
+#   scripts/image.sh podman ARGS...   # podman with this project's settings (CONTAINERS_CONF)
+#   scripts/image.sh compose ARGS...  # podman-compose with the same settings (compose.yaml)
+#   scripts/image.sh name             # prints courier:VERSION
+#   scripts/image.sh clean            # removes the stand-ins, the image and .image/
+#
+# Each command does what the ones before it need, once: `build` installs and makes the bases when
+# they are missing. Progress goes to stderr; stdout has only what a command prints on purpose.
+# Caches: .image/ (git-ignored: the base tarballs, podman-compose), Podman's image store.
+# Env: IMAGE_BUILD_OPTS (extra `podman build` options, e.g. --no-cache).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
+readonly SCRIPT_DIR REPO_ROOT
+readonly RECIPES=$SCRIPT_DIR/image
+readonly CACHE_DIR=$REPO_ROOT/.image
+readonly LOCK_DIR=$CACHE_DIR/locks
+export CONTAINERS_CONF=$RECIPES/containers.conf
+
+# The names the Dockerfile's FROM lines use (Podman expands short names to docker.io/library/).
+readonly BUILDER_IMAGE=docker.io/library/node:20-bookworm
+readonly RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
+# The Debian both stand-ins are made of (not a name the Dockerfile uses).
+readonly DEBIAN_IMAGE=localhost/courier-standin/debian:bookworm-minbase
+readonly SUITE=bookworm
+readonly MIRROR=http://deb.debian.org/debian
+# The packages the distroless stand-in is made of, as distroless's nodejs20-debian12 (cc + base).
+readonly RUNTIME_PACKAGES=libc6,libgcc-s1,libstdc++6,libssl3,ca-certificates,tzdata,netbase,base-files
+readonly COMPOSE_VERSION=1.6.0
+
+log() { printf 'image.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+usage() {
+  sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2
+  exit "${1:-2}"
+}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Podman as root (its default store, /var/lib/containers), with this project's containers.conf.
+podman() { as_root env CONTAINERS_CONF="$CONTAINERS_CONF" podman "$@"; }
+
+version() { node -p 'require(process.argv[1]).version' "$REPO_ROOT/package.json"; }
+image_name() { printf 'courier:%s' "$(version)"; }
+
+# One `bases`/`build` at a time (parallel test runs, several worktrees): they share Podman's store.
+LOCK_FD=
+lock() {
+  mkdir -p "$LOCK_DIR"
+  exec {LOCK_FD}>"$LOCK_DIR/$1.lock"
+  flock -w 1800 "$LOCK_FD" || die "timed out waiting for another '$1'"
+}
+
+# A recipe's fingerprint, stored as a label on what it made, so a changed recipe makes it again.
+fingerprint() { cat "$@" | sha256sum | cut -c1-16; }
+label_of() { podman image inspect --format "{{ index .Labels \"$2\" }}" "$1" 2>/dev/null || true; }
+
+# -------------------------------------------------------------- install ----
+
+cmd_install() {
+  local missing=()
+  type -P podman >/dev/null || missing+=(podman)
+  command -v runc >/dev/null 2>&1 || missing+=(runc)
+  command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
+  # Compose's networks: netavark with aardvark-dns resolves service names (kafka:9092).
+  command -v aardvark-dns >/dev/null 2>&1 || [ -x /usr/lib/podman/aardvark-dns ] || missing+=(aardvark-dns)
+  [ -x /usr/lib/podman/netavark ] || missing+=(netavark)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]} (first run only)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  # podman-compose from PyPI: Debian's 1.0.3 ignores depends_on conditions (service_healthy,
+  # service_completed_successfully), which compose.yaml's start order relies on.
+  local venv=$CACHE_DIR/compose
+  if [ ! -x "$venv/bin/podman-compose" ] || [ "$(cat "$venv/.version" 2>/dev/null)" != "$COMPOSE_VERSION" ]; then
+    command -v python3 >/dev/null 2>&1 || die "python3 not found (podman-compose needs it)"
+    log "installing podman-compose $COMPOSE_VERSION from PyPI into ${venv#"$REPO_ROOT"/} (first run only)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "podman-compose==$COMPOSE_VERSION" >&2
+    printf '%s\n' "$COMPOSE_VERSION" >"$venv/.version"
+  fi
+}
+
+# ---------------------------------------------------------------- bases ----
+
+# This machine's Node.js 20: the stand-ins carry it (bookworm's own nodejs is 18).
+host_node() {
+  local node
+  node=$(readlink -f "$(type -P node)") || die "node not found"
+  [[ $("$node" --version) == v20.* ]] || die "$node is $("$node" --version); the stand-ins need Node.js 20 (the Dockerfile's NODE_MAJOR)"
+  printf '%s' "$node"
+}
+
+# The CA bundle this machine's npm and Node trust (its TLS proxy's CA included).
+host_ca() {
+  local f
+  for f in "${NODE_EXTRA_CA_CERTS:-}" "${SSL_CERT_FILE:-}" /etc/ssl/certs/ca-certificates.crt; do
+    [[ -n $f && -f $f ]] && { printf '%s' "$f"; return 0; }
+  done
+  die "no CA bundle found (set NODE_EXTRA_CA_CERTS)"
+}
+
+debian_sources() {
+  printf '%s\n' "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" \
+    "deb ${MIRROR%/debian}/debian-security $SUITE-security main"
+}
+
+# mmdebstrap into a directory in .image/, a hook run on it (on the host: the tree may have no shell),
+# then `podman import` of its tarball with the given --change options.
+make_rootfs_image() {
+  local name=$1 stamp=$2 variant=$3 include=$4 hook=$5
+  shift 5
+  local dir=$CACHE_DIR/bases/${name##*/} args sources=()
+  dir=${dir//:/-}
+  args=(--variant="$variant" --mode=root --format=directory --quiet)
+  [[ -n $include ]] && args+=(--include="$include")
+  mapfile -t sources < <(debian_sources)
+  rm -rf "$dir" "$dir.tar"
+  mkdir -p "$CACHE_DIR/bases"
+  nice -n 10 mmdebstrap "${args[@]}" "$SUITE" "$dir" "${sources[@]}" >&2 || die "mmdebstrap failed for $name"
+  [[ -z $hook ]] || "$hook" "$dir" || die "$hook failed"
+  tar --numeric-owner --xattrs -C "$dir" -cf "$dir.tar" .
+  podman import --quiet "$@" --change "LABEL courier.standin.recipe=$stamp" "$dir.tar" "$name" >/dev/null
+  rm -rf "$dir" "$dir.tar"
+}
+
+base_debian() {
+  local stamp
+  stamp=$(printf '%s\n' minbase "$(debian_sources)" | fingerprint)
+  [[ $(label_of "$DEBIAN_IMAGE" courier.standin.recipe) == "$stamp" ]] && return 0
+  log "making $DEBIAN_IMAGE with mmdebstrap --variant=minbase (first run only)..."
+  make_rootfs_image "$DEBIAN_IMAGE" "$stamp" minbase "" "" \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["bash"]'
+}
+
+base_builder() {
+  local node stamp ctx=$CACHE_DIR/builder node_version npm_dir include_dir
+  node=$(host_node)
+  node_version=$("$node" --version)
+  npm_dir=$(dirname "$node")/../lib/node_modules/npm
+  [[ -d $npm_dir ]] || npm_dir=$(npm root -g)/npm
+  include_dir=$(npm config get nodedir 2>/dev/null || true)/include/node
+  [[ -f $include_dir/node_api.h ]] || include_dir=$(dirname "$node")/../include/node
+  [[ -f $include_dir/node_api.h && -f $include_dir/common.gypi ]] || die "Node.js headers not found (looked in $include_dir)"
+  stamp=$({ cat "$RECIPES/builder.Containerfile"; echo "$node_version $(label_of "$DEBIAN_IMAGE" courier.standin.recipe)"; sha256sum "$(host_ca)"; } | fingerprint)
+  [[ $(label_of "$BUILDER_IMAGE" courier.standin.recipe) == "$stamp" ]] && return 0
+  log "making the stand-in $BUILDER_IMAGE: $DEBIAN_IMAGE, build tools and this machine's Node.js $node_version (first run only)..."
+  rm -rf "$ctx"
+  mkdir -p "$ctx"
+  cp "$node" "$ctx/node"
+  cp -a "$(readlink -f "$npm_dir")" "$ctx/npm"
+  cp -a "$(readlink -f "$include_dir")" "$ctx/include"
+  cp "$(host_ca)" "$ctx/machine-ca.crt"
+  nice -n 10 env CONTAINERS_CONF="$CONTAINERS_CONF" podman build --quiet --network host --pull=never \
+    --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" --build-arg NODE_VERSION="${node_version#v}" \
+    --label courier.standin.recipe="$stamp" -f "$RECIPES/builder.Containerfile" -t "$BUILDER_IMAGE" "$ctx" >/dev/null ||
+    die "building $BUILDER_IMAGE failed"
+  rm -rf "$ctx"
+}
+
+distroless_hook() { bash "$RECIPES/distroless.sh" "$1" "$(host_node)"; }
+
+base_runtime() {
+  local node stamp
+  node=$(host_node)
+  stamp=$({ cat "$RECIPES/distroless.sh"; echo "$RUNTIME_PACKAGES $("$node" --version)"; debian_sources; } | fingerprint)
+  [[ $(label_of "$RUNTIME_IMAGE" courier.standin.recipe) == "$stamp" ]] && return 0
+  log "making the stand-in $RUNTIME_IMAGE from Debian packages and this machine's Node.js (first run only)..."
+  make_rootfs_image "$RUNTIME_IMAGE" "$stamp" extract "$RUNTIME_PACKAGES" distroless_hook \
+    --change 'USER 65532:65532' --change 'WORKDIR /home/nonroot' \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
+    --change 'ENTRYPOINT ["/nodejs/bin/node"]'
+}
+
+cmd_bases() {
+  cmd_install
+  lock bases
+  local t0=$SECONDS
+  base_debian
+  base_builder
+  base_runtime
+  (( SECONDS - t0 < 2 )) || log "stand-in base images ready in $((SECONDS - t0)) s"
+}
+
+# ---------------------------------------------------------------- build ----
+
+cmd_build() {
+  cmd_bases
+  local name t0=$SECONDS
+  name=$(image_name)
+  lock build
+  log "building $name from the Dockerfile..."
+  # --pull=never: the FROM names are the stand-ins in the local store, never a registry.
+  # --network host: the build's apt-get and npm reach Debian's mirror and the npm registry.
+  # shellcheck disable=SC2086 # IMAGE_BUILD_OPTS is a list of options
+  nice -n 10 env CONTAINERS_CONF="$CONTAINERS_CONF" podman build --pull=never --network host \
+    ${IMAGE_BUILD_OPTS:-} -f "$REPO_ROOT/Dockerfile" -t "$name" "$REPO_ROOT" >&2 || die "podman build failed"
+  log "$name built in $((SECONDS - t0)) s, $(podman image inspect --format '{{.Size}}' "$name" | awk '{printf "%.0f MB", $1 / 1e6}')"
+  printf '%s\n' "$name"
+}
+
+# ------------------------------------------------------------------ run ----
+
+cmd_run() {
+  local opts=() args=()
+  while (($#)); do
+    if [[ $1 == -- ]]; then shift; args=("$@"); break; fi
+    opts+=("$1")
+    shift
+  done
+  podman image exists "$(image_name)" || die "no image $(image_name); run: $0 build"
+  podman run --rm "${opts[@]}" "$(image_name)" "${args[@]}"
+}
+
+cmd_compose() {
+  cmd_install
+  # podman-compose calls `podman` from PATH; CONTAINERS_CONF is exported above.
+  (cd "$REPO_ROOT" && "$CACHE_DIR/compose/bin/podman-compose" "$@")
+}
+
+cmd_clean() {
+  local name
+  name=$(image_name)
+  if type -P podman >/dev/null; then
+    podman rmi --force "$name" "$BUILDER_IMAGE" "$RUNTIME_IMAGE" "$DEBIAN_IMAGE" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$CACHE_DIR"
+  log "removed $name, the stand-in base images and ${CACHE_DIR#"$REPO_ROOT"/}/"
+}
+
+main() {
+  (($#)) || usage
+  local cmd=$1
+  shift
+  case $cmd in
+    install) cmd_install ;;
+    bases) cmd_bases ;;
+    build) cmd_build ;;
+    run) cmd_run "$@" ;;
+    podman) cmd_install; podman "$@" ;;
+    compose) cmd_compose "$@" ;;
+    name) image_name; echo ;;
+    clean) cmd_clean ;;
+    -h | --help | help) usage 0 ;;
+    *) log "unknown command '$cmd'"; usage ;;
+  esac
+}
+
+main "$@"
