@@ -66,7 +66,7 @@ lock() {
 }
 
 # A recipe's fingerprint, stored as a label on what it made, so a changed recipe makes it again.
-fingerprint() { cat "$@" | sha256sum | cut -c1-16; }
+fingerprint() { sha256sum | cut -c1-16; }
 label_of() { podman image inspect --format "{{ index .Labels \"$2\" }}" "$1" 2>/dev/null || true; }
 
 # -------------------------------------------------------------- install ----
@@ -176,17 +176,23 @@ base_builder() {
 
 distroless_hook() { bash "$RECIPES/distroless.sh" "$1" "$(host_node)"; }
 
+# What distroless's nodejs20-debian12:nonroot image config says (and what `podman import` sets).
+readonly RUNTIME_CONFIG=(
+  'USER 65532:65532'
+  'WORKDIR /home/nonroot'
+  'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+  'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'
+  'ENTRYPOINT ["/nodejs/bin/node"]'
+)
+
 base_runtime() {
-  local node stamp
+  local node stamp changes=() c
   node=$(host_node)
-  stamp=$({ cat "$RECIPES/distroless.sh"; echo "$RUNTIME_PACKAGES $("$node" --version)"; debian_sources; } | fingerprint)
+  stamp=$({ cat "$RECIPES/distroless.sh"; echo "$RUNTIME_PACKAGES $("$node" --version)"; debian_sources; printf '%s\n' "${RUNTIME_CONFIG[@]}"; } | fingerprint)
   [[ $(label_of "$RUNTIME_IMAGE" courier.standin.recipe) == "$stamp" ]] && return 0
   log "making the stand-in $RUNTIME_IMAGE from Debian packages and this machine's Node.js (first run only)..."
-  make_rootfs_image "$RUNTIME_IMAGE" "$stamp" extract "$RUNTIME_PACKAGES" distroless_hook \
-    --change 'USER 65532:65532' --change 'WORKDIR /home/nonroot' \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
-    --change 'ENTRYPOINT ["/nodejs/bin/node"]'
+  for c in "${RUNTIME_CONFIG[@]}"; do changes+=(--change "$c"); done
+  make_rootfs_image "$RUNTIME_IMAGE" "$stamp" extract "$RUNTIME_PACKAGES" distroless_hook "${changes[@]}"
 }
 
 cmd_bases() {

@@ -6,18 +6,20 @@
 # written are written here, and everything that could run a command is removed: no shell, no
 # package manager, no coreutils.
 set -euo pipefail
-root=$1
-node=$2
+root=${1:?usage: distroless.sh ROOT NODE}
+node=${2:?usage: distroless.sh ROOT NODE}
+# Never the host's own tree: a fresh mmdebstrap directory only.
+[[ -d $root && $(realpath "$root") != / && -f $root/lib64/ld-linux-x86-64.so.2 ]] || { echo "distroless.sh: $root is not an unpacked Debian tree" >&2; exit 1; }
 
 # What the extracted dependencies (debconf, openssl, perl-base, mawk, dpkg ...) bring that
 # distroless does not have: every executable but the dynamic loader, and their data.
-rm -rf "$root"/bin "$root"/sbin "$root"/usr/bin "$root"/usr/sbin "$root"/usr/libexec \
-  "$root"/usr/games "$root"/usr/local/bin "$root"/usr/local/sbin \
-  "$root"/usr/share/perl5 "$root"/usr/lib/x86_64-linux-gnu/perl* "$root"/usr/share/debconf \
-  "$root"/usr/share/man "$root"/usr/share/info "$root"/usr/share/lintian "$root"/usr/share/bash-completion \
-  "$root"/usr/share/pixmaps "$root"/usr/share/gdb "$root"/usr/share/gcc \
-  "$root"/etc/apt "$root"/var/lib/apt "$root"/var/cache/apt "$root"/var/cache/debconf "$root"/var/lib/dpkg \
-  "$root"/etc/dpkg "$root"/usr/lib/dpkg "$root"/usr/share/dpkg
+rm -rf "${root:?}"/bin "${root:?}"/sbin "${root:?}"/usr/bin "${root:?}"/usr/sbin "${root:?}"/usr/libexec \
+  "${root:?}"/usr/games "${root:?}"/usr/local/bin "${root:?}"/usr/local/sbin \
+  "${root:?}"/usr/share/perl5 "${root:?}"/usr/lib/x86_64-linux-gnu/perl* "${root:?}"/usr/share/debconf \
+  "${root:?}"/usr/share/man "${root:?}"/usr/share/info "${root:?}"/usr/share/lintian "${root:?}"/usr/share/bash-completion \
+  "${root:?}"/usr/share/pixmaps "${root:?}"/usr/share/gdb "${root:?}"/usr/share/gcc \
+  "${root:?}"/etc/apt "${root:?}"/var/lib/apt "${root:?}"/var/cache/apt "${root:?}"/var/cache/debconf "${root:?}"/var/lib/dpkg \
+  "${root:?}"/etc/dpkg "${root:?}"/usr/lib/dpkg "${root:?}"/usr/share/dpkg
 mkdir -p "$root"/bin "$root"/usr/bin "$root"/usr/local/bin
 # Distroless keeps each package's copyright file, not its other docs.
 find "$root"/usr/share/doc -type f ! -name copyright -delete
