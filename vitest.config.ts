@@ -7,7 +7,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/integration/**', 'test/k8s/**'],
+          exclude: ['test/integration/**', 'test/k8s/**', 'test/image/**'],
         },
       },
       {
@@ -35,6 +35,19 @@ export default defineConfig({
           maxWorkers: 2,
           sequence: { groupOrder: 2 },
           testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          // Courier's container image, built from the Dockerfile by scripts/image.sh and run with
+          // Podman against its own broker; last, alone (its load test measures memory and rate).
+          name: 'image',
+          include: ['test/image/**/*.test.ts'],
+          globalSetup: ['test/image/global-setup.ts'],
+          maxWorkers: 1,
+          sequence: { groupOrder: 3 },
+          testTimeout: 240_000,
           hookTimeout: 120_000,
         },
       },

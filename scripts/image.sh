@@ -19,7 +19,8 @@
 # Each command does what the ones before it need, once: `build` installs and makes the bases when
 # they are missing. Progress goes to stderr; stdout has only what a command prints on purpose.
 # Caches: .image/ (git-ignored: the base tarballs, podman-compose), Podman's image store.
-# Env: IMAGE_BUILD_OPTS (extra `podman build` options, e.g. --no-cache).
+# Env: IMAGE_BUILD_OPTS (extra `podman build` options, e.g. --no-cache); IMAGE_BUILD_LOG (a file
+# for podman build's output instead of stderr, its last lines shown when the build fails).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -215,9 +216,14 @@ cmd_build() {
   log "building $name from the Dockerfile..."
   # --pull=never: the FROM names are the stand-ins in the local store, never a registry.
   # --network host: the build's apt-get and npm reach Debian's mirror and the npm registry.
+  local out=${IMAGE_BUILD_LOG:-/dev/stderr}
+  [[ -z ${IMAGE_BUILD_LOG:-} ]] || { mkdir -p "$(dirname "$out")"; : >"$out"; log "podman build's output: $out"; }
   # shellcheck disable=SC2086 # IMAGE_BUILD_OPTS is a list of options
-  nice -n 10 env CONTAINERS_CONF="$CONTAINERS_CONF" podman build --pull=never --network host \
-    ${IMAGE_BUILD_OPTS:-} -f "$REPO_ROOT/Dockerfile" -t "$name" "$REPO_ROOT" >&2 || die "podman build failed"
+  if ! nice -n 10 env CONTAINERS_CONF="$CONTAINERS_CONF" podman build --pull=never --network host \
+    ${IMAGE_BUILD_OPTS:-} -f "$REPO_ROOT/Dockerfile" -t "$name" "$REPO_ROOT" >>"$out" 2>&1; then
+    [[ -z ${IMAGE_BUILD_LOG:-} ]] || tail -n 40 "$out" >&2
+    die "podman build failed"
+  fi
   log "$name built in $((SECONDS - t0)) s, $(podman image inspect --format '{{.Size}}' "$name" | awk '{printf "%.0f MB", $1 / 1e6}')"
   printf '%s\n' "$name"
 }
