@@ -12,7 +12,8 @@
 #                                     # podman run --rm courier:VERSION ...; options before `--`
 #                                     # go to podman (-e, --network host, -d ...)
 #   scripts/image.sh podman ARGS...   # podman with this project's settings (CONTAINERS_CONF)
-#   scripts/image.sh compose ARGS...  # podman-compose with the same settings (compose.yaml)
+#   scripts/image.sh compose ARGS...  # podman-compose with the same settings (compose.yaml), after
+#                                     # making stand-ins for its apache/kafka and node:20-bookworm-slim
 #   scripts/image.sh name             # prints courier:VERSION
 #   scripts/image.sh clean            # removes the stand-ins, the image and .image/
 #
@@ -41,6 +42,10 @@ readonly MIRROR=http://deb.debian.org/debian
 # The packages the distroless stand-in is made of, as distroless's nodejs20-debian12 (cc + base).
 readonly RUNTIME_PACKAGES=libc6,libgcc-s1,libstdc++6,libssl3,ca-certificates,tzdata,netbase,base-files
 readonly COMPOSE_VERSION=1.6.0
+# compose.yaml's other images: stand-ins made by `compose` (the broker's jars from scripts/kafka.sh).
+readonly KAFKA_IMAGE=docker.io/apache/kafka:4.1.1
+readonly KAFKA_VERSION=4.1.1
+readonly SLIM_IMAGE=docker.io/library/node:20-bookworm-slim
 
 log() { printf 'image.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -59,11 +64,17 @@ version() { node -p 'require(process.argv[1]).version' "$REPO_ROOT/package.json"
 image_name() { printf 'courier:%s' "$(version)"; }
 
 # One `bases`/`build` at a time (parallel test runs, several worktrees): they share Podman's store.
+# Released as soon as the step is done: a container started later (compose) would inherit the fd
+# through conmon and hold the lock for as long as it runs.
 LOCK_FD=
 lock() {
   mkdir -p "$LOCK_DIR"
   exec {LOCK_FD}>"$LOCK_DIR/$1.lock"
   flock -w 1800 "$LOCK_FD" || die "timed out waiting for another '$1'"
+}
+unlock() {
+  [[ -z $LOCK_FD ]] || exec {LOCK_FD}>&-
+  LOCK_FD=
 }
 
 # A recipe's fingerprint, stored as a label on what it made, so a changed recipe makes it again.
@@ -80,6 +91,8 @@ cmd_install() {
   # Compose's networks: netavark with aardvark-dns resolves service names (kafka:9092).
   command -v aardvark-dns >/dev/null 2>&1 || [ -x /usr/lib/podman/aardvark-dns ] || missing+=(aardvark-dns)
   [ -x /usr/lib/podman/netavark ] || missing+=(netavark)
+  # netavark sets up a network's NAT and port forwarding with iptables.
+  type -P iptables >/dev/null || missing+=(iptables)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing Debian packages: ${missing[*]} (first run only)"
     as_root apt-get update -qq
@@ -203,6 +216,7 @@ cmd_bases() {
   base_debian
   base_builder
   base_runtime
+  unlock
   (( SECONDS - t0 < 2 )) || log "stand-in base images ready in $((SECONDS - t0)) s"
 }
 
@@ -224,6 +238,7 @@ cmd_build() {
     [[ -z ${IMAGE_BUILD_LOG:-} ]] || tail -n 40 "$out" >&2
     die "podman build failed"
   fi
+  unlock
   log "$name built in $((SECONDS - t0)) s, $(podman image inspect --format '{{.Size}}' "$name" | awk '{printf "%.0f MB", $1 / 1e6}')"
   printf '%s\n' "$name"
 }
@@ -241,8 +256,44 @@ cmd_run() {
   podman run --rm "${opts[@]}" "$(image_name)" "${args[@]}"
 }
 
+# A stand-in built from a Containerfile in scripts/image/ on the Debian stand-in, with the context
+# staged by the caller in $3; rebuilt when the Containerfile or the context changes.
+build_standin() {
+  local name=$1 containerfile=$2 ctx=$3 stamp
+  stamp=$({ cat "$RECIPES/$containerfile"; label_of "$DEBIAN_IMAGE" courier.standin.recipe; (cd "$ctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum); } | fingerprint)
+  if [[ $(label_of "$name" courier.standin.recipe) != "$stamp" ]]; then
+    log "making the stand-in $name ($containerfile; first run only)..."
+    nice -n 10 env CONTAINERS_CONF="$CONTAINERS_CONF" podman build --quiet --network host --pull=never \
+      --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" --label courier.standin.recipe="$stamp" \
+      -f "$RECIPES/$containerfile" -t "$name" "$ctx" >/dev/null || die "building $name failed"
+  fi
+  rm -rf "$ctx"
+}
+
+# compose.yaml's broker and app images, as stand-ins (Courier's own image is built by compose).
+cmd_compose_bases() {
+  cmd_bases
+  lock compose-bases
+  local ctx=$CACHE_DIR/kafka-context
+  bash "$SCRIPT_DIR/kafka.sh" fetch
+  rm -rf "$ctx"
+  mkdir -p "$ctx"
+  cp -a "$REPO_ROOT/.kafka/$KAFKA_VERSION/libs" "$ctx/libs"
+  rm -f "$ctx/libs/.fetched"
+  mkdir -p "$ctx/bin"
+  cp "$RECIPES/kafka/kafka-run-class.sh" "$ctx/bin/"
+  cp "$RECIPES/kafka/run" "$RECIPES/kafka/tools-log4j2.properties" "$ctx/"
+  build_standin "$KAFKA_IMAGE" kafka.Containerfile "$ctx"
+  ctx=$CACHE_DIR/slim-context
+  rm -rf "$ctx"
+  mkdir -p "$ctx"
+  cp "$(host_node)" "$ctx/node"
+  build_standin "$SLIM_IMAGE" node-slim.Containerfile "$ctx"
+  unlock
+}
+
 cmd_compose() {
-  cmd_install
+  cmd_compose_bases
   # podman-compose calls `podman` from PATH; CONTAINERS_CONF is exported above.
   (cd "$REPO_ROOT" && "$CACHE_DIR/compose/bin/podman-compose" "$@")
 }
@@ -251,7 +302,7 @@ cmd_clean() {
   local name
   name=$(image_name)
   if type -P podman >/dev/null; then
-    podman rmi --force "$name" "$BUILDER_IMAGE" "$RUNTIME_IMAGE" "$DEBIAN_IMAGE" >/dev/null 2>&1 || true
+    podman rmi --force "$name" "$BUILDER_IMAGE" "$RUNTIME_IMAGE" "$KAFKA_IMAGE" "$SLIM_IMAGE" "$DEBIAN_IMAGE" >/dev/null 2>&1 || true
   fi
   rm -rf "$CACHE_DIR"
   log "removed $name, the stand-in base images and ${CACHE_DIR#"$REPO_ROOT"/}/"
