@@ -98,8 +98,11 @@ cmd_install() {
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  # podman-compose from PyPI: Debian's 1.0.3 ignores depends_on conditions (service_healthy,
-  # service_completed_successfully), which compose.yaml's start order relies on.
+}
+
+# podman-compose from PyPI: Debian's 1.0.3 cannot run compose.yaml (it turns network_mode:
+# service:app into a bridge network option, and ignores depends_on conditions).
+install_compose() {
   local venv=$CACHE_DIR/compose
   if [ ! -x "$venv/bin/podman-compose" ] || [ "$(cat "$venv/.version" 2>/dev/null)" != "$COMPOSE_VERSION" ]; then
     command -v python3 >/dev/null 2>&1 || die "python3 not found (podman-compose needs it)"
@@ -294,6 +297,7 @@ cmd_compose_bases() {
 
 cmd_compose() {
   cmd_compose_bases
+  install_compose
   # podman-compose calls `podman` from PATH; CONTAINERS_CONF is exported above.
   (cd "$REPO_ROOT" && "$CACHE_DIR/compose/bin/podman-compose" "$@")
 }
@@ -313,7 +317,7 @@ main() {
   local cmd=$1
   shift
   case $cmd in
-    install) cmd_install ;;
+    install) cmd_install; install_compose ;;
     bases) cmd_bases ;;
     build) cmd_build ;;
     run) cmd_run "$@" ;;

@@ -8,7 +8,7 @@ import { deploycheck, root, run, TOOLS_TIMEOUT_MS } from './tools.js';
  * The Dockerfile, its build context and compose.yaml, checked without a Docker engine (none runs
  * here) by the libraries Docker itself uses (test/deploy/deploycheck): BuildKit's Dockerfile parser
  * and linter, the .dockerignore matcher, and compose-go, docker compose's loader and validator.
- * What this cannot show is that the image builds and runs: docs/deploy.md says how to try that.
+ * That the image builds and runs is shown by test/image (Podman, scripts/image.sh).
  */
 
 interface Stage {
