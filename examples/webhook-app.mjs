@@ -39,7 +39,7 @@ function parsed(text) {
   }
 }
 
-createServer(async (req, res) => {
+const server = createServer(async (req, res) => {
   if (req.method === 'GET' && req.url === '/stats') return answer(res, 200, stats);
   if (req.method !== 'POST') return answer(res, 405, { error: 'POST only' });
 
@@ -80,3 +80,8 @@ createServer(async (req, res) => {
 }).listen(Number(process.env.PORT ?? 3000), process.env.HOST ?? '127.0.0.1', function () {
   console.log(`webhook app listening on http://127.0.0.1:${this.address().port}`);
 });
+
+// As a container's PID 1, node has no default action for SIGTERM: without this, `docker stop` and
+// a pod's termination wait out the grace period and kill the app. Courier, a native sidecar, is
+// stopped after the app: a push that finds the app gone pauses its partition, nothing is lost.
+for (const signal of ['SIGTERM', 'SIGINT']) process.once(signal, () => server.close(() => process.exit(0)));

@@ -44,6 +44,17 @@ describe('scripts/demo.sh', () => {
 });
 
 describe('examples/webhook-app.mjs', () => {
+  it('exits 0 on SIGTERM once its connections are done (as a container PID 1 it has no default action)', async () => {
+    const url = await startApp();
+    const app = apps.at(-1) as ChildProcess;
+    // A kept-alive idle connection, as Courier holds one, must not keep it running.
+    expect((await fetch(`${url}/stats`)).status).toBe(200);
+    app.removeAllListeners('exit'); // startApp's: an exit is expected now
+    const exited = new Promise<number | null>((done) => app.once('exit', (code) => done(code)));
+    app.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
   it('answers one record per request: 503 for a first attempt on an offset ≡ 7 (mod 20), 422 for poison, else 200', async () => {
     const url = await startApp();
     const push = async (offset: number, attempt: number, value: string) => {
