@@ -2,7 +2,7 @@ import rdkafka, { KafkaJS } from '@confluentinc/kafka-javascript';
 import { type Handler, TestApp } from '../helpers/app.js';
 import { recordReceipts } from '../helpers/batch.js';
 import { CourierProcess, courierEnv } from '../helpers/courier.js';
-import { createTopics, endOffsets, headerOf, type ReadRecord, readAll, uniqueName } from '../helpers/kafka.js';
+import { committedOffsets, createTopics, endOffsets, headerOf, type ReadRecord, readAll, uniqueName } from '../helpers/kafka.js';
 import { waitFor } from '../helpers/wait.js';
 import { type CommitSample, check, type Ordering, type Parked, type Produced, type Verdict } from './history.js';
 
@@ -36,6 +36,9 @@ export interface TierRecord extends Parked {
   readonly tier: string;
   readonly record: ReadRecord;
 }
+
+/** A committed-offsets sample older than this is read again with a fresh client. */
+const STALE_SAMPLE_MS = 5000;
 
 /** What the log says when a record's tier write was acknowledged (src/pipeline/attempts.ts). */
 const PARKED_LOG = 'record parked in its next retry tier; its partition moves on';
@@ -213,11 +216,24 @@ export async function startFaultRun(options: FaultRunOptions) {
         [...ends]
           .filter(([partition, end]) => end > 0 && committed(partition) !== end)
           .map(([partition, end]) => `${name}-${partition} ${committed(partition)}/${end}`);
+      /** A fresh client's read when the sampler's last one is stale (its consumer can stay stuck after a broker restart). */
+      const latest = async (): Promise<CommitSample | undefined> => {
+        const last = commits.at(-1);
+        if (last !== undefined && Date.now() - last.at < STALE_SAMPLE_MS) return last;
+        try {
+          const offsets = await committedOffsets(bootstrap, groupId, topic);
+          const fresh = { at: Date.now(), offsets }; // as the sampler: the time the answer came
+          commits.push(fresh); // an observation like the sampler's: the checker judges it too
+          return fresh;
+        } catch {
+          return last;
+        }
+      };
       try {
         await waitFor(
           'committed offsets to reach the end offsets',
           async () => {
-            const last = commits.at(-1);
+            const last = await latest();
             const tierCommitted = tiers.length > 0 ? await readTierCommitted() : new Map<string, number>();
             behind = lagging(topic, await endOffsets(bootstrap, topic), (partition) => last?.offsets.get(partition));
             for (const tier of tiers) {
@@ -229,7 +245,18 @@ export async function startFaultRun(options: FaultRunOptions) {
           250,
         );
       } catch (error) {
-        throw new Error(`${(error as Error).message}; behind (committed/end): ${behind.join(', ') || 'none seen'}`);
+        // What a failure in CI needs to be told apart: a stuck sampler, or Courier not committing (and why).
+        const last = commits.at(-1);
+        const sampled = last === undefined ? 'never sampled' : `last sample ${Math.round((Date.now() - last.at) / 1000)} s old`;
+        const warnings = couriers.flatMap((process, index) =>
+          process.logs
+            .filter((line) => line.level >= 40)
+            .slice(-8)
+            .map((line) => `  courier ${index}: ${JSON.stringify(line)}`),
+        );
+        throw new Error(
+          `${(error as Error).message}; behind (committed/end): ${behind.join(', ') || 'none seen'}; ${sampled}${warnings.length > 0 ? `\n${warnings.join('\n')}` : ''}`,
+        );
       }
     },
     async verdict(duplicatesAllowed: boolean): Promise<Verdict> {
