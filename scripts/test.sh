@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs, type-checks, lints, runs the
-# unit tests, the integration tests (which start their own Kafka broker) and the k8s tests (which
-# start their own etcd and kube-apiserver), and ends with one summary line "N passed, N failed".
+# unit tests, the integration tests (which start their own Kafka broker), the k8s tests (which
+# start their own etcd and kube-apiserver) and the image tests (which build Courier's image with
+# Podman and run it against a broker of their own), and ends with one summary line "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
