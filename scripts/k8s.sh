@@ -30,6 +30,8 @@ readonly ETCD_VERSION=v3.6.16
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
 readonly SCRIPT_DIR REPO_ROOT
+# shellcheck source=scripts/lib/local-service.sh
+source "$SCRIPT_DIR/lib/local-service.sh"
 readonly CACHE_DIR=$REPO_ROOT/.k8s
 readonly BIN_DIR=$CACHE_DIR/bin
 readonly BUILD_DIR=$CACHE_DIR/build
@@ -60,17 +62,6 @@ usage() {
 # build safely. The fds are globals because `exec {var}>` in a $(...) subshell would not stick.
 NAME_LOCK_FD=
 BUILD_LOCK_FD=
-
-lock_name() {
-  mkdir -p "$LOCK_DIR"
-  exec {NAME_LOCK_FD}>"$LOCK_DIR/name-$1.lock"
-  flock -w 300 "$NAME_LOCK_FD" || die "timed out waiting for the lock of control plane '$1'"
-}
-
-unlock_name() {
-  [[ -z $NAME_LOCK_FD ]] || exec {NAME_LOCK_FD}>&-
-  NAME_LOCK_FD=
-}
 
 # ---------------------------------------------------------------- build ----
 
@@ -176,30 +167,6 @@ cmd_build() {
 
 # ------------------------------------------------------------- helpers ----
 
-run_dir() { printf '%s/%s' "$RUN_ROOT" "$1"; }
-
-valid_name() {
-  [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "invalid --name '$1' (use [A-Za-z0-9._-])"
-}
-
-# N distinct free ports on 127.0.0.1, chosen by the kernel (bind port 0).
-free_ports() {
-  node -e '
-    const net = require("net");
-    const n = Number(process.argv[1]);
-    const servers = [];
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      s.listen(0, "127.0.0.1", () => {
-        servers.push(s);
-        if (servers.length === n) {
-          console.log(servers.map((x) => x.address().port).join(" "));
-          servers.forEach((x) => x.close());
-        }
-      });
-    }' "$1"
-}
-
 # True only for a live process started from binary $2 with run dir $3 on its command line, so a
 # stale or recycled pid never makes us signal a process we did not start.
 is_ours() {
@@ -265,27 +232,6 @@ etcd_healthy() {
 }
 
 # ----------------------------------------------------------------- pki ----
-
-# `openssl` quietly, its output in pki/openssl.log (shown on failure).
-ossl() {
-  local log=$PKI_DIR/openssl.log
-  openssl "$@" >>"$log" 2>&1 || {
-    tail -n 20 "$log" >&2
-    die "openssl $1 failed (see $log)"
-  }
-}
-
-new_key() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI_DIR/$1"; }
-
-# Leaf signed by the CA: new_leaf BASENAME CN EXTENSIONS -> BASENAME.key, BASENAME.pem
-new_leaf() {
-  new_key "$1.key"
-  ossl req -config "$PKI_DIR/openssl.cnf" -new -key "$PKI_DIR/$1.key" -subj "/CN=$2" -out "$PKI_DIR/$1.csr"
-  ossl x509 -req -in "$PKI_DIR/$1.csr" -CA "$PKI_DIR/ca.pem" -CAkey "$PKI_DIR/ca.key" \
-    -set_serial "0x$(openssl rand -hex 16)" -days "$CERT_DAYS" \
-    -extfile "$PKI_DIR/openssl.cnf" -extensions "$3" -out "$PKI_DIR/$1.pem"
-  rm -f "$PKI_DIR/$1.csr"
-}
 
 # The throwaway PKI: a CA, the API server's serving certificate (127.0.0.1, localhost and the
 # in-cluster names), a serving certificate for webhooks on the host, the service account key.
@@ -442,7 +388,7 @@ EOF2
 
 cmd_start() {
   local name=$1 dir info client peer port t0=$SECONDS
-  lock_name "$name"
+  lock_name "$name" 'control plane'
   dir=$(run_dir "$name")
   if info=$(running_info "$name"); then
     printf '%s\n' "$info"
@@ -485,7 +431,7 @@ cmd_kubeconfig() {
 stop_one() {
   local name=$1 dir
   dir=$(run_dir "$name")
-  lock_name "$name"
+  lock_name "$name" 'control plane'
   if [[ -d $dir ]]; then
     kill_all "$dir"
     rm -rf "$dir"

@@ -40,6 +40,8 @@ readonly KAFKA_VERSION=4.1.1
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
 readonly SCRIPT_DIR REPO_ROOT
+# shellcheck source=scripts/lib/local-service.sh
+source "$SCRIPT_DIR/lib/local-service.sh"
 readonly POM=$SCRIPT_DIR/kafka/pom.xml
 readonly CACHE_DIR=$REPO_ROOT/.kafka
 readonly KAFKA_HOME=$CACHE_DIR/$KAFKA_VERSION
@@ -76,17 +78,6 @@ usage() {
 # fds are globals because `exec {var}>` in a $(...) subshell would not stick.
 NAME_LOCK_FD=
 FETCH_LOCK_FD=
-
-lock_name() {
-  mkdir -p "$LOCK_DIR"
-  exec {NAME_LOCK_FD}>"$LOCK_DIR/name-$1.lock"
-  flock -w 300 "$NAME_LOCK_FD" || die "timed out waiting for the lock of broker '$1'"
-}
-
-unlock_name() {
-  [[ -z $NAME_LOCK_FD ]] || exec {NAME_LOCK_FD}>&-
-  NAME_LOCK_FD=
-}
 
 # ---------------------------------------------------------------- fetch ----
 
@@ -138,30 +129,6 @@ cmd_fetch() {
 }
 
 # ------------------------------------------------------------- helpers ----
-
-run_dir() { printf '%s/%s' "$RUN_ROOT" "$1"; }
-
-valid_name() {
-  [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "invalid --name '$1' (use [A-Za-z0-9._-])"
-}
-
-# N (default 2) distinct free ports on 127.0.0.1, chosen by the kernel (bind port 0).
-free_ports() {
-  node -e '
-    const net = require("net");
-    const n = Number(process.argv[1]);
-    const servers = [];
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      s.listen(0, "127.0.0.1", () => {
-        servers.push(s);
-        if (servers.length === n) {
-          console.log(servers.map((x) => x.address().port).join(" "));
-          servers.forEach((x) => x.close());
-        }
-      });
-    }' "${1:-2}"
-}
 
 # Kafka cluster ids are 16 random bytes, base64url without padding; Kafka
 # avoids a leading "-" so the id can be passed on a command line.
@@ -360,30 +327,11 @@ readonly CERT_DAYS=3
 readonly SSL_CLIENT_CN=courier-client
 readonly SECURE_USERS=(courier admin)
 
-# `openssl` quietly, its output in $dir/tls/openssl.log (shown on failure).
-ossl() {
-  local log=$TLS_DIR/openssl.log
-  openssl "$@" >>"$log" 2>&1 || { tail -n 20 "$log" >&2; die "openssl $1 failed (see $log)"; }
-}
-
-# A fresh P-256 key (PKCS#8 PEM, which Kafka's PEM keystore reads unencrypted).
-new_key() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TLS_DIR/$1"; }
-
 # Self-signed CA: new_ca BASENAME CN -> BASENAME.key, BASENAME.pem
 new_ca() {
   new_key "$1.key"
-  ossl req -config "$TLS_DIR/openssl.cnf" -x509 -new -key "$TLS_DIR/$1.key" -subj "/CN=$2" \
-    -days "$CERT_DAYS" -extensions ca_ext -out "$TLS_DIR/$1.pem"
-}
-
-# Leaf signed by ca: new_leaf BASENAME CN EXTENSIONS -> BASENAME.key, BASENAME.pem
-new_leaf() {
-  new_key "$1.key"
-  ossl req -config "$TLS_DIR/openssl.cnf" -new -key "$TLS_DIR/$1.key" -subj "/CN=$2" -out "$TLS_DIR/$1.csr"
-  ossl x509 -req -in "$TLS_DIR/$1.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
-    -set_serial "0x$(openssl rand -hex 16)" -days "$CERT_DAYS" \
-    -extfile "$TLS_DIR/openssl.cnf" -extensions "$3" -out "$TLS_DIR/$1.pem"
-  rm -f "$TLS_DIR/$1.csr"
+  ossl req -config "$PKI_DIR/openssl.cnf" -x509 -new -key "$PKI_DIR/$1.key" -subj "/CN=$2" \
+    -days "$CERT_DAYS" -extensions ca_ext -out "$PKI_DIR/$1.pem"
 }
 
 # The throwaway PKI of a secure broker, in $dir/tls: a CA, the broker's
@@ -391,11 +339,11 @@ new_leaf() {
 # certificate for mTLS, and an unrelated CA for "wrong CA" tests.
 write_tls() {
   local name=$1
-  TLS_DIR=$2/tls
-  mkdir -p "$TLS_DIR"
-  chmod 700 "$TLS_DIR"
+  PKI_DIR=$2/tls
+  mkdir -p "$PKI_DIR"
+  chmod 700 "$PKI_DIR"
   # Own config: the distribution's openssl.cnf would add extensions of its own.
-  cat >"$TLS_DIR/openssl.cnf" <<'EOF'
+  cat >"$PKI_DIR/openssl.cnf" <<'EOF'
 [req]
 distinguished_name = dn
 prompt = no
@@ -423,7 +371,7 @@ EOF
   new_leaf broker localhost broker_ext
   new_leaf client "$SSL_CLIENT_CN" client_ext
   # Kafka's PEM keystore: the PKCS#8 key, then the certificate chain.
-  (umask 077 && cat "$TLS_DIR/broker.key" "$TLS_DIR/broker.pem" "$TLS_DIR/ca.pem" >"$TLS_DIR/broker-keystore.pem")
+  (umask 077 && cat "$PKI_DIR/broker.key" "$PKI_DIR/broker.pem" "$PKI_DIR/ca.pem" >"$PKI_DIR/broker-keystore.pem")
   # ca.key and other-ca.key stay, so that a test can sign more certificates.
 }
 
@@ -515,7 +463,7 @@ prepare_secure() {
 # -------------------------------------------------------------- commands ----
 
 cmd_start() {
-  lock_name "$1"
+  lock_name "$1" 'broker'
   start_locked "$1" "$2"
 }
 
@@ -584,7 +532,7 @@ cmd_status() {
 stop_one() {
   local name=$1 dir
   dir=$(run_dir "$name")
-  lock_name "$name"
+  lock_name "$name" 'broker'
   if [[ -d $dir ]]; then
     kill_broker "$dir"
     rm -rf "$dir"
@@ -621,13 +569,13 @@ stop_process() {
 }
 
 cmd_stop_process() {
-  lock_name "$1"
+  lock_name "$1" 'broker'
   stop_process "$1"
   log "broker '$1' process stopped; data kept (start it again with: $0 start --name $1)"
 }
 
 cmd_restart_process() {
-  lock_name "$1"
+  lock_name "$1" 'broker'
   stop_process "$1"
   start_locked "$1"
 }

@@ -22,6 +22,7 @@ function fetch(offline: 'succeeds' | 'fails') {
   dirs.push(dir);
   cpSync(join(root, 'scripts/kafka.sh'), join(dir, 'scripts/kafka.sh'));
   cpSync(join(root, 'scripts/kafka'), join(dir, 'scripts/kafka'), { recursive: true });
+  cpSync(join(root, 'scripts/lib/local-service.sh'), join(dir, 'scripts/lib/local-service.sh'));
   const bin = join(dir, 'bin');
   mkdirSync(bin);
   const mvn = [
