@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { LogLine } from './courier.js';
+import { type LogLine, watchCourier } from './courier.js';
 import { waitFor } from './wait.js';
 
 /**
@@ -108,30 +108,7 @@ export class CourierContainer {
       env: { ...process.env, CONTAINERS_CONF: resolve(root, 'scripts/image/containers.conf') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let buffered = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      let newline = buffered.indexOf('\n');
-      while (newline >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        try {
-          this.logs.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.logs.push({ level: 30, msg: line });
-        }
-        newline = buffered.indexOf('\n');
-      }
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      this.stderr += chunk.toString('utf8');
-    });
-    this.exited = new Promise((resolveExit) => {
-      child.on('exit', (code) => {
-        this.exitCode = code;
-        resolveExit(code);
-      });
-    });
+    this.exited = watchCourier(child, this, this.logs);
     return this;
   }
 

@@ -31,30 +31,7 @@ export class CourierProcess {
       detached: processGroup,
     });
     this.child = child;
-    let buffered = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      let newline = buffered.indexOf('\n');
-      while (newline >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        try {
-          this.logs.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.logs.push({ level: 30, msg: line });
-        }
-        newline = buffered.indexOf('\n');
-      }
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      this.stderr += chunk.toString('utf8');
-    });
-    this.exited = new Promise((resolveExit) => {
-      child.on('exit', (code) => {
-        this.exitCode = code;
-        resolveExit(code);
-      });
-    });
+    this.exited = watchCourier(child, this, this.logs);
     return this;
   }
 
@@ -152,4 +129,35 @@ export function courierEnv(bootstrap: string, overrides: Record<string, string>)
     COURIER_PORT: '0',
     ...overrides,
   };
+}
+
+/**
+ * Collects a Courier child's JSON log lines (a line that is not JSON is kept as its message) and
+ * its stderr, and records its exit code: what CourierProcess and CourierContainer both watch.
+ */
+export function watchCourier(child: ChildProcess, into: { stderr: string; exitCode: number | null | undefined }, logs: LogLine[]): Promise<number | null> {
+  let buffered = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    let newline = buffered.indexOf('\n');
+    while (newline >= 0) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        logs.push({ level: 30, msg: line });
+      }
+      newline = buffered.indexOf('\n');
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    into.stderr += chunk.toString('utf8');
+  });
+  return new Promise((resolveExit) => {
+    child.on('exit', (code) => {
+      into.exitCode = code;
+      resolveExit(code);
+    });
+  });
 }
