@@ -428,33 +428,7 @@ cmd_kubeconfig() {
   printf '%s\n' "$(run_dir "$1")/kubeconfig"
 }
 
-stop_one() {
-  local name=$1 dir
-  dir=$(run_dir "$name")
-  lock_name "$name" 'control plane'
-  if [[ -d $dir ]]; then
-    kill_all "$dir"
-    rm -rf "$dir"
-    log "stopped control plane '$name'"
-  else
-    log "control plane '$name' is not running"
-  fi
-  unlock_name
-}
-
-cmd_stop() {
-  local name=$1 all=$2 d
-  if [[ $all == 1 ]]; then
-    [[ -d $RUN_ROOT ]] || return 0
-    for d in "$RUN_ROOT"/*/; do
-      [[ -d $d ]] || continue
-      d=${d%/}
-      stop_one "${d##*/}"
-    done
-  else
-    stop_one "$name"
-  fi
-}
+cmd_stop() { stop_named "$1" "$2" 'control plane' kill_all; }
 
 main() {
   (($#)) || usage

@@ -529,33 +529,7 @@ cmd_status() {
   printf '%s\n' "$addr"
 }
 
-stop_one() {
-  local name=$1 dir
-  dir=$(run_dir "$name")
-  lock_name "$name" 'broker'
-  if [[ -d $dir ]]; then
-    kill_broker "$dir"
-    rm -rf "$dir"
-    log "stopped broker '$name'"
-  else
-    log "broker '$name' is not running"
-  fi
-  unlock_name
-}
-
-cmd_stop() {
-  local name=$1 all=$2 d
-  if [[ $all == 1 ]]; then
-    [[ -d $RUN_ROOT ]] || return 0
-    for d in "$RUN_ROOT"/*/; do
-      [[ -d $d ]] || continue
-      d=${d%/}
-      stop_one "${d##*/}"
-    done
-  else
-    stop_one "$name"
-  fi
-}
+cmd_stop() { stop_named "$1" "$2" 'broker' kill_broker; }
 
 # Stop the JVM but keep data and ports, so `start` (or restart-process) brings
 # the same broker back, e.g. for "broker goes away mid-stream" tests.

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # What scripts/kafka.sh and scripts/k8s.sh share to run local services by name: run directories,
-# name locks, free ports and a throwaway PKI. Sourced; the caller defines die(), RUN_ROOT and
-# LOCK_DIR, and PKI_DIR (with its openssl.cnf) before making keys and certificates.
+# name locks, stopping, free ports and a throwaway PKI. Sourced; the caller defines die(), log(),
+# RUN_ROOT and LOCK_DIR, and PKI_DIR (with its openssl.cnf) before making keys and certificates.
 
 run_dir() { printf '%s/%s' "$RUN_ROOT" "$1"; }
 
@@ -57,4 +57,34 @@ new_leaf() {
     -set_serial "0x$(openssl rand -hex 16)" -days "$CERT_DAYS" \
     -extfile "$PKI_DIR/openssl.cnf" -extensions "$3" -out "$PKI_DIR/$1.pem"
   rm -f "$PKI_DIR/$1.csr"
+}
+
+# Stops one named service and removes its run dir: stop_one NAME WHAT KILL (KILL DIR ends its processes).
+stop_one() {
+  local name=$1 what=$2 kill=$3 dir
+  dir=$(run_dir "$name")
+  lock_name "$name" "$what"
+  if [[ -d $dir ]]; then
+    "$kill" "$dir"
+    rm -rf "$dir"
+    log "stopped $what '$name'"
+  else
+    log "$what '$name' is not running"
+  fi
+  unlock_name
+}
+
+# stop_named NAME ALL WHAT KILL: the one named, or (ALL=1) every one that has a run dir.
+stop_named() {
+  local name=$1 all=$2 what=$3 kill=$4 d
+  if [[ $all == 1 ]]; then
+    [[ -d $RUN_ROOT ]] || return 0
+    for d in "$RUN_ROOT"/*/; do
+      [[ -d $d ]] || continue
+      d=${d%/}
+      stop_one "${d##*/}" "$what" "$kill"
+    done
+  else
+    stop_one "$name" "$what" "$kill"
+  fi
 }
