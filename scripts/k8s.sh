@@ -298,13 +298,25 @@ fail_start() {
 
 # wait_for DIR WHAT BIN CHECK...: until CHECK passes, while WHAT is alive, within START_TIMEOUT.
 wait_for() {
-  local dir=$1 what=$2 bin=$3 deadline=$((SECONDS + START_TIMEOUT))
+  local dir=$1 what=$2 bin=$3 deadline=$((SECONDS + START_TIMEOUT)) pid
   shift 3
+  pid=$(<"$dir/$what.pid")
+  # Alive by the pid, not by pid_of: until nohup and setsid have exec'd the binary, the process's
+  # command line is still theirs, and pid_of called a starting kube-apiserver gone (seen once in the
+  # suite, on a busy machine). Once ready, the pid must be the binary's.
   until "$@"; do
-    pid_of "$dir" "$what" "$bin" >/dev/null || fail_start "$dir" "$what exited during startup"
+    alive "$pid" || fail_start "$dir" "$what exited during startup"
     ((SECONDS < deadline)) || fail_start "$dir" "$what not ready after ${START_TIMEOUT}s"
     sleep 0.2
   done
+  pid_of "$dir" "$what" "$bin" >/dev/null || fail_start "$dir" "pid $pid is not $what"
+}
+
+# Running, and not a zombie waiting for this shell to reap it.
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ $state != Z* ]]
 }
 
 start_etcd() {
